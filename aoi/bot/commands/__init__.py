@@ -1,0 +1,1 @@
+"""One module per ``aoi`` command group; each exposes a Typer ``app``."""
