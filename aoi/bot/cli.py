@@ -49,6 +49,19 @@ def _mount() -> None:
             app.add_typer(sub, name=group)
 
 
+@app.callback()
+def _root() -> None:
+    """AOI — Autonomous Operations Intelligence: a self-hosted, Slack-native AI SRE."""
+
+
+@app.command()
+def version() -> None:
+    """Print AOI's version."""
+    from importlib.metadata import version as dist_version
+
+    typer.echo(dist_version("aoi"))
+
+
 _mount()
 
 

@@ -48,9 +48,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, alias="AOI_DATABASE_URL")
     backend: Literal["sim", "kubernetes", "aws", "gcp"] = Field(default="sim", alias="AOI_BACKEND")
     policy_file: Path | None = Field(default=None, alias="AOI_POLICY_FILE")
-    incident_channel_pattern: str = Field(
-        default=r"^(inc|incident)-", alias="AOI_INCIDENT_CHANNEL_PATTERN"
-    )
+    incident_channel_pattern: str = Field(default=r"^(inc|incident)-", alias="AOI_INCIDENT_CHANNEL_PATTERN")
     alert_channel: str | None = Field(default=None, alias="AOI_ALERT_CHANNEL")
     announce_channel: str | None = Field(default=None, alias="AOI_ANNOUNCE_CHANNEL")
 

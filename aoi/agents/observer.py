@@ -1,0 +1,1 @@
+"""The Observer: the read-only investigation loop (built in issue 4)."""
