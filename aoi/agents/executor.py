@@ -1,0 +1,1 @@
+"""The scoped executor: runs approved, whitelisted actions (built in issue 4)."""
