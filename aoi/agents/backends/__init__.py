@@ -1,0 +1,1 @@
+"""Backends: where read tools get their data and where the executor writes (see ``base``)."""
