@@ -1,0 +1,226 @@
+"""The step judge: a pure, weighted, six-dimension reward of a completion against the expert's step.
+
+Contract (trl's): ``reward(prompts, completions, **columns) -> list[float]``, one float in [0, 1] per
+completion; the dataset columns arrive as lists aligned with ``completions``. The columns read here
+are ``expert_step`` (the expert's Step as a JSON string), ``step_index`` and ``n_steps`` (where the
+step sits in the purified expert trajectory).
+
+Dimensions and weights (AOI's, DESIGN.md §8):
+
+=============  ======  ==================================================================
+dimension      weight  score in [0, 1]
+=============  ======  ==================================================================
+format         0.10    1 if the completion is exactly one JSON step object (fences allowed),
+                       0.5 if a valid step had to be dug out of surrounding text, else 0
+summary        0.15    text similarity of ``summary``; skipped on the first and last step
+                       (its weight is spread proportionally over the other five)
+action type    0.10    1 if ``action_type`` equals the expert's
+instruction    0.30    what the step asks to be done: tool (or proposed verb) match 0.5,
+                       argument similarity 0.3, reasoning similarity 0.2
+targets        0.30    F1 between the named target resources
+confidence     0.05    1 − |confidence − expert confidence|
+=============  ======  ==================================================================
+
+A completion that is not a valid step scores 0 on every dimension: nothing else can be judged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from aoi.agents.records import Step
+from aoi.training.similarity import args_similarity, set_f1, text_similarity
+
+WEIGHTS: dict[str, float] = {
+    "format": 0.10,
+    "summary": 0.15,
+    "action_type": 0.10,
+    "instruction": 0.30,
+    "targets": 0.30,
+    "confidence": 0.05,
+}
+
+TextSimilarity = Callable[[str, str], float]
+
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class ParsedCompletion:
+    """A completion read as a step: the Step (or None), and whether it was clean JSON."""
+
+    step: Step | None
+    exact: bool
+    error: str = ""
+
+
+def completion_text(completion: Any) -> str:
+    """trl passes plain strings, or (conversational datasets) a list of ``{"role", "content"}`` dicts."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list):
+        return "".join(str(m.get("content", "")) for m in completion if isinstance(m, dict))
+    raise TypeError(
+        f"completion must be a string or a list of chat messages, got {type(completion).__name__}"
+    )
+
+
+def _first_json_object(text: str) -> str | None:
+    """The first balanced ``{...}`` in ``text`` (string-aware), or None."""
+    start = text.find("{")
+    while start != -1:
+        depth, in_string, escaped = 0, False, False
+        for index in range(start, len(text)):
+            char = text[index]
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif char == "\\":
+                    escaped = True
+                elif char == '"':
+                    in_string = False
+            elif char == '"':
+                in_string = True
+            elif char == "{":
+                depth += 1
+            elif char == "}":
+                depth -= 1
+                if depth == 0:
+                    return text[start : index + 1]
+        start = text.find("{", start + 1)
+    return None
+
+
+def _describe(exc: Exception) -> str:
+    """A one-line reason a completion is not a step: which field, what was wrong."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'step'}: {err['msg']}" for err in exc.errors()
+        )
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def parse_step_completion(text: str) -> ParsedCompletion:
+    """Read a model completion as a Step: strictly first, then by extracting the first JSON object."""
+    stripped = text.strip()
+    fenced = _FENCE.match(stripped)
+    candidate = fenced.group(1) if fenced else stripped
+    try:
+        return ParsedCompletion(Step.model_validate(json.loads(candidate)), exact=True)
+    except (json.JSONDecodeError, ValidationError, TypeError) as exc:
+        strict_error = _describe(exc)
+    embedded = _first_json_object(stripped)
+    if embedded is None:
+        return ParsedCompletion(None, exact=False, error=f"no JSON object found ({strict_error})")
+    try:
+        return ParsedCompletion(Step.model_validate(json.loads(embedded)), exact=False)
+    except (json.JSONDecodeError, ValidationError, TypeError) as exc:
+        return ParsedCompletion(None, exact=False, error=_describe(exc))
+
+
+def _instruction_subject(step: Step) -> str:
+    """What the step acts with: the tool for a probe, the proposed verb for a proposal."""
+    if step.action_type == "propose":
+        verb = step.args.get("verb") or step.tool or ""
+        return str(verb).lower()
+    return (step.tool or "").lower()
+
+
+@dataclass(frozen=True)
+class JudgeScore:
+    """Per-dimension scores, the weights actually applied, and the weighted total."""
+
+    scores: dict[str, float]
+    weights: dict[str, float]
+    total: float
+    valid: bool
+    error: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def step_weights(*, first: bool, last: bool) -> dict[str, float]:
+    """AOI's weights; on the first and last step the summary's weight is spread over the others."""
+    if not (first or last):
+        return dict(WEIGHTS)
+    rest = {k: v for k, v in WEIGHTS.items() if k != "summary"}
+    scale = 1.0 / sum(rest.values())
+    return {k: v * scale for k, v in rest.items()} | {"summary": 0.0}
+
+
+def judge_step(
+    completion: str,
+    expert: Step,
+    *,
+    first: bool = False,
+    last: bool = False,
+    similarity: TextSimilarity = text_similarity,
+) -> JudgeScore:
+    """Score one completion against the expert step (see the module docstring for the rubric)."""
+    weights = step_weights(first=first, last=last)
+    parsed = parse_step_completion(completion)
+    if parsed.step is None:
+        zero = dict.fromkeys(WEIGHTS, 0.0)
+        return JudgeScore(zero, weights, 0.0, valid=False, error=parsed.error)
+    step = parsed.step
+    subject_match = 1.0 if _instruction_subject(step) == _instruction_subject(expert) else 0.0
+    scores = {
+        "format": 1.0 if parsed.exact else 0.5,
+        "summary": similarity(step.summary, expert.summary),
+        "action_type": 1.0 if step.action_type == expert.action_type else 0.0,
+        "instruction": 0.5 * subject_match
+        + 0.3 * args_similarity(step.args, expert.args)
+        + 0.2 * similarity(step.reasoning, expert.reasoning),
+        "targets": set_f1(step.targets, expert.targets),
+        "confidence": 1.0 - min(1.0, abs(step.confidence - expert.confidence)),
+    }
+    total = sum(weights[k] * scores[k] for k in WEIGHTS)
+    return JudgeScore(scores, weights, round(total, 6), valid=True)
+
+
+def _column(columns: dict[str, Any], name: str, n: int) -> Sequence[Any]:
+    if name not in columns:
+        raise KeyError(
+            f"reward column {name!r} is missing from the dataset; step rows need "
+            f"'expert_step', 'step_index' and 'n_steps' (see aoi.training.datasets.StepRow)"
+        )
+    values = columns[name]
+    if len(values) != n:
+        raise ValueError(f"reward column {name!r} has {len(values)} values for {n} completions")
+    return values
+
+
+def _expert(value: Any) -> Step:
+    if isinstance(value, Step):
+        return value
+    if isinstance(value, str):
+        return Step.model_validate_json(value)
+    return Step.model_validate(value)
+
+
+def step_judge_reward(prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float]:
+    """trl reward function: :func:`judge_step` of each completion against its row's expert step."""
+    n = len(completions)
+    experts = _column(columns, "expert_step", n)
+    indices = _column(columns, "step_index", n)
+    lengths = _column(columns, "n_steps", n)
+    rewards: list[float] = []
+    for completion, expert, index, length in zip(completions, experts, indices, lengths, strict=True):
+        score = judge_step(
+            completion_text(completion),
+            _expert(expert),
+            first=int(index) == 0,
+            last=int(index) == int(length) - 1,
+        )
+        rewards.append(score.total)
+    return rewards
+
+
+def valid_step_reward(prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float]:
+    """1.0 for a completion that parses as a valid step, else 0.0 (a logged diagnostic, weight 0)."""
+    return [1.0 if parse_step_completion(completion_text(c)).step is not None else 0.0 for c in completions]
