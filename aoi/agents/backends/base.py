@@ -77,6 +77,10 @@ class ReadBackend(Protocol):
         """A pod's log text (the previous container instance's when ``previous``)."""
         ...
 
+    def metric_names(self) -> list[str]:
+        """Names of the metrics the backend has (Prometheus ``/api/v1/label/__name__/values``)."""
+        ...
+
     def prom_query(self, expr: str, time: float | None = None) -> dict[str, Any]:
         """An instant PromQL query; returns the Prometheus API ``data`` object."""
         ...
