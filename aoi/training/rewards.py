@@ -11,7 +11,9 @@ Dimensions and weights (AOI's, DESIGN.md §8):
 dimension      weight  score in [0, 1]
 =============  ======  ==================================================================
 format         0.10    1 if the completion is exactly one JSON step object (fences allowed),
-                       0.5 if a valid step had to be dug out of surrounding text, else 0
+                       0.5 if a valid step had to be dug out of surrounding text; otherwise
+                       0.3 × the share of the step's seven keys that appear quoted in the text
+                       (shaping: an untrained small model gets a gradient towards the schema)
 summary        0.15    text similarity of ``summary``; skipped on the first and last step
                        (its weight is spread proportionally over the other five)
 action type    0.10    1 if ``action_type`` equals the expert's
@@ -21,7 +23,7 @@ targets        0.30    F1 between the named target resources
 confidence     0.05    1 − |confidence − expert confidence|
 =============  ======  ==================================================================
 
-A completion that is not a valid step scores 0 on every dimension: nothing else can be judged.
+A completion that is not a valid step scores 0 on every other dimension: nothing else can be judged.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ WEIGHTS: dict[str, float] = {
     "targets": 0.30,
     "confidence": 0.05,
 }
+
+STEP_KEYS = tuple(Step.model_fields)
 
 TextSimilarity = Callable[[str, str], float]
 
@@ -165,8 +169,10 @@ def judge_step(
     weights = step_weights(first=first, last=last)
     parsed = parse_step_completion(completion)
     if parsed.step is None:
-        zero = dict.fromkeys(WEIGHTS, 0.0)
-        return JudgeScore(zero, weights, 0.0, valid=False, error=parsed.error)
+        scores = dict.fromkeys(WEIGHTS, 0.0)
+        scores["format"] = 0.3 * sum(f'"{key}"' in completion for key in STEP_KEYS) / len(STEP_KEYS)
+        total = round(weights["format"] * scores["format"], 6)
+        return JudgeScore(scores, weights, total, valid=False, error=parsed.error)
     step = parsed.step
     subject_match = 1.0 if _instruction_subject(step) == _instruction_subject(expert) else 0.0
     scores = {

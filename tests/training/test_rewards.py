@@ -67,15 +67,21 @@ def test_step_buried_in_prose_gets_half_format_credit() -> None:
     assert score.total == pytest.approx(1.0 - 0.05)
 
 
-@pytest.mark.parametrize(
-    "completion",
-    ["I think we should check the pods.", '{"summary": "x"', '{"action_type": "reboot"}', ""],
-)
-def test_invalid_completions_score_zero(completion: str) -> None:
+@pytest.mark.parametrize("completion", ["I think we should check the pods.", ""])
+def test_completions_without_any_step_keys_score_zero(completion: str) -> None:
     score = judge_step(completion, EXPERT)
     assert not score.valid
     assert score.total == 0.0
     assert score.error
+
+
+def test_invalid_step_earns_only_partial_format_credit_for_schema_keys() -> None:
+    one_key = judge_step('{"summary": "x"', EXPERT)
+    three_keys = judge_step('{"summary": "x", "targets": [], "action_type": "reboot"}', EXPERT)
+    assert not one_key.valid and not three_keys.valid
+    assert one_key.total == pytest.approx(0.10 * 0.3 / 7, abs=1e-6)
+    assert three_keys.total == pytest.approx(0.10 * 0.3 * 3 / 7, abs=1e-6)
+    assert three_keys.total < judge_step(_json(), EXPERT).total * 0.05
 
 
 def test_wrong_target_loses_the_target_weight() -> None:

@@ -1,0 +1,193 @@
+"""What every training method shares: the run folder, resuming from checkpoints, the result record.
+
+Run folder layout (``RunSettings.output_dir``)::
+
+    checkpoints/checkpoint-N/   trl/transformers checkpoints (adapter + optimizer), resumable
+    adapter/                    the final LoRA adapter (adapter_config.json, adapter_model.safetensors,
+                                tokenizer) — what the registry, the local planner and vLLM load
+    run.json                    method, base model, dataset hash, config, metrics, log history
+
+Re-running with the same ``output_dir`` resumes from the newest checkpoint (``--max-steps`` may be
+raised to train further). Progress bars are the trainers' own (tqdm).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aoi.training.config import RunSettings
+
+if TYPE_CHECKING:
+    from peft import LoraConfig, PeftModel
+    from transformers import PreTrainedModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """The outcome of one training run, as the registry stores it."""
+
+    method: str
+    adapter_dir: Path
+    base_model: str
+    dataset_hash: str
+    config: dict[str, Any]
+    metrics: dict[str, float]
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+    resumed_from: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "adapter_dir": str(self.adapter_dir),
+            "base_model": self.base_model,
+            "dataset_hash": self.dataset_hash,
+            "config": self.config,
+            "metrics": self.metrics,
+            "log_history": self.log_history,
+            "resumed_from": self.resumed_from,
+        }
+
+    @classmethod
+    def load(cls, run_dir: Path) -> TrainResult:
+        """Read a finished run's ``run.json``."""
+        path = Path(run_dir) / "run.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist: {run_dir} is not a finished training run")
+        data = json.loads(path.read_text())
+        return cls(
+            method=data["method"],
+            adapter_dir=Path(data["adapter_dir"]),
+            base_model=data["base_model"],
+            dataset_hash=data["dataset_hash"],
+            config=data["config"],
+            metrics=data["metrics"],
+            log_history=data.get("log_history", []),
+            resumed_from=data.get("resumed_from"),
+        )
+
+
+def checkpoints_dir(settings: RunSettings) -> Path:
+    return settings.output_dir / "checkpoints"
+
+
+def last_checkpoint(settings: RunSettings) -> Path | None:
+    """The newest ``checkpoint-N`` folder of this run, if a previous attempt left one."""
+    folder = checkpoints_dir(settings)
+    if not folder.is_dir():
+        return None
+    candidates = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    return max(candidates, key=lambda p: int(p.name.split("-")[-1])) if candidates else None
+
+
+def lora_config(settings: RunSettings, task_type: str = "CAUSAL_LM") -> LoraConfig:
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=settings.lora.r,
+        lora_alpha=settings.lora.alpha,
+        lora_dropout=settings.lora.dropout,
+        target_modules=settings.lora.target_modules,
+        task_type=task_type,
+    )
+
+
+def load_trainable_model(
+    settings: RunSettings,
+) -> tuple[PreTrainedModel | PeftModel | str, LoraConfig | None]:
+    """The ``(model, peft_config)`` pair to hand a trl trainer.
+
+    Without ``init_adapter``: the base model's path and a fresh LoRA config (trl wraps it). With one
+    (e.g. the SFT warm start): the base model with that adapter loaded *trainable*, so GRPO keeps
+    improving the same adapter and serving needs only base + one adapter.
+    """
+    if settings.init_adapter is None:
+        return str(settings.base_model), lora_config(settings)
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    if not (settings.init_adapter / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"init adapter {settings.init_adapter} has no adapter_config.json")
+    base = AutoModelForCausalLM.from_pretrained(settings.base_model)
+    return PeftModel.from_pretrained(base, str(settings.init_adapter), is_trainable=True), None
+
+
+def common_trainer_args(settings: RunSettings) -> dict[str, Any]:
+    """Arguments shared by SFTConfig/GRPOConfig/KTOConfig."""
+    import torch
+
+    return {
+        "output_dir": str(checkpoints_dir(settings)),
+        "max_steps": settings.max_steps,
+        "learning_rate": settings.learning_rate,
+        "per_device_train_batch_size": settings.batch_size,
+        "gradient_accumulation_steps": settings.gradient_accumulation_steps,
+        "seed": settings.seed,
+        "save_strategy": "steps",
+        "save_steps": settings.save_steps,
+        "save_total_limit": settings.save_total_limit,
+        "logging_steps": settings.logging_steps,
+        "report_to": "none",
+        "use_cpu": not torch.cuda.is_available(),
+        "bf16": settings.bf16,
+    }
+
+
+def _numeric(entry: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in entry.items() if isinstance(v, int | float)}
+
+
+def summarise_log(log_history: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, float]:
+    """First/last value of each metric in ``keys`` over the logged steps, plus the final step."""
+    metrics: dict[str, float] = {}
+    steps = [_numeric(e) for e in log_history if "step" in e]
+    for key in keys:
+        values = [e[key] for e in steps if key in e]
+        if values:
+            metrics[f"{key}_first"] = values[0]
+            metrics[f"{key}_last"] = values[-1]
+            metrics[f"{key}_mean"] = sum(values) / len(values)
+    if steps:
+        metrics["steps"] = max(e.get("step", 0.0) for e in steps)
+    return metrics
+
+
+def finish_run(
+    trainer: Any,
+    settings: RunSettings,
+    *,
+    method: str,
+    dataset_hash: str,
+    metric_keys: tuple[str, ...],
+) -> TrainResult:
+    """Train (resuming if a checkpoint exists), save the adapter, write ``run.json``."""
+    resume = last_checkpoint(settings)
+    if resume is not None:
+        log.info("resuming %s run from %s", method, resume)
+    started = time.monotonic()
+    output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    seconds = time.monotonic() - started
+    adapter_dir = settings.output_dir / "adapter"
+    trainer.save_model(str(adapter_dir))
+    history = [dict(e) for e in trainer.state.log_history]
+    metrics = summarise_log(history, metric_keys)
+    metrics["train_seconds"] = round(seconds, 3)
+    metrics["train_loss"] = float(output.training_loss)
+    result = TrainResult(
+        method=method,
+        adapter_dir=adapter_dir,
+        base_model=str(settings.base_model),
+        dataset_hash=dataset_hash,
+        config={"method": method, **settings.to_json()},
+        metrics=metrics,
+        log_history=history,
+        resumed_from=str(resume) if resume else None,
+    )
+    (settings.output_dir / "run.json").write_text(json.dumps(result.to_json(), indent=2, default=str))
+    return result

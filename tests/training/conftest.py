@@ -1,0 +1,52 @@
+"""Shared fixtures: a tiny random Llama (built once per session) and hand-written step rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aoi.agents.records import Step
+
+SERVICES = ["user-service", "geo", "compose-post-service", "frontend"]
+
+
+def make_step_rows(n: int = 8) -> list[dict[str, Any]]:
+    """Step rows as the dataset builder writes them: chat prompt, assistant completion, reward columns."""
+    rows = []
+    for i in range(n):
+        service = SERVICES[i % len(SERVICES)]
+        step = Step(
+            summary=f"{service} callers fail",
+            action_type="probe",
+            reasoning=f"read the logs of {service}",
+            tool="get_logs",
+            args={"namespace": "test-social-network", "service": service},
+            targets=[service],
+            confidence=0.5,
+        )
+        text = step.model_dump_json()
+        rows.append(
+            {
+                "prompt": [
+                    {"role": "system", "content": "You are an SRE. Answer with one JSON step."},
+                    {"role": "user", "content": f"Incident {i}: requests to {service} fail."},
+                ],
+                "completion": [{"role": "assistant", "content": text}],
+                "expert_step": text,
+                "step_index": 1,
+                "n_steps": 3,
+                "problem_id": f"p{i}",
+            }
+        )
+    return rows
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from aoi.training.tiny import build_tiny_model
+
+    rows = make_step_rows()
+    corpus = [r["expert_step"] for r in rows] + [m["content"] for r in rows for m in r["prompt"]]
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", corpus)
