@@ -119,7 +119,7 @@ def train_grpo(
         processing_class=_tokenizer(settings),
         peft_config=peft_config,
     )
-    keys = (
+    keys: tuple[str, ...] = (
         "reward",
         "reward_std",
         "loss",
