@@ -85,12 +85,12 @@ def test_without_replace_a_duplicate_name_is_a_clear_error(fake_vllm: tuple[Fake
     _, url = fake_vllm
     client = VllmAdapterClient(url)
     client.load_adapter("aoi-observer", "/models/a1")
-    with pytest.raises(VllmAdapterError, match="400.*already been loaded") as info:
+    with pytest.raises(VllmAdapterError, match=r"400.*already been loaded") as info:
         client.load_adapter("aoi-observer", "/models/a2", replace=False)
     assert info.value.status == 400
 
 
 def test_unreachable_server_names_the_url() -> None:
     client = VllmAdapterClient("http://127.0.0.1:9", timeout_s=2)
-    with pytest.raises(VllmAdapterError, match="127.0.0.1:9/v1/load_lora_adapter"):
+    with pytest.raises(VllmAdapterError, match=r"127\.0\.0\.1:9/v1/load_lora_adapter"):
         client.load_adapter("x", "/p", replace=False)
