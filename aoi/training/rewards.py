@@ -3,7 +3,9 @@
 Contract (trl's): ``reward(prompts, completions, **columns) -> list[float]``, one float in [0, 1] per
 completion; the dataset columns arrive as lists aligned with ``completions``. The columns read here
 are ``expert_step`` (the expert's Step as a JSON string), ``step_index`` and ``n_steps`` (where the
-step sits in the purified expert trajectory).
+step sits in the purified expert trajectory) and, optionally, ``tool_names`` (the Observer's tools:
+a probe naming another tool is invalid, as it is at inference time). Completions are read with the
+model planners' own parser (``aoi.agents.planners.parsing``), so "valid" means what it means live.
 
 Dimensions and weights (AOI's, DESIGN.md §8):
 
@@ -30,12 +32,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
+from aoi.agents.planners.parsing import StepParseError, parse_step
 from aoi.agents.records import Step
 from aoi.training.similarity import args_similarity, set_f1, text_similarity
 
@@ -75,57 +76,35 @@ def completion_text(completion: Any) -> str:
     )
 
 
-def _first_json_object(text: str) -> str | None:
-    """The first balanced ``{...}`` in ``text`` (string-aware), or None."""
-    start = text.find("{")
-    while start != -1:
-        depth, in_string, escaped = 0, False, False
-        for index in range(start, len(text)):
-            char = text[index]
-            if in_string:
-                if escaped:
-                    escaped = False
-                elif char == "\\":
-                    escaped = True
-                elif char == '"':
-                    in_string = False
-            elif char == '"':
-                in_string = True
-            elif char == "{":
-                depth += 1
-            elif char == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[start : index + 1]
-        start = text.find("{", start + 1)
-    return None
+class AnyTool(Collection[str]):
+    """Stands in for the tool list when a row does not carry one: every tool name is accepted."""
+
+    def __contains__(self, item: object) -> bool:
+        return isinstance(item, str) and bool(item)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
 
 
-def _describe(exc: Exception) -> str:
-    """A one-line reason a completion is not a step: which field, what was wrong."""
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'step'}: {err['msg']}" for err in exc.errors()
-        )
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+def parse_step_completion(text: str, tool_names: Collection[str] | None = None) -> ParsedCompletion:
+    """Read a completion exactly as the model planners do (``aoi.agents.planners.parsing``).
 
-
-def parse_step_completion(text: str) -> ParsedCompletion:
-    """Read a model completion as a Step: strictly first, then by extracting the first JSON object."""
+    ``exact`` is True when the answer was one clean JSON object (a single code fence allowed), False
+    when the planners' parser had to extract or repair it. ``tool_names`` (the Observer's tools for
+    that row) makes an unknown probe tool invalid, as it is at inference time.
+    """
+    names: Collection[str] = AnyTool() if tool_names is None else tool_names
     stripped = text.strip()
     fenced = _FENCE.match(stripped)
-    candidate = fenced.group(1) if fenced else stripped
+    body = fenced.group(1) if fenced else stripped
     try:
-        return ParsedCompletion(Step.model_validate(json.loads(candidate)), exact=True)
-    except (json.JSONDecodeError, ValidationError, TypeError) as exc:
-        strict_error = _describe(exc)
-    embedded = _first_json_object(stripped)
-    if embedded is None:
-        return ParsedCompletion(None, exact=False, error=f"no JSON object found ({strict_error})")
-    try:
-        return ParsedCompletion(Step.model_validate(json.loads(embedded)), exact=False)
-    except (json.JSONDecodeError, ValidationError, TypeError) as exc:
-        return ParsedCompletion(None, exact=False, error=_describe(exc))
+        parsed = parse_step(body, names)
+    except StepParseError as exc:
+        return ParsedCompletion(None, exact=False, error=exc.reason)
+    return ParsedCompletion(parsed.step, exact=not parsed.repaired)
 
 
 def _instruction_subject(step: Step) -> str:
@@ -163,11 +142,12 @@ def judge_step(
     *,
     first: bool = False,
     last: bool = False,
+    tool_names: Collection[str] | None = None,
     similarity: TextSimilarity = text_similarity,
 ) -> JudgeScore:
     """Score one completion against the expert step (see the module docstring for the rubric)."""
     weights = step_weights(first=first, last=last)
-    parsed = parse_step_completion(completion)
+    parsed = parse_step_completion(completion, tool_names)
     if parsed.step is None:
         scores = dict.fromkeys(WEIGHTS, 0.0)
         scores["format"] = 0.3 * sum(f'"{key}"' in completion for key in STEP_KEYS) / len(STEP_KEYS)
@@ -215,18 +195,26 @@ def step_judge_reward(prompts: Sequence[Any], completions: Sequence[Any], **colu
     experts = _column(columns, "expert_step", n)
     indices = _column(columns, "step_index", n)
     lengths = _column(columns, "n_steps", n)
+    tools = columns.get("tool_names") or [None] * n
     rewards: list[float] = []
-    for completion, expert, index, length in zip(completions, experts, indices, lengths, strict=True):
+    for completion, expert, index, length, names in zip(
+        completions, experts, indices, lengths, tools, strict=True
+    ):
         score = judge_step(
             completion_text(completion),
             _expert(expert),
             first=int(index) == 0,
             last=int(index) == int(length) - 1,
+            tool_names=names,
         )
         rewards.append(score.total)
     return rewards
 
 
 def valid_step_reward(prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float]:
-    """1.0 for a completion that parses as a valid step, else 0.0 (a logged diagnostic, weight 0)."""
-    return [1.0 if parse_step_completion(completion_text(c)).step is not None else 0.0 for c in completions]
+    """1.0 for a completion the planners would accept as a step, else 0.0 (logged with weight 0)."""
+    tools = columns.get("tool_names") or [None] * len(completions)
+    return [
+        1.0 if parse_step_completion(completion_text(c), names).step is not None else 0.0
+        for c, names in zip(completions, tools, strict=True)
+    ]

@@ -147,3 +147,16 @@ def test_parse_reports_why_a_completion_is_not_a_step() -> None:
     parsed = parse_step_completion('{"action_type": "dance"}')
     assert parsed.step is None
     assert "action_type" in parsed.error
+
+
+def test_probe_naming_a_tool_the_observer_lacks_is_invalid() -> None:
+    score = judge_step(_json(tool="kubectl_delete"), EXPERT, tool_names=["get_service", "get_logs"])
+    assert not score.valid
+    assert "unknown tool" in score.error
+
+
+def test_near_json_repaired_by_the_planner_parser_gets_half_format_credit() -> None:
+    text = _json().replace('"', "'")
+    score = judge_step(text, EXPERT)
+    assert score.valid
+    assert score.scores["format"] == 0.5
