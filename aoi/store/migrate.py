@@ -1,0 +1,85 @@
+"""Run the store's Alembic migrations programmatically (``aoi db upgrade|downgrade|current``).
+
+The Alembic ``Config`` is built here, pointing at the migrations packaged inside ``aoi.store``, so
+upgrading works from an installed wheel with no alembic.ini in the working directory.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from aoi.store.db import Store, make_engine, parse_database_url
+from aoi.store.errors import SchemaOutOfDateError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic Config for ``url`` (kept out of the ini parser so ``%`` in passwords is safe)."""
+    parse_database_url(url)
+    config = Config(stdout=io.StringIO())
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["url"] = url
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision this code ships."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    head = script.get_current_head()
+    if head is None:  # pragma: no cover - the package always ships revisions
+        raise SchemaOutOfDateError(f"no migrations found in {MIGRATIONS_DIR}")
+    return head
+
+
+def current_revision(url: str) -> str | None:
+    """The revision the database at ``url`` is at (``None``: never migrated)."""
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def upgrade(url: str, revision: str = "head") -> str | None:
+    """Apply migrations up to ``revision``; idempotent. Returns the revision reached."""
+    command.upgrade(alembic_config(url), revision)
+    return current_revision(url)
+
+
+def downgrade(url: str, revision: str) -> str | None:
+    """Revert migrations down to ``revision`` (``"base"`` drops every store table)."""
+    command.downgrade(alembic_config(url), revision)
+    return current_revision(url)
+
+
+def make_revision(url: str, message: str) -> str:
+    """Developer tool: autogenerate a new revision from the models against the database at ``url``
+    (which must be at head). Returns the new file's path; review it before committing."""
+    config = alembic_config(url)
+    existing = [rev.revision for rev in ScriptDirectory.from_config(config).walk_revisions()]
+    numbers = [int(rev) for rev in existing if rev.isdigit()]
+    rev_id = f"{max(numbers, default=0) + 1:04d}"
+    script = command.revision(config, message=message, autogenerate=True, rev_id=rev_id)
+    if script is None or isinstance(script, list):
+        raise SchemaOutOfDateError("alembic produced no single revision script")
+    return str(script.path)
+
+
+def ensure_current(store: Store) -> None:
+    """Raise ``SchemaOutOfDateError`` unless the store's database is at this code's head."""
+    with store.engine.connect() as conn:
+        at = MigrationContext.configure(conn).get_current_revision()
+    head = head_revision()
+    if at != head:
+        raise SchemaOutOfDateError(
+            f"database {store.url} is at migration {at or 'none (empty database)'}, this AOI expects "
+            f"{head}: run `aoi db upgrade` (the Procfile's release step does this on deploy)"
+        )

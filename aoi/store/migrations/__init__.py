@@ -1,0 +1,1 @@
+"""Alembic migrations for the store (run with ``aoi db upgrade``; see ``aoi.store.migrate``)."""

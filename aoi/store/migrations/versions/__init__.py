@@ -1,0 +1,1 @@
+"""Alembic revision files (generated from ``aoi.store.models``, then reviewed)."""
