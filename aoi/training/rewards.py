@@ -30,7 +30,6 @@ A completion that is not a valid step scores 0 on every other dimension: nothing
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
