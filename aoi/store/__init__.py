@@ -22,6 +22,7 @@ from aoi.store.enums import (
     TrainingStatus,
 )
 from aoi.store.errors import (
+    DatabaseUnavailableError,
     DatabaseURLError,
     InvalidTransitionError,
     InvalidValueError,
@@ -32,6 +33,7 @@ from aoi.store.errors import (
 
 __all__ = [
     "DatabaseURLError",
+    "DatabaseUnavailableError",
     "FeedbackKind",
     "FeedbackSource",
     "IncidentSource",

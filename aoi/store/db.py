@@ -21,7 +21,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
-from aoi.store.errors import DatabaseURLError
+from aoi.store.errors import DatabaseUnavailableError, DatabaseURLError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _BEGIN_OPTION = "aoi_sqlite_begin"
@@ -83,7 +83,14 @@ def _sqlite_engine(parsed: URL, *, foreign_keys: bool) -> Engine:
     if in_memory:
         kwargs["poolclass"] = StaticPool
     else:
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseUnavailableError(
+                f"cannot create the folder {folder} for the SQLite database ({exc.strerror}); "
+                "set AOI_DATA_DIR or AOI_DATABASE_URL to a writable location"
+            ) from None
     engine = create_engine(parsed, **kwargs)
 
     @event.listens_for(engine, "connect")

@@ -30,3 +30,7 @@ class DatabaseURLError(StoreError, ValueError):
 
 class SchemaOutOfDateError(StoreError):
     """The database is not at the migration head this code expects: run ``aoi db upgrade``."""
+
+
+class DatabaseUnavailableError(StoreError):
+    """The database could not be reached or opened (wrong host, server down, unwritable file)."""

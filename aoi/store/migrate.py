@@ -7,15 +7,18 @@ upgrading works from an installed wheel with no alembic.ini in the working direc
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.exc import OperationalError
 
 from aoi.store.db import Store, make_engine, parse_database_url
-from aoi.store.errors import SchemaOutOfDateError
+from aoi.store.errors import DatabaseUnavailableError, SchemaOutOfDateError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -38,11 +41,24 @@ def head_revision() -> str:
     return head
 
 
+@contextmanager
+def _reachable(url: str) -> Iterator[None]:
+    """Turn "cannot connect" into an error that names the database and what to check."""
+    try:
+        yield
+    except OperationalError as exc:
+        where = parse_database_url(url).render_as_string(hide_password=True)
+        raise DatabaseUnavailableError(
+            f"cannot open the database {where}: {str(exc.orig or exc).strip()} — check AOI_DATABASE_URL, "
+            "that the server is running and reachable, and that the SQLite folder is writable"
+        ) from None
+
+
 def current_revision(url: str) -> str | None:
     """The revision the database at ``url`` is at (``None``: never migrated)."""
     engine = make_engine(url, pool_size=1)
     try:
-        with engine.connect() as conn:
+        with _reachable(url), engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     finally:
         engine.dispose()
@@ -50,13 +66,15 @@ def current_revision(url: str) -> str | None:
 
 def upgrade(url: str, revision: str = "head") -> str | None:
     """Apply migrations up to ``revision``; idempotent. Returns the revision reached."""
-    command.upgrade(alembic_config(url), revision)
+    with _reachable(url):
+        command.upgrade(alembic_config(url), revision)
     return current_revision(url)
 
 
 def downgrade(url: str, revision: str) -> str | None:
     """Revert migrations down to ``revision`` (``"base"`` drops every store table)."""
-    command.downgrade(alembic_config(url), revision)
+    with _reachable(url):
+        command.downgrade(alembic_config(url), revision)
     return current_revision(url)
 
 
@@ -75,7 +93,7 @@ def make_revision(url: str, message: str) -> str:
 
 def ensure_current(store: Store) -> None:
     """Raise ``SchemaOutOfDateError`` unless the store's database is at this code's head."""
-    with store.engine.connect() as conn:
+    with _reachable(store.engine.url.render_as_string(hide_password=False)), store.engine.connect() as conn:
         at = MigrationContext.configure(conn).get_current_revision()
     head = head_revision()
     if at != head:

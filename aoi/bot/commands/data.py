@@ -1,0 +1,91 @@
+"""``aoi data export|prune``: training exports and retention of the store's data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+
+from aoi.bot.settings import get_settings, normalise_database_url
+from aoi.store import Store, StoreError
+from aoi.store.db import make_engine
+from aoi.store.export import export_training_data
+from aoi.store.migrate import ensure_current
+from aoi.store.retention import prune as prune_store
+
+app = typer.Typer(help="Export training data and prune old records.", no_args_is_help=True)
+
+UrlOption = typer.Option(None, "--url", help="Database URL (default: AOI_DATABASE_URL or the SQLite file).")
+
+
+def parse_when(value: str, option: str) -> datetime:
+    """ISO date (``2025-01-31``) or datetime; a value without a zone is taken as UTC."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date; expected YYYY-MM-DD or an ISO 8601 datetime "
+            "such as 2025-01-31T08:00:00Z",
+            param_hint=option,
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _open(url: str | None) -> Store:
+    target = normalise_database_url(url) if url else get_settings().effective_database_url
+    store = Store(make_engine(target))
+    ensure_current(store)
+    return store
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=1)
+
+
+@app.command()
+def export(
+    since: str = typer.Option(..., "--since", help="Export records created on/after this date (UTC)."),
+    output: Path = typer.Option(..., "--output", "-o", help="JSON Lines file to write."),
+    until: str | None = typer.Option(None, "--until", help="…and before this date (default: now)."),
+    url: str | None = UrlOption,
+) -> None:
+    """Export finished investigations (trajectories, diagnoses, proposals) and feedback as JSONL."""
+    start = parse_when(since, "--since")
+    end = parse_when(until, "--until") if until else None
+    try:
+        store = _open(url)
+        counts = export_training_data(store, output, since=start, until=end)
+    except StoreError as exc:
+        raise _fail(exc) from None
+    typer.echo(
+        f"wrote {output}: {counts['investigations']} investigations, {counts['feedback']} feedback rows"
+    )
+
+
+@app.command()
+def prune(
+    days: int | None = typer.Option(
+        None, "--days", help="Keep this many days (default: AOI_RETENTION_DAYS)."
+    ),
+    include_audit: bool = typer.Option(
+        False, "--include-audit", help="Also delete audit-log entries older than the cutoff (off by default)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report what would be deleted; delete nothing."),
+    url: str | None = UrlOption,
+) -> None:
+    """Delete investigations, proposals, feedback and Slack records older than the retention period."""
+    retention_days = days if days is not None else get_settings().retention_days
+    try:
+        store = _open(url)
+        report = prune_store(
+            store, retention_days=retention_days, include_audit=include_audit, dry_run=dry_run
+        )
+    except StoreError as exc:
+        raise _fail(exc) from None
+    verb = "would delete" if dry_run else "deleted"
+    detail = ", ".join(f"{count} {table}" for table, count in report.counts().items())
+    typer.echo(f"cutoff {report.cutoff.isoformat()}: {verb} {detail}")
+    if not include_audit:
+        typer.echo("audit log kept (pass --include-audit to prune it too)")

@@ -1,0 +1,96 @@
+"""``aoi db upgrade|downgrade|current|revision``: the store's schema migrations.
+
+``aoi db upgrade`` is the Procfile's ``release:`` step: it runs on every deploy before new web and
+worker processes start, and is a no-op when the schema is already at head.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from aoi.bot.settings import get_settings, normalise_database_url
+from aoi.store import StoreError, migrate
+
+app = typer.Typer(help="Database schema migrations (Alembic, packaged with AOI).", no_args_is_help=True)
+
+UrlOption = typer.Option(None, "--url", help="Database URL (default: AOI_DATABASE_URL or the SQLite file).")
+
+
+def _url(url: str | None) -> str:
+    return normalise_database_url(url) if url else get_settings().effective_database_url
+
+
+def _safe(url: str) -> str:
+    from aoi.store.db import parse_database_url
+
+    return parse_database_url(url).render_as_string(hide_password=True)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=1)
+
+
+@app.command()
+def upgrade(
+    revision: str = typer.Argument("head", help="Target revision (default: the newest)."),
+    url: str | None = UrlOption,
+) -> None:
+    """Apply migrations up to REVISION (idempotent)."""
+    target = _url(url)
+    try:
+        before = migrate.current_revision(target)
+        after = migrate.upgrade(target, revision)
+    except StoreError as exc:
+        raise _fail(exc) from None
+    if before == after:
+        typer.echo(f"{_safe(target)}: already at {after}")
+    else:
+        typer.echo(f"{_safe(target)}: upgraded {before or '(empty)'} -> {after}")
+
+
+@app.command()
+def downgrade(
+    revision: str = typer.Argument(..., help="Target revision: an id, '-1', or 'base' (drops every table)."),
+    url: str | None = UrlOption,
+    yes: bool = typer.Option(False, "--yes", help="Confirm a downgrade to 'base' (it deletes all data)."),
+) -> None:
+    """Revert migrations down to REVISION."""
+    if revision == "base" and not yes:
+        raise _fail(
+            ValueError("downgrading to 'base' drops every AOI table and its data; add --yes to confirm")
+        )
+    target = _url(url)
+    try:
+        after = migrate.downgrade(target, revision)
+    except StoreError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"{_safe(target)}: now at {after or 'base (no AOI tables)'}")
+
+
+@app.command()
+def current(url: str | None = UrlOption) -> None:
+    """Print the database's revision and whether it is at this AOI's head (exit 1 if not)."""
+    target = _url(url)
+    try:
+        at = migrate.current_revision(target)
+    except StoreError as exc:
+        raise _fail(exc) from None
+    head = migrate.head_revision()
+    state = "(head)" if at == head else f"(behind: head is {head}; run `aoi db upgrade`)"
+    typer.echo(f"{_safe(target)}: {at or 'empty'} {state}")
+    if at != head:
+        raise typer.Exit(code=1)
+
+
+@app.command(hidden=True)
+def revision(
+    message: str = typer.Option(..., "--message", "-m", help="What the schema change is for."),
+    url: str | None = UrlOption,
+) -> None:
+    """Developer tool: autogenerate a migration from the models (database must be at head)."""
+    try:
+        path = migrate.make_revision(_url(url), message)
+    except StoreError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"wrote {path}; review it, then run `aoi db upgrade`")
