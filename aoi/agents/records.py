@@ -114,6 +114,9 @@ class ToolResult(BaseModel):
     output: str = ""
     error: str | None = None
     truncated: bool = False
+    # Structured rows (redacted) for rule-based planners; not serialised, so stored trajectories and
+    # prompts carry only the text above.
+    data: Any = Field(default=None, exclude=True)
 
 
 class TrajectoryStep(BaseModel):

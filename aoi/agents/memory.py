@@ -1,0 +1,63 @@
+"""The Observer's short memory: one line per earlier step, the previous step in full.
+
+Why this shape (AOI's "historical summaries"): a model needs the whole path of the investigation to
+avoid repeating itself, but only the latest tool output in detail; carrying every output verbatim
+would blow the context after a handful of probes. Pure function of the history; deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from aoi.agents.planners.base import HistoryItem
+
+SUMMARY_CHARS = 160
+PREVIOUS_CHARS = 4000
+
+
+def _call_text(item: HistoryItem) -> str:
+    step = item.step
+    if step.action_type == "probe":
+        args = json.dumps(step.args, sort_keys=True, separators=(",", ":"))
+        return f"{step.tool} {args}"
+    return (
+        f"propose {step.args.get('verb', '?')} {step.args.get('namespace', '')}/{step.args.get('target', '')}"
+    )
+
+
+def summary_line(item: HistoryItem) -> str:
+    """``#3 get_pods {"namespace":"x"} → ok: 2 pods not ready`` (the step's summary or the output's head)."""
+    result = item.result
+    if result is None:
+        outcome = "recorded"
+    elif result.status == "error":
+        outcome = f"error: {(result.error or '')[:SUMMARY_CHARS]}"
+    else:
+        outcome = result.status
+    gist = item.step.summary or (result.output.splitlines()[0] if result and result.output else "")
+    line = f"#{item.index} {_call_text(item)} → {outcome}"
+    if gist:
+        line += f": {gist[:SUMMARY_CHARS]}"
+    return line
+
+
+def build_memory(history: Sequence[HistoryItem]) -> str:
+    """Summaries of steps 1..N-1 and step N in full (its invocation and output)."""
+    if not history:
+        return ""
+    lines = ["Earlier steps:"] if len(history) > 1 else []
+    lines += [summary_line(item) for item in history[:-1]]
+    last = history[-1]
+    lines.append(f"Previous step #{last.index}: {_call_text(last)}")
+    if last.step.reasoning:
+        lines.append(f"Reasoning: {last.step.reasoning}")
+    if last.result is not None:
+        lines.append(f"$ {last.result.invocation}")
+        if last.result.status == "error":
+            lines.append(f"ERROR: {last.result.error}")
+        elif last.result.status == "no_data":
+            lines.append("(no data)")
+        else:
+            lines.append(last.result.output[:PREVIOUS_CHARS])
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Planners: the heuristic expert, an OpenAI-compatible endpoint, a local transformers model."""

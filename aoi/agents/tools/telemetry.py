@@ -1,0 +1,230 @@
+"""Metrics (PromQL) and traces (Jaeger) as read tools, summarised for a reader with little context.
+
+Metrics: an instant query prints one value per series; a range query prints min/avg/max/last per
+series, which is what a human reads off a Grafana panel. Traces: spans are aggregated per service and
+operation (count, errors, p50/max duration, p50 *self* time), and each erroring span whose children
+did not error is reported as an *error origin* — where a failure starts rather than where it surfaces.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from typing import Any
+
+from aoi.agents.backends.base import ReadBackend
+from aoi.agents.tools.base import ToolCall, read_tool
+from aoi.agents.tools.render import table
+
+
+def _series_label(metric: dict[str, Any]) -> str:
+    name = metric.get("__name__", "")
+    labels = ",".join(f'{k}="{v}"' for k, v in sorted(metric.items()) if k != "__name__")
+    return f"{name}{{{labels}}}" if labels else (name or "{}")
+
+
+def _fmt(value: float) -> str:
+    if value != value:  # NaN
+        return "NaN"
+    return f"{value:.4g}"
+
+
+@read_tool("list_metrics")
+def list_metrics(backend: ReadBackend, call: ToolCall, match: str | None = None) -> str:
+    """List available metric names (optionally only those containing ``match``).
+
+    Args:
+        match: substring the metric name must contain
+    """
+    call.invocation = "GET /api/v1/label/__name__/values" + (f" | grep {match}" if match else "")
+    names = sorted(n for n in backend.metric_names() if not match or match in n)
+    call.data = names
+    return "\n".join(names)
+
+
+@read_tool("query_metrics", max_chars=5000)
+def query_metrics(
+    backend: ReadBackend, call: ToolCall, query: str, minutes: int | None = None, step_seconds: int = 60
+) -> str:
+    """Run a PromQL query: instant by default, or over the last ``minutes`` with min/avg/max/last.
+
+    Args:
+        query: the PromQL expression, e.g. sum by (service) (rate(http_requests_total{status="500"}[5m]))
+        minutes: look back this many minutes and summarise each series (instant query when omitted)
+        step_seconds: resolution of a range query (default 60)
+    """
+    if minutes:
+        end = backend.now()
+        start = end - 60 * minutes
+        step = max(1, step_seconds)
+        call.invocation = f"PromQL query_range [{minutes}m, step {step}s]: {query}"
+        data = backend.prom_query_range(query, start, end, step)
+    else:
+        call.invocation = f"PromQL query: {query}"
+        data = backend.prom_query(query)
+    result = data.get("result") or []
+    rows: list[tuple[str, ...]] = []
+    series: list[dict[str, Any]] = []
+    if data.get("resultType") == "matrix":
+        for item in result:
+            values = [float(v) for _, v in item.get("values") or []]
+            if not values:
+                continue
+            summary = {
+                "min": min(values),
+                "avg": sum(values) / len(values),
+                "max": max(values),
+                "last": values[-1],
+            }
+            series.append({"metric": item.get("metric") or {}, **summary})
+            rows.append(
+                (
+                    _series_label(item.get("metric") or {}),
+                    *(_fmt(summary[k]) for k in ("min", "avg", "max", "last")),
+                )
+            )
+        call.data = series
+        return table(["SERIES", "MIN", "AVG", "MAX", "LAST"], rows) if rows else ""
+    if data.get("resultType") == "scalar":
+        call.data = [{"metric": {}, "value": float(result[1])}]
+        return f"scalar {_fmt(float(result[1]))}"
+    for item in result:
+        value = float((item.get("value") or [0, "nan"])[1])
+        series.append({"metric": item.get("metric") or {}, "value": value})
+        rows.append((_series_label(item.get("metric") or {}), _fmt(value)))
+    call.data = series
+    return table(["SERIES", "VALUE"], rows) if rows else ""
+
+
+@read_tool("get_trace_services")
+def get_trace_services(backend: ReadBackend, call: ToolCall) -> str:
+    """List the services that report traces."""
+    call.invocation = "GET /api/services"
+    names = sorted(backend.trace_services())
+    call.data = names
+    return "\n".join(names)
+
+
+def _is_error(span: dict[str, Any]) -> bool:
+    for tag in span.get("tags") or []:
+        key, value = tag.get("key"), tag.get("value")
+        if key == "error" and value in (True, "true", "True"):
+            return True
+        if key == "otel.status_code" and str(value).upper() == "ERROR":
+            return True
+    return False
+
+
+def _error_message(span: dict[str, Any]) -> str:
+    for tag in span.get("tags") or []:
+        if tag.get("key") in ("error.message", "otel.status_description", "exception.message", "message"):
+            return str(tag.get("value"))
+    for log in span.get("logs") or []:
+        for field in log.get("fields") or []:
+            if field.get("key") in ("error.message", "message", "exception.message", "event"):
+                return str(field.get("value"))
+    return ""
+
+
+def summarise_traces(traces: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-(service, operation) statistics and error origins over Jaeger traces."""
+    durations: dict[tuple[str, str], list[float]] = defaultdict(list)
+    self_times: dict[str, list[float]] = defaultdict(list)
+    errors: Counter[tuple[str, str]] = Counter()
+    origins: Counter[str] = Counter()
+    origin_messages: dict[str, Counter[str]] = defaultdict(Counter)
+    for trace in traces:
+        processes = trace.get("processes") or {}
+        spans = trace.get("spans") or []
+        children: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for span in spans:
+            for ref in span.get("references") or []:
+                if ref.get("refType", "CHILD_OF") == "CHILD_OF":
+                    children[str(ref.get("spanID"))].append(span)
+        for span in spans:
+            service = str((processes.get(span.get("processID")) or {}).get("serviceName", "unknown"))
+            op = str(span.get("operationName", ""))
+            duration = float(span.get("duration") or 0) / 1000.0
+            kids = children.get(str(span.get("spanID")), [])
+            child_ms = sum(float(k.get("duration") or 0) for k in kids) / 1000.0
+            durations[(service, op)].append(duration)
+            self_times[service].append(max(0.0, duration - child_ms))
+            if _is_error(span):
+                errors[(service, op)] += 1
+                if not any(_is_error(k) for k in kids):
+                    origins[service] += 1
+                    message = _error_message(span)
+                    if message:
+                        origin_messages[service][message] += 1
+    by_op = []
+    for (service, op), values in sorted(durations.items()):
+        by_op.append(
+            {
+                "service": service,
+                "operation": op,
+                "spans": len(values),
+                "errors": errors[(service, op)],
+                "p50_ms": statistics.median(values),
+                "max_ms": max(values),
+            }
+        )
+    self_p50 = {svc: statistics.median(vals) for svc, vals in self_times.items() if vals}
+    return {
+        "operations": by_op,
+        "error_origins": dict(origins),
+        "error_messages": {svc: dict(c.most_common(3)) for svc, c in origin_messages.items()},
+        "self_p50_ms": self_p50,
+        "traces": len(traces),
+    }
+
+
+@read_tool("get_traces", max_chars=5000)
+def get_traces(
+    backend: ReadBackend,
+    call: ToolCall,
+    service: str,
+    errors_only: bool = False,
+    min_duration_ms: int | None = None,
+    limit: int = 50,
+) -> str:
+    """Summarise recent traces through a service: per operation counts, errors, p50/max latency,
+    p50 self time per service, and the services where errors originate.
+
+    Args:
+        service: the service whose traces to fetch (e.g. the entry point: frontend, nginx-thrift)
+        errors_only: only traces that contain an error
+        min_duration_ms: only traces at least this slow
+        limit: maximum number of traces (default 50)
+    """
+    params = [f"service={service}", f"limit={limit}"]
+    if errors_only:
+        params.append('tags={"error":"true"}')
+    if min_duration_ms:
+        params.append(f"minDuration={min_duration_ms}ms")
+    call.invocation = "GET /api/traces?" + "&".join(params)
+    traces = backend.find_traces(
+        service=service,
+        limit=limit,
+        errors_only=errors_only,
+        min_duration_us=min_duration_ms * 1000 if min_duration_ms else None,
+    )
+    if not traces:
+        return ""
+    summary = summarise_traces(traces)
+    call.data = summary
+    rows = [
+        (o["service"], o["operation"], o["spans"], o["errors"], f"{o['p50_ms']:.1f}", f"{o['max_ms']:.1f}")
+        for o in summary["operations"]
+    ]
+    lines = [
+        f"{summary['traces']} traces",
+        table(["SERVICE", "OPERATION", "SPANS", "ERRORS", "P50_MS", "MAX_MS"], rows),
+    ]
+    self_rows = sorted(summary["self_p50_ms"].items(), key=lambda kv: -kv[1])
+    lines.append("self time p50 (ms) by service: " + ", ".join(f"{s}={v:.1f}" for s, v in self_rows[:8]))
+    if summary["error_origins"]:
+        lines.append("error origins (span errored, its children did not):")
+        for svc, count in sorted(summary["error_origins"].items(), key=lambda kv: -kv[1]):
+            messages = "; ".join(summary["error_messages"].get(svc, {}))
+            lines.append(f"  {svc}: {count}" + (f" — {messages}" if messages else ""))
+    return "\n".join(lines)
