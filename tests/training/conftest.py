@@ -50,3 +50,13 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rows = make_step_rows()
     corpus = [r["expert_step"] for r in rows] + [m["content"] for r in rows for m in r["prompt"]]
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", corpus)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    """A migrated SQLite store in a temporary folder."""
+    from aoi.store.db import Store
+
+    opened = Store.open(f"sqlite:///{tmp_path / 'aoi.db'}", migrate=True)
+    yield opened
+    opened.dispose()

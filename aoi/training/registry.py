@@ -1,0 +1,172 @@
+"""The model registry: adapter folders on disk + ``training_runs``/``model_registry`` rows in the store.
+
+Layout: ``<root>/<name>/<version>/`` holds the adapter (copied out of the run folder, so cleaning runs
+never breaks serving) and ``run.json``. The store row records base model, dataset hash, metrics and
+status (candidate → promoted → retired); the training-run row records the config. Promotion and
+rollback are single store transactions (``aoi.store.repo``), so exactly one version per name is
+promoted at any time. Versions sort by time: ``YYYYmmddTHHMMSS-<method>``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aoi.store import repo
+from aoi.store.db import Store
+from aoi.store.models import ModelVersion, TrainingRun
+from aoi.training.runs import TrainResult
+
+DEFAULT_MODEL_NAME = "aoi-observer"
+
+T = TypeVar("T")
+
+
+class RegistryError(RuntimeError):
+    """A registry operation is impossible as asked; the message says what exists."""
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A registry row in plain JSON form (what ``aoi models list --json`` prints)."""
+
+    id: str
+    name: str
+    version: str
+    status: str
+    base_model: str
+    adapter_path: str | None
+    dataset_hash: str | None
+    training_run_id: str | None
+    metrics: dict[str, Any]
+    created_at: str
+    promoted_at: str | None
+
+    @classmethod
+    def from_row(cls, row: ModelVersion) -> RegisteredModel:
+        return cls(
+            id=row.id,
+            name=row.name,
+            version=row.version,
+            status=row.status,
+            base_model=row.base_model,
+            adapter_path=row.adapter_path,
+            dataset_hash=row.dataset_hash,
+            training_run_id=row.training_run_id,
+            metrics=dict(row.metrics),
+            created_at=row.created_at.isoformat(),
+            promoted_at=row.promoted_at.isoformat() if row.promoted_at else None,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class ModelRegistry:
+    """Registry operations for one model ``name`` (default ``aoi-observer``)."""
+
+    def __init__(
+        self,
+        store: Store,
+        root: Path,
+        name: str = DEFAULT_MODEL_NAME,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.store = store
+        self.root = Path(root)
+        self.name = name
+        self._clock = clock or datetime.now
+
+    def track(
+        self, method: str, dataset_hash: str, config: dict[str, Any], train: Callable[[], T]
+    ) -> tuple[str, T]:
+        """Run ``train`` inside a ``training_runs`` row: running → succeeded (metrics) | failed (error)."""
+        run = repo.start_training_run(
+            self.store,
+            kind=method,
+            dataset_hash=dataset_hash,
+            config=config,
+            base_model=str(config.get("base_model", "")) or None,
+            output_dir=str(config.get("output_dir", "")) or None,
+        )
+        try:
+            outcome = train()
+        except BaseException as exc:
+            repo.finish_training_run(self.store, run.id, succeeded=False, metrics={}, error=f"{exc!r}"[:2000])
+            raise
+        metrics = outcome.metrics if isinstance(outcome, TrainResult) else {}
+        repo.finish_training_run(self.store, run.id, succeeded=True, metrics=metrics)
+        return run.id, outcome
+
+    def _version(self, method: str) -> str:
+        stamp = self._clock().strftime("%Y%m%dT%H%M%S")
+        version, n = f"{stamp}-{method}", 1
+        while repo.find_model(self.store, self.name, version) is not None:
+            n += 1
+            version = f"{stamp}-{method}-{n}"
+        return version
+
+    def register(
+        self,
+        result: TrainResult,
+        *,
+        training_run_id: str | None = None,
+        extra_metrics: dict[str, Any] | None = None,
+    ) -> RegisteredModel:
+        """Copy the run's adapter into the registry folder and add a ``candidate`` row."""
+        if not (result.adapter_dir / "adapter_config.json").is_file():
+            raise RegistryError(f"{result.adapter_dir} holds no LoRA adapter (adapter_config.json missing)")
+        version = self._version(result.method)
+        folder = self.root / self.name / version
+        if folder.exists():
+            raise RegistryError(f"registry folder {folder} already exists")
+        shutil.copytree(result.adapter_dir, folder)
+        run_json = result.adapter_dir.parent / "run.json"
+        if run_json.is_file():
+            shutil.copy2(run_json, folder / "run.json")
+        row = repo.register_model(
+            self.store,
+            name=self.name,
+            version=version,
+            base_model=result.base_model,
+            adapter_path=str(folder),
+            dataset_hash=result.dataset_hash,
+            training_run_id=training_run_id,
+            metrics={**result.metrics, **(extra_metrics or {})},
+        )
+        return RegisteredModel.from_row(row)
+
+    def versions(self) -> list[RegisteredModel]:
+        """All versions of this model, newest first."""
+        return [RegisteredModel.from_row(r) for r in repo.list_models(self.store, name=self.name)]
+
+    def runs(self, limit: int = 50) -> list[TrainingRun]:
+        return repo.list_training_runs(self.store, limit=limit)
+
+    def current(self) -> RegisteredModel | None:
+        """The promoted (served) version, if any."""
+        row = repo.promoted_model(self.store, self.name)
+        return RegisteredModel.from_row(row) if row else None
+
+    def resolve(self, ref: str) -> RegisteredModel:
+        """A version by registry id (``mdl_…``) or version string."""
+        for model in self.versions():
+            if ref in (model.id, model.version):
+                return model
+        known = ", ".join(m.version for m in self.versions()[:10]) or "(none registered)"
+        raise RegistryError(f"no version {ref!r} of model {self.name!r}; known versions: {known}")
+
+    def promote(self, ref: str, *, actor: str = "cli") -> RegisteredModel:
+        """Make ``ref`` the served version (the previous one is retired)."""
+        model = self.resolve(ref)
+        if model.adapter_path and not Path(model.adapter_path).is_dir():
+            raise RegistryError(f"adapter folder {model.adapter_path} of {model.version} is missing on disk")
+        return RegisteredModel.from_row(repo.promote_model(self.store, model.id, actor=actor))
+
+    def rollback(self, *, actor: str = "cli") -> RegisteredModel:
+        """Re-promote the previously promoted version (one command, one transaction)."""
+        return RegisteredModel.from_row(repo.rollback_model(self.store, self.name, actor=actor))
