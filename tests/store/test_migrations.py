@@ -1,0 +1,83 @@
+"""Migrations: upgrade to head yields exactly the models' schema; downgrade to base removes it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from typer.testing import CliRunner
+
+from aoi.bot.cli import app
+from aoi.store import SchemaOutOfDateError, Store, make_engine, migrate
+from aoi.store.models import StoreModel
+
+
+def _diff(url: str) -> list[object]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True, "render_as_batch": True})
+            return list(compare_metadata(context, StoreModel.metadata))
+    finally:
+        engine.dispose()
+
+
+def _tables(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_to_head_matches_the_models_exactly(db_url: str) -> None:
+    assert migrate.upgrade(db_url) == migrate.head_revision()
+    assert _diff(db_url) == []
+    assert _tables(db_url) == set(StoreModel.metadata.tables) | {"alembic_version"}
+
+
+def test_upgrade_is_idempotent_and_downgrade_to_base_removes_every_table(db_url: str) -> None:
+    migrate.upgrade(db_url)
+    migrate.upgrade(db_url)
+    assert migrate.downgrade(db_url, "base") is None
+    assert _tables(db_url) <= {"alembic_version"}
+    migrate.upgrade(db_url)
+    assert _diff(db_url) == []
+
+
+def test_an_unmigrated_database_is_refused_with_the_command_to_run(db_url: str) -> None:
+    store = Store(make_engine(db_url))
+    try:
+        with pytest.raises(SchemaOutOfDateError, match="aoi db upgrade"):
+            migrate.ensure_current(store)
+    finally:
+        store.dispose()
+
+
+def test_cli_upgrades_from_any_directory_without_an_alembic_ini(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    behind = runner.invoke(app, ["db", "current", "--url", db_url])
+    assert behind.exit_code == 1 and "aoi db upgrade" in behind.output
+    first = runner.invoke(app, ["db", "upgrade", "--url", db_url])
+    assert first.exit_code == 0, first.output
+    assert f"-> {migrate.head_revision()}" in first.output
+    again = runner.invoke(app, ["db", "upgrade", "--url", db_url])
+    assert again.exit_code == 0 and "already at" in again.output
+    assert runner.invoke(app, ["db", "current", "--url", db_url]).exit_code == 0
+    refused = runner.invoke(app, ["db", "downgrade", "base", "--url", db_url])
+    assert refused.exit_code == 1 and "--yes" in refused.output
+    down = runner.invoke(app, ["db", "downgrade", "base", "--url", db_url, "--yes"])
+    assert down.exit_code == 0, down.output
+    assert _tables(db_url) <= {"alembic_version"}
+
+
+def test_procfile_release_step_runs_the_migrations() -> None:
+    procfile = Path(__file__).resolve().parents[2] / "Procfile"
+    lines = dict(line.split(":", 1) for line in procfile.read_text().splitlines() if ":" in line)
+    assert lines["release"].strip() == "aoi db upgrade"
