@@ -102,6 +102,8 @@ Script = Sequence[Scripted] | Callable[[dict[str, Any]], Scripted]
 
 @dataclass
 class RecordedRequest:
+    """One request as received; header names are lower-cased."""
+
     method: str
     path: str
     headers: dict[str, str]
@@ -153,7 +155,7 @@ class FakeOpenAIServer:
         self._closing = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def base_url(self) -> str:
@@ -222,7 +224,9 @@ class FakeOpenAIServer:
             def _record(self, payload: dict[str, Any] | None) -> None:
                 with server._lock:
                     server.requests.append(
-                        RecordedRequest(self.command, self.path, dict(self.headers.items()), payload)
+                        RecordedRequest(
+                            self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, payload
+                        )
                     )
 
             def do_GET(self) -> None:

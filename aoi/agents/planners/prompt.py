@@ -1,0 +1,250 @@
+"""The Observer prompt for model-driven planners: a validated template (data) rendered from a context.
+
+Why a data file: the wording is tuned often (and by the Evolver's reviewers), while the code that fills
+it in must not change; ``aoi/agents/prompts/observer.yaml`` holds the role, the strict rules, the step
+schema, examples, per-task instructions and the re-ask text. It is validated on load — missing keys,
+unknown or missing ``$placeholders`` fail with the file and the key named.
+
+What the model sees (``render_messages``): a system message (role + rules) and one user message with
+the incident, the read tools with their JSON argument schemas, the allowed remediation verbs, the step
+schema, guidance notes, a memory of earlier steps (one line each), the latest tool result in full and
+the budget left. Text copied from the cluster is wrapped in ``<untrusted>`` markers (and any marker
+inside it is defused), so the rules can tell the model it is evidence, never instructions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from string import Template
+from typing import Any, Literal
+
+import yaml
+
+from aoi.agents.memory import summary_line
+from aoi.agents.planners.base import HistoryItem, PlannerContext
+from aoi.agents.tools.base import ToolSpec
+
+DEFAULT_TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "prompts" / "observer.yaml"
+REQUIRED_KEYS = ("version", "system", "reask", "step_schema", "examples", "native_tools", "tasks", "user")
+NATIVE_TOOLS = ("propose_action", "submit_diagnosis")
+PLACEHOLDERS = frozenset(
+    {
+        "incident",
+        "task",
+        "tools",
+        "verbs",
+        "step_schema",
+        "examples",
+        "guidance",
+        "memory",
+        "latest",
+        "budget",
+    }
+)
+REQUIRED_PLACEHOLDERS = frozenset({"incident", "tools", "latest"})
+TASK_KEYS = ("detection", "localization", "analysis", "mitigation", "none")
+LATEST_CHARS = 4000
+ToolFormat = Literal["json", "compact"]
+Message = dict[str, str]
+
+
+class PromptTemplateError(ValueError):
+    """The prompt template file is missing, unreadable or does not have the documented shape."""
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A loaded, validated prompt template (see ``observer.yaml`` for what each part is)."""
+
+    source: str
+    system: str
+    reask: Template
+    step_schema: str
+    examples: str
+    tasks: dict[str, str]
+    user: Template
+    native_tools: dict[str, dict[str, Any]]
+
+
+def _fail(source: str, message: str) -> PromptTemplateError:
+    return PromptTemplateError(f"{source}: {message}")
+
+
+def parse_template(data: Any, source: str) -> PromptTemplate:
+    """Validate the decoded YAML of a template; every problem names the key and what was expected."""
+    if not isinstance(data, dict):
+        raise _fail(source, f"expected a mapping with keys {list(REQUIRED_KEYS)}, got {type(data).__name__}")
+    missing = [key for key in REQUIRED_KEYS if key not in data]
+    if missing:
+        raise _fail(source, f"missing key(s) {missing}; required: {list(REQUIRED_KEYS)}")
+    if data["version"] != 1:
+        raise _fail(source, f"version: expected 1, got {data['version']!r}")
+    for key in ("system", "reask", "step_schema", "examples", "user"):
+        if not isinstance(data[key], str) or not data[key].strip():
+            raise _fail(source, f"{key}: expected non-empty text")
+    tasks = data["tasks"]
+    if not isinstance(tasks, dict) or sorted(tasks) != sorted(TASK_KEYS):
+        got = sorted(tasks) if isinstance(tasks, dict) else type(tasks).__name__
+        raise _fail(source, f"tasks: expected exactly the keys {list(TASK_KEYS)}, got {got}")
+    if not all(isinstance(text, str) and text.strip() for text in tasks.values()):
+        raise _fail(source, "tasks: every task needs a non-empty instruction")
+    user = Template(data["user"])
+    if not user.is_valid():
+        raise _fail(source, "user: malformed $placeholder (write $$ for a literal dollar sign)")
+    used = set(user.get_identifiers())
+    unknown = sorted(used - PLACEHOLDERS)
+    if unknown:
+        raise _fail(source, f"user: unknown placeholder(s) {unknown}; allowed: {sorted(PLACEHOLDERS)}")
+    absent = sorted(REQUIRED_PLACEHOLDERS - used)
+    if absent:
+        raise _fail(source, f"user: must use the placeholder(s) {absent}")
+    native = data["native_tools"]
+    if not isinstance(native, dict) or sorted(native) != sorted(NATIVE_TOOLS):
+        got = sorted(native) if isinstance(native, dict) else type(native).__name__
+        raise _fail(source, f"native_tools: expected exactly the keys {list(NATIVE_TOOLS)}, got {got}")
+    for name, tool in native.items():
+        if not isinstance(tool, dict) or not isinstance(tool.get("description"), str):
+            raise _fail(source, f"native_tools.{name}: expected a mapping with a 'description' text")
+        parameters = tool.get("parameters")
+        if not isinstance(parameters, dict) or parameters.get("type") != "object":
+            raise _fail(source, f"native_tools.{name}.parameters: expected a JSON schema with type: object")
+    reask = Template(data["reask"])
+    if not reask.is_valid() or set(reask.get_identifiers()) != {"error"}:
+        raise _fail(source, "reask: must use exactly the placeholder $error")
+    return PromptTemplate(
+        source=source,
+        system=data["system"].strip(),
+        reask=reask,
+        step_schema=data["step_schema"].strip(),
+        examples=data["examples"].strip(),
+        tasks={key: str(value).strip() for key, value in tasks.items()},
+        user=user,
+        native_tools={name: dict(tool) for name, tool in native.items()},
+    )
+
+
+@lru_cache(maxsize=8)
+def load_template(path: Path | None = None) -> PromptTemplate:
+    """Load and validate a template file (default: the packaged ``prompts/observer.yaml``)."""
+    source = Path(path) if path is not None else DEFAULT_TEMPLATE_PATH
+    try:
+        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise PromptTemplateError(f"{source}: prompt template not found") from error
+    except yaml.YAMLError as error:
+        raise PromptTemplateError(f"{source}: not valid YAML: {error}") from error
+    return parse_template(data, str(source))
+
+
+def untrusted(text: str) -> str:
+    """Defuse ``<untrusted>`` markers inside cluster text so it cannot close its own fence."""
+    return text.replace("<untrusted>", "<untrusted_>").replace("</untrusted>", "</untrusted_>")
+
+
+def render_tools(tools: Sequence[ToolSpec], style: ToolFormat = "json") -> str:
+    """One line per tool: ``json`` gives its full argument schema, ``compact`` a signature (small models)."""
+    lines: list[str] = []
+    for spec in tools:
+        props: dict[str, Any] = spec.parameters.get("properties", {})
+        required = set(spec.parameters.get("required", []))
+        if style == "compact":
+            args = ", ".join(
+                f"{name}{'' if name in required else '?'}: {schema.get('type', 'any')}"
+                for name, schema in props.items()
+            )
+            lines.append(f"- {spec.name}({args}): {spec.description}")
+        else:
+            schema = {"properties": props, "required": sorted(required)}
+            lines.append(f"- {spec.name}: {spec.description}\n  args schema: {json.dumps(schema)}")
+    return "\n".join(lines) if lines else "(no tools)"
+
+
+def describe_policy_verbs(policy: Any) -> list[str]:
+    """Allowed verbs of a policy (duck-typed ``rules`` with ``verb``, ``description``, ``params``)."""
+    lines: dict[str, str] = {}
+    for rule in getattr(policy, "rules", []):
+        params = ", ".join(sorted(getattr(rule, "params", {}) or {}))
+        namespaces = ", ".join(getattr(rule, "namespaces", []) or []) or "any allowed namespace"
+        text = f"- {rule.verb}: {rule.description} (params: {params or 'none'}; namespaces: {namespaces})"
+        lines.setdefault(f"{rule.verb}:{text}", text)
+    return list(lines.values())
+
+
+def render_memory(history: Sequence[HistoryItem]) -> str:
+    """One line per step before the latest (the latest is shown in full under its own heading)."""
+    earlier = [summary_line(item) for item in history[:-1]]
+    return untrusted("\n".join(earlier)) if earlier else "(no earlier steps)"
+
+
+def render_latest(history: Sequence[HistoryItem], limit: int = LATEST_CHARS) -> str:
+    """The newest step's call and its tool result (status, invocation, output or error), in full."""
+    if not history:
+        return "(nothing yet: this is the first step)"
+    item = history[-1]
+    step, result = item.step, item.result
+    if step.action_type == "propose":
+        return untrusted(f"Step #{item.index} proposed {json.dumps(step.args, sort_keys=True)} (recorded).")
+    if result is None:
+        return f"Step #{item.index} ({step.tool}) returned nothing."
+    lines = [f"Step #{item.index}: {result.tool} → {result.status}", f"$ {result.invocation}"]
+    if result.status == "error":
+        lines.append(f"ERROR: {result.error}")
+    elif result.status == "no_data":
+        lines.append("(no data)")
+    else:
+        output = result.output
+        lines.append(output if len(output) <= limit else output[:limit] + "\n[… cut for the prompt …]")
+    return untrusted("\n".join(lines))
+
+
+def render_guidance(notes: Iterable[str]) -> str:
+    items = [f"- {note.strip()}" for note in notes if note.strip()]
+    return "\n".join(items) if items else "(none)"
+
+
+def render_messages(
+    template: PromptTemplate,
+    context: PlannerContext,
+    verbs: Sequence[str],
+    tool_format: ToolFormat = "json",
+) -> list[Message]:
+    """The chat messages for one step: the system rules and the filled-in user template."""
+    budget = context.budget_left
+    task = context.task or "none"
+    values = {
+        "incident": untrusted(context.incident.strip() or "(no description)"),
+        "task": f"{context.task or 'investigation'} — {template.tasks[task]}",
+        "tools": render_tools(context.tools, tool_format),
+        "verbs": "\n".join(verbs) if verbs else "(none: do not propose any action)",
+        "step_schema": template.step_schema,
+        "examples": template.examples,
+        "guidance": render_guidance(context.guidance),
+        "memory": render_memory(context.history),
+        "latest": render_latest(context.history),
+        "budget": (
+            f"{budget.steps} steps, {budget.tokens} tokens, {max(0.0, budget.seconds):.0f} seconds"
+            + (" — submit now." if budget.steps <= 1 else "")
+        ),
+    }
+    return [
+        {"role": "system", "content": template.system},
+        {"role": "user", "content": template.user.substitute(values).strip()},
+    ]
+
+
+def reask_message(template: PromptTemplate, error: str) -> Message:
+    """The follow-up user message after an invalid answer, carrying the validation error."""
+    return {"role": "user", "content": template.reask.substitute(error=error).strip()}
+
+
+def estimate_tokens(text: str) -> int:
+    """A fallback token count (≈4 characters a token) when the endpoint reports no ``usage``."""
+    return (len(text) + 3) // 4 if text else 0
+
+
+def messages_text(messages: Sequence[Message]) -> str:
+    return "\n".join(message["content"] for message in messages)

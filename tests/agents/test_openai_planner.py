@@ -1,0 +1,257 @@
+"""The ``openai`` planner against a loopback OpenAI-compatible server, through the real ``openai`` client."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from aoi.agents.planners.base import BudgetLeft, Planner, PlannerContext, PlannerError
+from aoi.agents.planners.model_steps import InvalidStepError, ModelUnavailableError, UnknownToolError
+from aoi.agents.planners.openai_planner import OpenAIPlanner, retry_after_seconds
+from aoi.agents.tools import READ_TOOLS
+from tests.fakes.openai_server import (
+    FakeOpenAIServer,
+    Scripted,
+    garbage,
+    rate_limited,
+    reply,
+    server_error,
+    slow,
+    step_reply,
+    tool_call,
+    truncated,
+)
+
+PROBE = {"summary": "start", "action_type": "probe", "tool": "get_pods", "args": {"namespace": "ns"}}
+SUBMIT = {
+    "action_type": "submit",
+    "args": {"detected": True, "faulty_components": ["geo"]},
+    "confidence": 0.8,
+}
+
+
+def context(seconds: float = 30.0, task: Any = "detection") -> PlannerContext:
+    return PlannerContext(
+        incident="Users see 502s on the front page",
+        task=task,
+        tools=[definition.bind(None).spec for definition in READ_TOOLS],
+        guidance=["Check Service targetPorts"],
+        budget_left=BudgetLeft(steps=5, tokens=50_000, seconds=seconds),
+    )
+
+
+class Sleeps:
+    """Records the planner's back-off waits instead of sleeping (the clock stays real)."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+def make_planner(server: FakeOpenAIServer, sleeps: Sleeps, **options: Any) -> OpenAIPlanner:
+    options.setdefault("verbs", ["- scale: Scale a Deployment (params: replicas)"])
+    return OpenAIPlanner(server.base_url, "fake-model", "sk-test", sleep=sleeps, backoff_s=0.01, **options)
+
+
+@pytest.fixture
+def serve() -> Iterator[Any]:
+    servers: list[FakeOpenAIServer] = []
+
+    def start(script: Any) -> FakeOpenAIServer:
+        server = FakeOpenAIServer(script).__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def test_valid_step_is_returned_with_the_usage_token_counts(serve: Any, sleeps: Sleeps) -> None:
+    server = serve([step_reply(PROBE, usage=(1234, 56))])
+    planner = make_planner(server, sleeps)
+    assert isinstance(planner, Planner)
+    output = planner.next_step(context())
+    assert output.step.tool == "get_pods" and output.step.args == {"namespace": "ns"}
+    assert (output.prompt_tokens, output.completion_tokens) == (1234, 56)
+    assert json.loads(output.raw_text) == PROBE
+    (request,) = server.completion_requests
+    assert request["model"] == "fake-model"
+    assert request["temperature"] == 0.0
+    assert [m["role"] for m in request["messages"]] == ["system", "user"]
+    user = request["messages"][1]["content"]
+    assert "Users see 502s" in user and "get_traces" in user and "- scale: Scale a Deployment" in user
+    assert server.requests[0].headers["authorization"] == "Bearer sk-test"
+
+
+def test_fenced_answer_with_trailing_commas_is_repaired_without_a_reask(serve: Any, sleeps: Sleeps) -> None:
+    server = serve(
+        [reply('Here you go:\n```json\n{"action_type": "submit", "args": {"detected": true,},}\n```')]
+    )
+    output = make_planner(server, sleeps).next_step(context())
+    assert output.step.action_type == "submit" and output.step.args == {"detected": True}
+    assert len(server.completion_requests) == 1
+
+
+def test_invalid_answer_is_reasked_once_with_the_validation_error(serve: Any, sleeps: Sleeps) -> None:
+    server = serve(
+        [reply("I think the pods are broken.", usage=(100, 10)), step_reply(SUBMIT, usage=(150, 20))]
+    )
+    output = make_planner(server, sleeps).next_step(context())
+    assert output.step.action_type == "submit"
+    assert (output.prompt_tokens, output.completion_tokens) == (250, 30)
+    first, second = server.completion_requests
+    assert len(second["messages"]) == len(first["messages"]) + 2
+    assert second["messages"][-2] == {"role": "assistant", "content": "I think the pods are broken."}
+    assert "no JSON object found" in second["messages"][-1]["content"]
+
+
+def test_still_invalid_after_the_reask_raises_invalid_step_error(serve: Any, sleeps: Sleeps) -> None:
+    server = serve([reply("no idea"), reply('{"action_type": "dance"}')])
+    with pytest.raises(InvalidStepError) as caught:
+        make_planner(server, sleeps).next_step(context())
+    assert isinstance(caught.value, PlannerError)
+    assert "no valid step after 2 answer(s)" in str(caught.value)
+    assert caught.value.raw_text == '{"action_type": "dance"}'
+    assert caught.value.prompt_tokens == 200  # spent tokens travel with the error
+
+
+def test_insisting_on_an_unknown_tool_raises_unknown_tool_error(serve: Any, sleeps: Sleeps) -> None:
+    bad = {"action_type": "probe", "tool": "delete_namespace", "args": {"name": "prod"}}
+    server = serve([step_reply(bad), step_reply(bad)])
+    with pytest.raises(UnknownToolError) as caught:
+        make_planner(server, sleeps).next_step(context())
+    assert caught.value.tool == "delete_namespace"
+    assert "unknown tool 'delete_namespace'" in server.completion_requests[1]["messages"][-1]["content"]
+
+
+def test_rate_limit_waits_for_retry_after_then_succeeds(serve: Any, sleeps: Sleeps) -> None:
+    server = serve([rate_limited(0.25), step_reply(PROBE)])
+    output = make_planner(server, sleeps).next_step(context())
+    assert output.step.tool == "get_pods"
+    assert sleeps.calls == [pytest.approx(0.25)]
+
+
+def test_retry_after_beyond_the_deadline_fails_fast_without_waiting(serve: Any, sleeps: Sleeps) -> None:
+    server = serve([rate_limited(120), step_reply(PROBE)])
+    with pytest.raises(ModelUnavailableError, match="would pass the investigation deadline"):
+        make_planner(server, sleeps).next_step(context(seconds=10))
+    assert sleeps.calls == []
+    assert len(server.completion_requests) == 1
+
+
+def test_server_errors_and_bad_bodies_are_retried_with_backoff(serve: Any, sleeps: Sleeps) -> None:
+    server = serve([server_error(503), garbage(), step_reply(SUBMIT)])
+    output = make_planner(server, sleeps).next_step(context())
+    assert output.step.action_type == "submit"
+    assert sleeps.calls == [pytest.approx(0.01), pytest.approx(0.02)]
+
+
+def test_truncated_response_body_is_retried(serve: Any, sleeps: Sleeps) -> None:
+    server = serve([truncated(PROBE), step_reply(PROBE)])
+    assert make_planner(server, sleeps).next_step(context()).step.tool == "get_pods"
+    assert len(server.completion_requests) == 2
+
+
+def test_timeouts_are_retried_then_reported_as_model_unavailable(serve: Any, sleeps: Sleeps) -> None:
+    server = serve([slow(2.0), slow(2.0)])
+    planner = make_planner(server, sleeps, timeout_s=0.2, max_attempts=2)
+    with pytest.raises(ModelUnavailableError) as caught:
+        planner.next_step(context())
+    assert "after 2 attempt(s)" in str(caught.value)
+    assert "timed out after 0.2s" in str(caught.value)
+
+
+def test_a_slow_answer_within_the_timeout_succeeds_after_one_timeout(serve: Any, sleeps: Sleeps) -> None:
+    server = serve([slow(2.0), slow(0.05, step_reply(PROBE))])
+    output = make_planner(server, sleeps, timeout_s=0.5).next_step(context())
+    assert output.step.tool == "get_pods"
+
+
+def test_client_errors_are_not_retried_and_name_the_settings(serve: Any, sleeps: Sleeps) -> None:
+    server = serve([Scripted(status=401, error_message="Incorrect API key provided")])
+    with pytest.raises(ModelUnavailableError, match=r"HTTP 401.*AOI_LLM_API_KEY"):
+        make_planner(server, sleeps).next_step(context())
+    assert len(server.completion_requests) == 1 and sleeps.calls == []
+
+
+def test_missing_usage_is_estimated_from_the_text(serve: Any, sleeps: Sleeps) -> None:
+    server = serve([step_reply(PROBE, usage=None)])
+    output = make_planner(server, sleeps).next_step(context())
+    prompt_chars = sum(len(m["content"]) for m in server.completion_requests[0]["messages"])
+    assert output.prompt_tokens == pytest.approx(prompt_chars / 4, abs=2)
+    assert output.completion_tokens == pytest.approx(len(json.dumps(PROBE)) / 4, abs=2)
+
+
+def test_json_response_format_is_requested_when_enabled(serve: Any, sleeps: Sleeps) -> None:
+    server = serve([step_reply(PROBE)])
+    make_planner(server, sleeps, json_response_format=True).next_step(context())
+    assert server.completion_requests[0]["response_format"] == {"type": "json_object"}
+
+
+def test_tools_mode_sends_native_tools_and_turns_calls_into_steps(serve: Any, sleeps: Sleeps) -> None:
+    server = serve(
+        [
+            tool_call("get_logs", {"namespace": "ns", "name": "geo"}, content='{"summary": "geo restarts"}'),
+            tool_call(
+                "propose_action",
+                {"verb": "scale", "target": "geo", "namespace": "ns", "params": {"replicas": 1}},
+            ),
+            tool_call(
+                "submit_diagnosis", {"detected": True, "faulty_components": ["geo"], "summary": "geo at 0"}
+            ),
+        ]
+    )
+    planner = make_planner(server, sleeps, mode="tools")
+    probe = planner.next_step(context())
+    assert (probe.step.action_type, probe.step.tool, probe.step.summary) == (
+        "probe",
+        "get_logs",
+        "geo restarts",
+    )
+    assert planner.next_step(context()).step.args["verb"] == "scale"
+    submit = planner.next_step(context())
+    assert submit.step.action_type == "submit" and submit.step.args["faulty_components"] == ["geo"]
+    names = [tool["function"]["name"] for tool in server.completion_requests[0]["tools"]]
+    assert {"get_pods", "get_traces", "propose_action", "submit_diagnosis"} <= set(names)
+    get_logs = next(t for t in server.completion_requests[0]["tools"] if t["function"]["name"] == "get_logs")
+    assert get_logs["function"]["parameters"]["required"] == ["namespace", "name"]
+
+
+def test_tools_mode_accepts_a_plain_json_answer(serve: Any, sleeps: Sleeps) -> None:
+    server = serve([step_reply(SUBMIT)])
+    assert make_planner(server, sleeps, mode="tools").next_step(context()).step.action_type == "submit"
+
+
+def test_models_endpoint_and_default_policy_verbs(serve: Any) -> None:
+    server = serve([step_reply(PROBE)])
+    planner = OpenAIPlanner(server.base_url, "fake-model")  # no key: local servers need none
+    assert [m.id for m in planner.client.models.list().data] == ["fake-model"]
+    planner.next_step(context())
+    user = server.completion_requests[0]["messages"][1]["content"]
+    assert "- rollout_undo:" in user  # verbs of the packaged default policy
+
+
+def test_configuration_mistakes_fail_at_construction_with_the_setting_named() -> None:
+    with pytest.raises(ValueError, match="AOI_LLM_BASE_URL"):
+        OpenAIPlanner(None, "m")
+    with pytest.raises(ValueError, match="AOI_LLM_MODEL"):
+        OpenAIPlanner("http://127.0.0.1:9/v1", "")
+
+
+def test_retry_after_accepts_seconds_milliseconds_and_http_dates() -> None:
+    assert retry_after_seconds({"retry-after": "3"}) == 3.0
+    assert retry_after_seconds({"retry-after-ms": "250"}) == 0.25
+    assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
+    assert retry_after_seconds({"retry-after": "soon"}) is None
+    assert retry_after_seconds({}) is None
