@@ -30,7 +30,7 @@ class Removal:
 
 @dataclass(frozen=True)
 class Purified:
-    """The kept steps (renumbered from 0) and why each other step was dropped."""
+    """The kept steps (renumbered from 1, as the Observer numbers them) and why the others were dropped."""
 
     trajectory: Trajectory
     removed: list[Removal] = field(default_factory=list)
@@ -109,5 +109,5 @@ def purify(trajectory: Trajectory) -> Purified:
             removed.append(Removal(item.index, "dead end: off the causal path"))
             continue
         kept.append(item)
-    renumbered = [item.model_copy(update={"index": i}) for i, item in enumerate(kept)]
+    renumbered = [item.model_copy(update={"index": i}) for i, item in enumerate(kept, start=1)]
     return Purified(trajectory.model_copy(update={"steps": renumbered}), removed)

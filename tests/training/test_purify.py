@@ -64,7 +64,7 @@ def test_failed_repeated_and_dead_end_probes_are_removed_with_reasons() -> None:
     }
     kept_tools = [(s.step.action_type, s.step.tool) for s in result.kept]
     assert kept_tools == [("probe", "get_pods"), ("probe", "get_logs"), ("submit", None)]
-    assert [s.index for s in result.kept] == [0, 1, 2]
+    assert [s.index for s in result.kept] == [1, 2, 3]
     assert result.kept[1].step.targets == ["geo-6d8f9"]
     # the input is not modified
     assert len(trajectory.steps) == 7
@@ -87,3 +87,4 @@ def test_clean_trajectory_is_unchanged() -> None:
     result = purify(_trajectory(steps))
     assert result.removed == []
     assert [s.step for s in result.kept] == [s.step for s in _trajectory(steps).steps]
+    assert [s.index for s in result.kept] == [1, 2, 3]

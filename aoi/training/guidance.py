@@ -1,0 +1,87 @@
+"""Evolver guidance in the store: file notes under an embedding, retrieve the closest for the Observer.
+
+The Observer calls its guidance source with the incident text when an investigation starts
+(``Observer(..., guidance=callable)``, ``Callable[[str], list[str]]``); the composition root builds
+that callable here, because ``agents`` may not import ``training``. Notes are therefore embedded by
+the failed investigation's *incident text* — the same kind of text retrieval is asked with — while
+the stored ``symptoms`` also carry the error lines the probes saw, for reviewers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aoi.store import repo
+from aoi.store.db import Store
+from aoi.store.models import Guidance
+from aoi.training.embeddings import Embedder
+from aoi.training.evolver import Evolution
+
+GuidanceSource = Callable[[str], list[str]]
+DUPLICATE_SCORE = 0.97
+
+
+@dataclass(frozen=True)
+class FiledNote:
+    """The outcome of filing one evolution: the stored row, or the existing near-duplicate."""
+
+    guidance: Guidance
+    duplicate: bool
+
+
+class GuidanceLibrary:
+    """Store and retrieve guidance notes with one embedder (its ``name`` tags every vector)."""
+
+    def __init__(self, store: Store, embedder: Embedder) -> None:
+        self.store = store
+        self.embedder = embedder
+
+    def _embed(self, text: str) -> list[float]:
+        return self.embedder.embed([text.strip() or "(empty)"])[0]
+
+    def file(self, evolution: Evolution) -> FiledNote:
+        """Store the note; a note with the same text for near-identical symptoms is not stored twice."""
+        key = evolution.case.trajectory.incident
+        vector = self._embed(key)
+        for row, _score in repo.find_similar_guidance(
+            self.store, vector, k=5, min_score=DUPLICATE_SCORE, embedding_model=self.embedder.name
+        ):
+            if row.note == evolution.note:
+                return FiledNote(row, duplicate=True)
+        row = repo.add_guidance(
+            self.store,
+            symptoms=evolution.symptoms,
+            note=evolution.note,
+            repaired_plan={"patterns": evolution.patterns, **evolution.plan.to_json()},
+            embedding=vector,
+            embedding_model=self.embedder.name,
+            source_trajectory_id=evolution.case.trajectory.id,
+            source_investigation_id=evolution.case.investigation_id,
+        )
+        return FiledNote(row, duplicate=False)
+
+    def search(self, symptoms: str, k: int = 3, min_score: float = 0.35) -> list[tuple[Guidance, float]]:
+        """The ``k`` closest live notes with their cosine scores, best first."""
+        if k < 1:
+            return []
+        return repo.find_similar_guidance(
+            self.store, self._embed(symptoms), k=k, min_score=min_score, embedding_model=self.embedder.name
+        )
+
+    def retrieve(self, symptoms: str, k: int = 3, min_score: float = 0.35) -> list[str]:
+        """Just the note texts (what goes into ``PlannerContext.guidance``)."""
+        return [row.note for row, _ in self.search(symptoms, k, min_score)]
+
+    def source(self, k: int = 3, min_score: float = 0.35) -> GuidanceSource:
+        """The callable handed to the Observer."""
+
+        def retrieve_guidance(symptoms: str) -> list[str]:
+            return self.retrieve(symptoms, k, min_score)
+
+        return retrieve_guidance
+
+
+def retrieve_guidance(store: Store, embedder: Embedder, symptoms: str, k: int = 3) -> list[str]:
+    """One-shot retrieval: the ``k`` closest live guidance notes for ``symptoms``."""
+    return GuidanceLibrary(store, embedder).retrieve(symptoms, k)

@@ -1,0 +1,143 @@
+"""The Evolver classifies failures, repairs the plan, writes a note, files it and retrieves it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aoi.agents.records import Diagnosis, Remediation, Step, ToolResult, Trajectory, TrajectoryStep
+from aoi.training.embeddings import HashingEmbedder
+from aoi.training.evolver import FailureCase, classify, evolve, symptoms_of
+from aoi.training.guidance import GuidanceLibrary
+
+NS = "test-hotel-reservation"
+
+
+def _probe(
+    i: int, tool: str, targets: list[str], output: str = "ok", status: str = "ok", **args: Any
+) -> TrajectoryStep:
+    return TrajectoryStep(
+        index=i,
+        step=Step(action_type="probe", tool=tool, args=args, targets=targets, summary=f"{tool} {targets}"),
+        result=ToolResult(tool=tool, invocation=f"{tool} {args}", status=status, output=output),  # type: ignore[arg-type]
+    )
+
+
+def _propose(i: int, verb: str, target: str) -> TrajectoryStep:
+    return TrajectoryStep(
+        index=i,
+        step=Step(
+            action_type="propose",
+            args={"verb": verb, "target": target, "namespace": NS, "params": {}},
+            targets=[target],
+        ),
+    )
+
+
+def _traj(
+    steps: list[TrajectoryStep],
+    components: list[str],
+    task: str = "mitigation",
+    incident: str = "geo requests time out; frontend returns 500",
+    notes: list[str] | None = None,
+    fixes: list[Remediation] | None = None,
+) -> Trajectory:
+    submit = TrajectoryStep(index=len(steps) + 1, step=Step(action_type="submit", args={"detected": True}))
+    diagnosis = Diagnosis(
+        detected=True, faulty_components=components, remediations=fixes or [], notes=notes or []
+    )
+    return Trajectory(incident=incident, task=task, steps=[*steps, submit], diagnosis=diagnosis)
+
+
+def test_mitigation_that_stops_early_without_a_fix() -> None:
+    failed = _traj([_probe(1, "get_pods", [], namespace=NS)], ["geo"])
+    assert classify(FailureCase(failed, "grader", failed_checks=("mitigation",))) == [
+        "premature_stop",
+        "missing_resolution",
+    ]
+
+
+def test_budget_exhaustion_counts_as_a_premature_stop() -> None:
+    probes = [
+        _probe(1, "get_pods", [], namespace=NS),
+        _probe(2, "get_logs", ["geo"], namespace=NS, pod="geo"),
+    ]
+    failed = _traj(probes, ["geo"], task="localization", notes=["step budget of 2 exhausted; concluded ..."])
+    assert "premature_stop" in classify(FailureCase(failed, "grader", failed_checks=("localization",)))
+
+
+def test_looping_run_is_repaired_from_the_successful_reference() -> None:
+    loop = [
+        _probe(1, "get_pods", [], namespace=NS),
+        _probe(2, "get_logs", ["frontend"], namespace=NS, pod="frontend"),
+        _probe(3, "get_logs", ["frontend"], namespace=NS, pod="frontend"),
+        _probe(4, "get_logs", ["frontend"], namespace=NS, pod="frontend"),
+    ]
+    failed = _traj(loop, ["frontend"], task="localization")
+    good = _traj(
+        [
+            _probe(1, "get_pods", [], namespace=NS),
+            _probe(2, "describe_service", ["geo"], namespace=NS, name="geo"),
+            _probe(3, "get_logs", ["geo"], namespace=NS, pod="geo"),
+        ],
+        ["geo"],
+        task="localization",
+    )
+    evolution = evolve(FailureCase(failed, "grader", failed_checks=("localization",), reference=good))
+    assert "wrong_path" in evolution.patterns
+    assert "incomplete_diagnosis" in evolution.patterns
+    assert any(line.startswith("describe_service") for line in evolution.plan.diagnosis)
+    assert evolution.plan.discovery[0].startswith("get_pods")
+    assert "geo" in evolution.plan.verification[0]
+    assert "describe_service" in evolution.note and len(evolution.note) <= 700
+
+
+def test_rejected_fix_on_an_unread_resource() -> None:
+    steps = [
+        _probe(1, "get_pods", [], namespace=NS),
+        _probe(2, "get_logs", ["geo"], namespace=NS, pod="geo"),
+        _propose(3, "delete_pod", "mongodb-geo"),
+    ]
+    failed = _traj(steps, ["geo"])
+    evolution = evolve(FailureCase(failed, "rejected", reason="deleting the database pod loses data"))
+    assert evolution.patterns == ["wrong_fix", "missing_verification"]
+    assert not any("delete_pod" in line for line in evolution.plan.resolution)
+    assert "deleting the database pod" in " ".join(evolution.plan.resolution)
+
+
+def test_symptoms_carry_the_error_lines_the_probes_saw() -> None:
+    probe = _probe(
+        1, "get_logs", ["geo"], output="INFO ok\nERROR dial tcp 10.0.0.7:27017: connection refused\nINFO ok"
+    )
+    text = symptoms_of(_traj([probe], ["geo"]))
+    assert text.startswith("geo requests time out")
+    assert "connection refused" in text and "INFO ok" not in text
+
+
+def test_filed_notes_are_retrieved_for_similar_incidents_only_once_and_not_after_removal(store: Any) -> None:
+    from aoi.store import repo
+
+    library = GuidanceLibrary(store, HashingEmbedder())
+    geo = evolve(FailureCase(_traj([_probe(1, "get_pods", [], namespace=NS)], ["geo"]), "grader"))
+    disk = evolve(
+        FailureCase(
+            _traj(
+                [_probe(1, "get_nodes", [])],
+                ["node-2"],
+                incident="node-2 reports disk pressure; pods evicted",
+            ),
+            "thumbs_down",
+        )
+    )
+    first = library.file(geo)
+    assert not first.duplicate
+    assert library.file(geo).duplicate
+    library.file(disk)
+    assert len(repo.list_guidance(store)) == 2
+
+    found = library.search("frontend returns 500 because geo requests time out", k=1)
+    assert [row.id for row, _ in found] == [first.guidance.id]
+    retrieve = library.source(k=2, min_score=0.2)
+    assert retrieve("pods evicted: node-2 disk pressure")[0] == disk.note
+
+    repo.remove_guidance(store, first.guidance.id, actor="U1")
+    assert geo.note not in retrieve("geo requests time out; frontend returns 500")
