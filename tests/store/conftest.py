@@ -35,7 +35,10 @@ def postgres_unavailable() -> str | None:
         with psycopg.connect(_conninfo(POSTGRES_URL), connect_timeout=3) as conn:
             conn.execute("SELECT 1")
     except Exception as exc:
-        return f"PostgreSQL at {make_url(POSTGRES_URL).render_as_string()} is not reachable ({exc}); set AOI_TEST_POSTGRES_URL"
+        where = make_url(POSTGRES_URL).render_as_string()
+        return (
+            f"PostgreSQL at {where} is not reachable ({exc}); set AOI_TEST_POSTGRES_URL to a reachable server"
+        )
     return None
 
 

@@ -45,7 +45,7 @@ def diagnosed_investigation(
 def backdate(store: Store, model: type[StoreModel], record_id: Any, column: str, when: datetime) -> None:
     """Move a row's timestamp into the past (the repository API has no such function, by design)."""
     table = model.__table__  # type: ignore[attr-defined]
-    key = list(table.primary_key.columns)[0]
+    key = next(iter(table.primary_key.columns))
     with store.transaction(write=True) as session:
         session.execute(update(table).where(key == record_id).values({column: when}))
 
