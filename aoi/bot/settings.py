@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     jaeger_url: str | None = Field(default=None, alias="AOI_JAEGER_URL")
 
     queue_url: str | None = Field(default=None, alias="AOI_QUEUE_URL")
+    alert_token: str | None = Field(default=None, alias="AOI_ALERT_TOKEN")
+    worker_threads: int = Field(default=4, ge=1, le=64, alias="AOI_WORKER_THREADS")
+    progress_interval_s: float = Field(default=2.0, ge=0.0, alias="AOI_PROGRESS_INTERVAL_S")
+    guidance_embedder: Literal["minilm", "hashing", "off"] = Field(
+        default="minilm", alias="AOI_GUIDANCE_EMBEDDER"
+    )
     port: int = Field(default=3000, alias="PORT")
     retrain_cron: str = Field(default="0 3 * * 1", alias="AOI_RETRAIN_CRON")
     retention_days: int = Field(default=365, alias="AOI_RETENTION_DAYS")
