@@ -1,0 +1,208 @@
+"""Step-level training rows from trajectories, versioned by a content hash.
+
+A row is one decision: the prompt the model planner would have been shown at that point (rendered by
+the planners' own prompt code from a ``PlannerContext`` rebuilt out of the trajectory) and the step
+the expert took next. Rows are plain JSON::
+
+    {"prompt": [{"role": "system", ...}, {"role": "user", ...}],
+     "completion": [{"role": "assistant", "content": "<step JSON>"}],
+     "expert_step": "<step JSON>", "step_index": 0, "n_steps": 5, "tool_names": [...],
+     "problem_id": "...", "task": "...", "trajectory_id": "...", "source": "expert"}
+
+``prompt``/``completion`` feed SFT, ``prompt`` + the other columns feed GRPO's rewards, and KTO rows
+add ``label``. A dataset is saved as ``<kind>-<hash>.jsonl`` plus a manifest; the hash (SHA-256 of
+the canonical rows) is what the registry records, so a model can be traced to its exact data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aoi.agents.memory import build_memory
+from aoi.agents.planners.base import BudgetLeft, HistoryItem, PlannerContext
+from aoi.agents.records import Step, Trajectory, TrajectoryStep
+from aoi.agents.tools.base import ToolSpec
+from aoi.training.purify import purify
+
+Message = dict[str, str]
+PromptRenderer = Callable[[PlannerContext], list[Message]]
+Row = dict[str, Any]
+
+DEFAULT_STEP_BUDGET = 25
+TEXT_CHARS = 160  # summary/reasoning are clipped: a small model's completions must stay short
+
+
+def default_renderer(tool_format: str = "compact") -> PromptRenderer:
+    """The model planners' prompt: the packaged template, the default policy's verbs, compact tools."""
+    from aoi.agents.planners.openai_planner import default_verbs
+    from aoi.agents.planners.prompt import load_template, render_messages
+
+    template = load_template()
+    verbs = default_verbs()
+
+    def render(context: PlannerContext) -> list[Message]:
+        return render_messages(template, context, verbs, tool_format)  # type: ignore[arg-type]
+
+    return render
+
+
+def default_tool_specs() -> list[ToolSpec]:
+    """The Observer's standard read tools (what a production investigation was given)."""
+    from aoi.agents.tools import READ_TOOLS
+
+    return [definition.bind(None).spec for definition in READ_TOOLS]
+
+
+def step_json(step: Step) -> str:
+    """The completion text: compact JSON of the step, long free text clipped, ``null`` tool dropped."""
+    data = step.model_dump(mode="json")
+    for key in ("summary", "reasoning"):
+        if len(data[key]) > TEXT_CHARS:
+            data[key] = data[key][: TEXT_CHARS - 1] + "…"
+    if data.get("tool") is None:
+        data.pop("tool", None)
+    return json.dumps(data, ensure_ascii=False)
+
+
+def context_at(
+    trajectory: Trajectory,
+    history: Sequence[TrajectoryStep],
+    tools: Sequence[ToolSpec],
+    guidance: Sequence[str] = (),
+    step_budget: int = DEFAULT_STEP_BUDGET,
+) -> PlannerContext:
+    """The PlannerContext the Observer builds after ``history`` (same memory, same budget shape)."""
+    items = [HistoryItem(index=s.index, step=s.step, result=s.result) for s in history]
+    return PlannerContext(
+        incident=trajectory.incident,
+        task=trajectory.task,  # type: ignore[arg-type]
+        tools=list(tools),
+        history=items,
+        memory=build_memory(items),
+        guidance=list(guidance),
+        budget_left=BudgetLeft(steps=max(1, step_budget - len(items)), tokens=200_000, seconds=120.0),
+    )
+
+
+def _row(
+    trajectory: Trajectory,
+    steps: Sequence[TrajectoryStep],
+    position: int,
+    tools: Sequence[ToolSpec],
+    render: PromptRenderer,
+    source: str,
+    guidance: Sequence[str],
+) -> Row:
+    target = steps[position].step
+    text = step_json(target)
+    return {
+        "prompt": render(context_at(trajectory, steps[:position], tools, guidance)),
+        "completion": [{"role": "assistant", "content": text}],
+        "expert_step": text,
+        "step_index": position,
+        "n_steps": len(steps),
+        "tool_names": [t.name for t in tools],
+        "problem_id": trajectory.problem_id or "",
+        "task": trajectory.task or "",
+        "trajectory_id": trajectory.id,
+        "source": source,
+    }
+
+
+def step_rows(
+    trajectory: Trajectory,
+    *,
+    tools: Sequence[ToolSpec],
+    render: PromptRenderer,
+    source: str = "expert",
+    guidance: Sequence[str] = (),
+    purified: bool = True,
+) -> list[Row]:
+    """One row per step of the (purified) trajectory: context so far → the next step."""
+    steps = purify(trajectory).kept if purified else list(trajectory.steps)
+    return [_row(trajectory, steps, i, tools, render, source, guidance) for i in range(len(steps))]
+
+
+def kto_row(
+    trajectory: Trajectory,
+    position: int,
+    label: bool,
+    *,
+    tools: Sequence[ToolSpec],
+    render: PromptRenderer,
+    source: str,
+) -> Row:
+    """A KTO row for the step at ``position`` of the trajectory *as it ran* (the context it really saw)."""
+    row = _row(trajectory, trajectory.steps, position, tools, render, source, ())
+    row["label"] = bool(label)
+    return row
+
+
+def _canonical(rows: Iterable[Mapping[str, Any]]) -> Iterable[bytes]:
+    for row in rows:
+        yield json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def dataset_hash(rows: Iterable[Mapping[str, Any]]) -> str:
+    """SHA-256 of the canonical JSON lines (order matters), first 16 hex digits."""
+    digest = hashlib.sha256()
+    for line in _canonical(rows):
+        digest.update(line)
+        digest.update(b"\n")
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SavedDataset:
+    kind: str
+    hash: str
+    path: Path
+    rows: int
+
+
+def save_dataset(
+    rows: Sequence[Mapping[str, Any]], folder: Path, kind: str, meta: Mapping[str, Any] | None = None
+) -> SavedDataset:
+    """Write ``<folder>/<kind>-<hash>.jsonl`` and its ``.json`` manifest (idempotent for equal rows)."""
+    if not rows:
+        raise ValueError(f"refusing to save an empty {kind!r} dataset: there is nothing to train on")
+    digest = dataset_hash(rows)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{kind}-{digest}.jsonl"
+    if not path.exists():
+        partial = path.with_suffix(".jsonl.partial")
+        partial.write_bytes(b"".join(line + b"\n" for line in _canonical(rows)))
+        partial.rename(path)
+    manifest = {
+        "kind": kind,
+        "hash": digest,
+        "rows": len(rows),
+        "created_at": datetime.now(UTC).isoformat(),
+        "sources": sorted({str(r.get("source", "")) for r in rows}),
+        **(meta or {}),
+    }
+    path.with_suffix(".json").write_text(json.dumps(manifest, indent=2, default=str))
+    return SavedDataset(kind, digest, path, len(rows))
+
+
+def load_dataset(path: Path) -> tuple[list[Row], str]:
+    """Read a saved dataset back; the hash is recomputed so a tampered file is noticed."""
+    rows: list[Row] = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not a JSON row ({exc.msg})") from exc
+    digest = dataset_hash(rows)
+    stem_hash = Path(path).stem.rsplit("-", 1)[-1]
+    if stem_hash != digest:
+        raise ValueError(f"{path}: content hash {digest} does not match the file name's {stem_hash}")
+    return rows, digest

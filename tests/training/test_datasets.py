@@ -1,0 +1,99 @@
+"""Step rows are rendered with the planners' prompt, purified, and versioned by content hash."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aoi.agents.records import Diagnosis, Step, ToolResult, Trajectory, TrajectoryStep
+from aoi.training.datasets import (
+    dataset_hash,
+    default_renderer,
+    default_tool_specs,
+    load_dataset,
+    save_dataset,
+    step_json,
+    step_rows,
+)
+from aoi.training.rewards import judge_step
+
+NS = "test-hotel-reservation"
+
+
+def _trajectory() -> Trajectory:
+    def probe(i: int, tool: str, status: str, output: str, **args: str) -> TrajectoryStep:
+        return TrajectoryStep(
+            index=i,
+            step=Step(action_type="probe", tool=tool, args=args, summary=f"ran {tool}", targets=[]),
+            result=ToolResult(tool=tool, invocation=f"kubectl {tool}", status=status, output=output),  # type: ignore[arg-type]
+        )
+
+    submit = Step(
+        action_type="submit",
+        summary="geo Service targets the wrong port",
+        args={"detected": True, "faulty_components": ["geo"], "fault_type": "Misconfiguration"},
+        targets=["geo"],
+        confidence=0.9,
+    )
+    return Trajectory(
+        problem_id="k8s_target_port-misconfig-localization-1",
+        incident="Frontend requests to geo fail",
+        task="localization",
+        steps=[
+            probe(1, "get_pods", "ok", "geo-1 Running", namespace=NS),
+            probe(2, "get_logs", "error", "", namespace=NS, name="geo"),
+            probe(3, "describe_service", "ok", "geo port 8083 -> 9999", namespace=NS, name="geo"),
+            TrajectoryStep(index=4, step=submit),
+        ],
+        diagnosis=Diagnosis(detected=True, faulty_components=["geo"]),
+    )
+
+
+def test_rows_follow_the_purified_path_with_the_planner_prompt() -> None:
+    rows = step_rows(_trajectory(), tools=default_tool_specs(), render=default_renderer())
+    assert [json.loads(r["expert_step"]).get("tool") for r in rows] == ["get_pods", "describe_service", None]
+    assert [r["step_index"] for r in rows] == [0, 1, 2] and {r["n_steps"] for r in rows} == {3}
+    first, last = rows[0]["prompt"], rows[2]["prompt"]
+    assert [m["role"] for m in first] == ["system", "user"]
+    assert "Frontend requests to geo fail" in first[1]["content"]
+    assert "(nothing yet: this is the first step)" in first[1]["content"]
+    # the failed get_logs probe is gone from the context too; the previous probe is shown in full
+    assert "geo port 8083 -> 9999" in last[1]["content"]
+    assert "kubectl get_logs" not in last[1]["content"]
+    assert rows[2]["completion"] == [{"role": "assistant", "content": rows[2]["expert_step"]}]
+    assert "describe_service" in rows[0]["tool_names"]
+    assert rows[0]["problem_id"] == "k8s_target_port-misconfig-localization-1"
+
+
+def test_expert_completion_scores_full_marks_with_the_judge() -> None:
+    rows = step_rows(_trajectory(), tools=default_tool_specs(), render=default_renderer())
+    expert = Step.model_validate_json(rows[1]["expert_step"])
+    assert (
+        judge_step(rows[1]["completion"][0]["content"], expert, tool_names=rows[1]["tool_names"]).total == 1.0
+    )
+
+
+def test_step_json_clips_long_text_and_drops_a_null_tool() -> None:
+    text = step_json(Step(action_type="submit", summary="x" * 500, args={"detected": False}))
+    data = json.loads(text)
+    assert "tool" not in data and len(data["summary"]) == 160
+
+
+def test_hash_is_content_addressed_and_saved_files_round_trip(tmp_path: Path) -> None:
+    rows = step_rows(_trajectory(), tools=default_tool_specs(), render=default_renderer())
+    saved = save_dataset(rows, tmp_path, "expert", {"split": "train"})
+    assert saved.path.name == f"expert-{dataset_hash(rows)}.jsonl"
+    assert json.loads(saved.path.with_suffix(".json").read_text())["split"] == "train"
+    loaded, digest = load_dataset(saved.path)
+    assert loaded == rows and digest == saved.hash
+    assert dataset_hash(rows[:-1]) != saved.hash
+    saved.path.write_text(saved.path.read_text().replace("geo", "gee"))
+    with pytest.raises(ValueError, match="does not match"):
+        load_dataset(saved.path)
+
+
+def test_empty_dataset_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="nothing to train on"):
+        save_dataset([], tmp_path, "expert")
