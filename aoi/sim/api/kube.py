@@ -213,6 +213,10 @@ class KubeApi:
             return self._logs(request, ns or "", name)
         if target.sub == "scale":
             return self._scale(request, target, verb, body)
+        if target.sub == "exec":
+            raise ApiError(
+                400, "pods/exec needs a websocket upgrade (v4.channel.k8s.io); SPDY is not supported"
+            )
         if verb == "get":
             return self._objects(request, kind, [self.cluster.get_object(kind, ns, name)], single=True)
         if verb == "patch":

@@ -1,0 +1,110 @@
+"""``pods/exec`` over the Kubernetes websocket channel protocol, for database-shell repairs only.
+
+The simulator's pods have no shell; what they can run is the cluster's ``exec_db`` (a minimal mongo
+shell for ``db.grantRolesToUser``/``db.createUser``-style repairs). This route accepts the command
+``mongo|mongosh [options] --eval <script>`` as the official Python client (``kubernetes.stream``) and
+``kubectl exec`` send it, answers on the ``v4.channel.k8s.io`` protocol (first byte of each binary
+frame = channel: 1 stdout, 2 stderr, 3 the final ``Status`` with the exit code), and refuses anything
+else with exit code 126 and a message saying what is supported. Exec is a write: the reader token
+gets a 403 before the websocket is accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from aoi.sim.api.auth import Credentials
+from aoi.sim.api.cluster import ServedCluster
+from aoi.sim.api.resources import BY_KIND
+from aoi.sim.api.status import ApiError, forbidden
+from aoi.sim.errors import SimError
+
+STDOUT, STDERR, ERROR = 1, 2, 3
+PROTOCOLS = ("v4.channel.k8s.io", "v5.channel.k8s.io")
+SHELLS = ("mongo", "mongosh")
+NOT_EXECUTABLE = 126
+
+
+def db_script(command: list[str]) -> str | None:
+    """The ``--eval`` script of a mongo shell command line, or None if it is not one."""
+    if not command or command[0].rsplit("/", 1)[-1] not in SHELLS or "--eval" not in command:
+        return None
+    index = command.index("--eval")
+    return " ".join(command[index + 1 :]) or None
+
+
+def exit_status(code: int, message: str = "") -> dict[str, Any]:
+    """The error-channel Status the kubelet sends when the process ends."""
+    if code == 0:
+        return {"metadata": {}, "status": "Success"}
+    return {
+        "metadata": {},
+        "status": "Failure",
+        "message": message or f"command terminated with non-zero exit code: {code}",
+        "reason": "NonZeroExitCode",
+        "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
+    }
+
+
+class PodExec:
+    def __init__(self, cluster: ServedCluster, lock: threading.RLock, credentials: Credentials) -> None:
+        self.cluster = cluster
+        self.lock = lock
+        self.credentials = credentials
+
+    def routes(self) -> list[BaseRoute]:
+        return [WebSocketRoute("/api/v1/namespaces/{namespace}/pods/{pod}/exec", self._exec)]
+
+    async def _deny(self, websocket: WebSocket, error: ApiError) -> None:
+        if "websocket.http.response" in websocket.scope.get("extensions", {}):
+            await websocket.send_denial_response(error.response())
+        else:
+            await websocket.close(code=1008, reason=error.message[:120])
+
+    async def _exec(self, websocket: WebSocket) -> None:
+        namespace, pod = websocket.path_params["namespace"], websocket.path_params["pod"]
+        try:
+            user, may_write = self.credentials.identify(websocket.headers.get("authorization"))
+            if not may_write:
+                raise forbidden(user, "create", BY_KIND["Pod"], "exec", pod, namespace)
+        except ApiError as exc:
+            await self._deny(websocket, exc)
+            return
+        offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",")]
+        chosen = next((p for p in PROTOCOLS if p in offered), None)
+        if chosen is None:
+            await self._deny(
+                websocket, ApiError(400, f"exec needs one of the subprotocols {', '.join(PROTOCOLS)}")
+            )
+            return
+        await websocket.accept(subprotocol=chosen)
+        command = websocket.query_params.getlist("command")
+        script = db_script(command)
+        if script is None:
+            message = (
+                f"the simulated pod {namespace}/{pod} can only run its database shell: "
+                f"mongo --eval '<script>' (got {' '.join(command) or 'no command'})\n"
+            )
+            await self._finish(websocket, "", message, NOT_EXECUTABLE)
+            return
+        try:
+            with self.lock:
+                output = self.cluster.exec_db(namespace, pod, script)
+        except SimError as exc:
+            await self._finish(websocket, "", f"{exc}\n", 1)
+            return
+        await self._finish(websocket, output, "", 0)
+
+    @staticmethod
+    async def _finish(websocket: WebSocket, out: str, err: str, code: int) -> None:
+        if out:
+            await websocket.send_bytes(bytes([STDOUT]) + out.encode())
+        if err:
+            await websocket.send_bytes(bytes([STDERR]) + err.encode())
+        await websocket.send_bytes(bytes([ERROR]) + json.dumps(exit_status(code)).encode())
+        await websocket.close()
