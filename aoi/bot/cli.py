@@ -30,6 +30,7 @@ COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("train", "train"),
     ("models", "models"),
     ("guidance", "guidance"),
+    ("evolve", None),
 ]
 
 

@@ -267,9 +267,11 @@ def repaired_plan(case: FailureCase, patterns: Sequence[str]) -> RepairedPlan:
     return RepairedPlan(discovery[:4], diagnosis[:5], resolution[:3], verification)
 
 
-def guidance_note(patterns: Sequence[str], plan: RepairedPlan) -> str:
+def guidance_note(patterns: Sequence[str], plan: RepairedPlan, reason: str = "") -> str:
     """A short note for the Observer prompt: what went wrong last time and the path that works."""
     what = "; ".join(PATTERN_TEXT[p] for p in patterns)
+    if reason.strip():
+        what += f"; reported: {' '.join(reason.split())[:120]}"
     parts = [f"A similar incident failed before ({what})."]
     if plan.discovery:
         parts.append("Discovery: " + "; ".join(plan.discovery[:2]) + ".")
@@ -286,4 +288,5 @@ def evolve(case: FailureCase) -> Evolution:
     """Analyse one failure end to end (pure)."""
     patterns = classify(case)
     plan = repaired_plan(case, patterns)
-    return Evolution(case, patterns, symptoms_of(case.trajectory), plan, guidance_note(patterns, plan))
+    note = guidance_note(patterns, plan, case.reason)
+    return Evolution(case, patterns, symptoms_of(case.trajectory), plan, note)

@@ -53,7 +53,12 @@ class GuidanceLibrary:
             self.store,
             symptoms=evolution.symptoms,
             note=evolution.note,
-            repaired_plan={"patterns": evolution.patterns, **evolution.plan.to_json()},
+            repaired_plan={
+                "patterns": evolution.patterns,
+                "source": evolution.case.source,
+                "reason": evolution.case.reason,
+                **evolution.plan.to_json(),
+            },
             embedding=vector,
             embedding_model=self.embedder.name,
             source_trajectory_id=evolution.case.trajectory.id,

@@ -1,0 +1,71 @@
+"""``aoi evolve``: turn recent failed investigations into guidance notes and corrective training rows."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import typer
+
+from aoi.bot.commands.data import parse_when
+from aoi.bot.commands.models import UrlOption, fail, open_store
+from aoi.bot.settings import get_settings
+from aoi.store import StoreError
+from aoi.store.export import export_training_data, read_export
+
+app = typer.Typer()
+
+
+@app.command()
+def evolve(
+    since: str | None = typer.Option(
+        None, "--since", help="Failures created on/after this date (default: 7 days)."
+    ),
+    embedder: str | None = typer.Option(
+        None, "--embedder", help="minilm or hashing (default: AOI_GUIDANCE_EMBEDDER)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Analyse and print; store no notes, save no rows."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    url: str | None = UrlOption,
+) -> None:
+    """Failure Trajectory Evolver: thumbs-down, rejected and failed fixes → notes + corrective rows."""
+    from aoi.training.datasets import default_renderer, default_tool_specs
+    from aoi.training.embeddings import EmbedderError, make_embedder
+    from aoi.training.evolve_job import run_evolver
+    from aoi.training.guidance import GuidanceLibrary
+    from aoi.training.production import failure_cases
+
+    settings = get_settings()
+    start = parse_when(since, "--since") if since else datetime.now(UTC) - timedelta(days=7)
+    kind = embedder or settings.guidance_embedder
+    if kind == "off" and not dry_run:
+        raise fail(ValueError("AOI_GUIDANCE_EMBEDDER=off: pass --embedder minilm|hashing or --dry-run"))
+    try:
+        store = open_store(url)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "export.jsonl"
+            export_training_data(store, path, since=start)
+            cases = failure_cases(read_export(path))
+        library = None if dry_run else GuidanceLibrary(store, make_embedder(kind))
+        report = run_evolver(
+            cases,
+            library=library,
+            tools=default_tool_specs(),
+            render=default_renderer(),
+            datasets_dir=None if dry_run else settings.data_dir / "datasets",
+        )
+    except (StoreError, EmbedderError, ValueError) as exc:
+        raise fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2, default=str))
+        return
+    typer.echo(
+        f"{report.cases} failed investigation(s) since {start.date()}: {report.filed} note(s) filed, "
+        f"{report.duplicates} duplicate(s) skipped"
+    )
+    for pattern, count in report.patterns.most_common():
+        typer.echo(f"  {pattern}: {count}")
+    for dataset in report.datasets:
+        typer.echo(f"  wrote {dataset.path} ({dataset.rows} rows)")

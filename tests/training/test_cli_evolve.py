@@ -1,0 +1,78 @@
+"""`aoi evolve` files notes from the store's failures; `aoi guidance list|show|rm` reviews them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from aoi.bot.cli import app
+from aoi.bot.settings import get_settings
+from aoi.store import repo
+from aoi.store.db import Store
+from tests.training.test_production import _investigation
+
+
+@pytest.fixture
+def cli_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    url = f"sqlite:///{tmp_path / 'aoi.db'}"
+    monkeypatch.setenv("AOI_DATABASE_URL", url)
+    monkeypatch.setenv("AOI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AOI_GUIDANCE_EMBEDDER", "hashing")
+    get_settings.cache_clear()
+    store = Store.open(url, migrate=True)
+    yield store
+    store.dispose()
+    get_settings.cache_clear()
+
+
+def test_evolve_then_review_and_remove_guidance(cli_store: Any, tmp_path: Path) -> None:
+    incident = repo.create_incident(cli_store, title="user-service down", source="cli")
+    good, _ = _investigation(cli_store, incident.id, "user-service pods crash after deploy")
+    bad, proposal = _investigation(cli_store, incident.id, "user-service pods crash after deploy")
+    repo.record_feedback(cli_store, investigation_id=good, kind="thumbs_up", actor="U1", source="reaction")
+    repo.record_feedback(
+        cli_store,
+        investigation_id=bad,
+        proposal_id=proposal,
+        kind="execution_failed",
+        actor="executor",
+        source="executor",
+        reason="pods still crashing after the undo",
+    )
+    runner = CliRunner()
+
+    dry = runner.invoke(app, ["evolve", "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.output)["filed"] == 0 and repo.list_guidance(cli_store) == []
+
+    result = runner.invoke(app, ["evolve", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["cases"] == 1 and report["filed"] == 1
+    assert "wrong_fix" in report["patterns"]
+    kinds = {d["kind"]: d for d in report["datasets"]}
+    assert kinds["corrective-kto"]["rows"] == 1 and kinds["corrective-sft"]["rows"] == 3
+    assert Path(kinds["corrective-kto"]["path"]).parent == tmp_path / "data" / "datasets"
+
+    again = json.loads(runner.invoke(app, ["evolve", "--json"]).output)
+    assert again["filed"] == 0 and again["duplicates"] == 1
+
+    notes = json.loads(runner.invoke(app, ["guidance", "list", "--json"]).output)
+    assert len(notes) == 1 and notes[0]["source_investigation_id"] == bad
+    shown = runner.invoke(app, ["guidance", "show", notes[0]["id"]])
+    assert "pods still crashing" in shown.output and "verification" in shown.output
+
+    removed = runner.invoke(app, ["guidance", "rm", notes[0]["id"], "--actor", "U9"])
+    assert removed.exit_code == 0 and "U9" in removed.output
+    assert json.loads(runner.invoke(app, ["guidance", "list", "--json"]).output) == []
+    assert len(json.loads(runner.invoke(app, ["guidance", "list", "--json", "--all"]).output)) == 1
+
+
+def test_show_unknown_note_exits_1(cli_store: Any) -> None:
+    result = CliRunner().invoke(app, ["guidance", "show", "gd_nope"])
+    assert result.exit_code == 1 and "does not exist" in result.output
