@@ -2,8 +2,8 @@
 
 DESIGN.md §3 separates investigation and execution *by credentials*. The simulated server enforces
 that split like a real cluster's RBAC would: the reader token may only ``get``/``list`` (and read
-logs); writes with it are refused with a real ``Forbidden`` Status naming the missing verb, so a test
-can prove the Observer's client cannot change the cluster even if asked to.
+logs), and not Secrets; anything else is refused with a real ``Forbidden`` Status naming the missing
+verb, so a test can prove the Observer's client cannot change the cluster even if asked to.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from aoi.sim.api.status import ApiError
 
 READER_USER = "aoi-sim-reader"
 WRITER_USER = "aoi-sim-writer"
+# The documented minimal read-only RBAC (aoi/agents/backends/kubernetes.py) grants no Secrets: an
+# investigation sees which secret a pod references, never its values.
+READER_DENIED_RESOURCES = frozenset({"secrets"})
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from aoi.sim.api import resources as res
-from aoi.sim.api.auth import Credentials
+from aoi.sim.api.auth import READER_DENIED_RESOURCES, Credentials
 from aoi.sim.api.cluster import ServedCluster
 from aoi.sim.api.scale import desired_replicas, scale_object
 from aoi.sim.api.status import ApiError, forbidden, json_response, not_found
@@ -151,7 +151,8 @@ class KubeApi:
             user, may_write = self.credentials.identify(request.headers.get("authorization"))
             target = resolve(group_version, rest)
             verb = self._verb(request, target)
-            if verb not in ("get", "list") and not may_write:
+            denied = target.resource.plural in READER_DENIED_RESOURCES
+            if not may_write and (denied or verb not in ("get", "list")):
                 raise forbidden(user, verb, target.resource, target.sub, target.name or "", target.namespace)
             body = await request.body() if request.method in ("PATCH", "PUT", "DELETE") else b""
             with self.lock:
