@@ -15,10 +15,10 @@ TaskSource = Literal["channel", "mention", "command", "alert"]
 
 
 class InvestigateTask(BaseModel):
-    """Investigate ``incident_text`` and report in ``channel`` (in ``thread_ts`` when given).
+    """Investigate ``incident_text`` and report in ``channel``'s thread ``thread_ts``.
 
-    ``investigation_id`` is allocated by the submitter (and already stored as *queued*), so a retried
-    delivery of the same task finds the row and does not investigate twice.
+    The submitter has already stored the investigation as *queued* and posted its summary message
+    (``summary_ts``); a retried delivery of the same task finds the row taken and does nothing.
     """
 
     kind: Literal["investigate"] = "investigate"
@@ -26,19 +26,26 @@ class InvestigateTask(BaseModel):
     incident_id: str
     incident_text: str = Field(max_length=20_000)
     channel: str
-    thread_ts: str | None = None
+    thread_ts: str
+    summary_ts: str
     requested_by: str | None = None
     source: TaskSource
 
 
 class ExecuteTask(BaseModel):
-    """Execute an approved proposal (already decided in the store) and report on its message."""
+    """Execute an approved proposal (already decided in the store) and report on its message.
+
+    ``actor_id``/``actor_groups`` are the approver whose click completed the approval, with the user
+    groups resolved at click time: the executor re-checks that this actor may approve the rule.
+    """
 
     kind: Literal["execute"] = "execute"
     proposal_id: str
     channel: str
     message_ts: str
-    approvers: list[str]
+    thread_ts: str | None = None
+    actor_id: str
+    actor_groups: list[str] = Field(default_factory=list)
 
 
 Task = Annotated[InvestigateTask | ExecuteTask, Field(discriminator="kind")]

@@ -62,6 +62,7 @@ class _State:
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     usergroups: dict[str, list[str]] = field(default_factory=dict)
+    handles: dict[str, str] = field(default_factory=dict)
     delay_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -121,10 +122,13 @@ class FakeSlackAPI:
             }
             self._state.history[channel_id] = list(messages or [])
 
-    def set_usergroup(self, group_id: str, users: list[str]) -> None:
-        """Make ``usergroups.users.list(usergroup=group_id)`` return ``users``."""
+    def set_usergroup(self, group_id: str, users: list[str], handle: str | None = None) -> None:
+        """Make ``usergroups.users.list(usergroup=group_id)`` return ``users`` (and ``usergroups.list``
+        list the group under ``handle``)."""
         with self._lock:
             self._state.usergroups[group_id] = list(users)
+            if handle:
+                self._state.handles[group_id] = handle
 
     def fail(
         self,
@@ -234,6 +238,10 @@ class FakeSlackAPI:
             with self._lock:
                 users = self._state.usergroups.get(str(params.get("usergroup", "")))
             return {"ok": False, "error": "no_such_subteam"} if users is None else {"users": users}
+        if method == "usergroups.list":
+            with self._lock:
+                groups = [{"id": gid, "handle": h} for gid, h in self._state.handles.items()]
+            return {"usergroups": groups}
         if method in ("views.open", "views.publish", "views.update"):
             return {"view": {"id": f"V{next(self._ts):08d}", **dict(params.get("view") or {})}}
         return {}

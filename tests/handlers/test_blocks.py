@@ -94,7 +94,7 @@ def test_investigating_blocks_name_the_requester_and_investigation() -> None:
 
 def test_progress_line_names_the_tool_and_its_status() -> None:
     step = TrajectoryStep(
-        index=2,
+        index=3,
         step=Step(action_type="probe", tool="get_pods", summary="look at pods"),
         result=ToolResult(tool="get_pods", invocation="get pods", status="error", error="boom"),
     )

@@ -50,8 +50,8 @@ def build_progress_text(step: TrajectoryStep) -> str:
         icon = {"ok": ":white_check_mark:", "error": ":warning:", "no_data": ":grey_question:"}.get(
             status, "…"
         )
-        return f"{icon} step {step.index + 1}: {code(planned.tool)} — {summary}"
-    return f":thought_balloon: step {step.index + 1}: {summary}"
+        return f"{icon} step {step.index}: {code(planned.tool)} — {summary}"
+    return f":thought_balloon: step {step.index}: {summary}"
 
 
 def _evidence_line(invocation: str, finding: str) -> str:

@@ -32,7 +32,8 @@ RISK_ICON = {"low": ":large_green_circle:", "medium": ":large_yellow_circle:", "
 
 @dataclass
 class ProposalView:
-    """What a proposal message shows. ``status`` is the store's proposal status."""
+    """What a proposal message shows: ``status`` is the store's proposal status, or ``refused`` when
+    the executor's re-check at click time refused an approved proposal."""
 
     proposal_id: str
     remediation: Remediation
@@ -68,7 +69,7 @@ def _status_block(view: ProposalView) -> Block | None:
         why = f": {escape(truncate(view.reason, 500))}" if view.reason else ""
         by = f"<@{view.rejected_by}>" if view.rejected_by else "an approver"
         return section(f":no_entry_sign: *Rejected* by {by}{why}. Nothing was run.")
-    icon = ":white_check_mark:" if view.status == "succeeded" else ":x:"
+    icon = {"succeeded": ":white_check_mark:", "refused": ":no_entry:"}.get(view.status, ":x:")
     lines = [f"{icon} *{view.status.capitalize()}* — approved by {approvers}"]
     if view.outcome:
         lines.append(f"*Outcome:* {escape(truncate(view.outcome, 1000))}")

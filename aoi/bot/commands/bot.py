@@ -1,0 +1,64 @@
+"""``aoi bot`` (the web process) and ``aoi worker`` (Socket Mode, queue workers, scheduler)."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+app = typer.Typer(add_completion=False)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s [%(threadName)s]: %(message)s",
+        force=True,
+    )
+
+
+@app.command("bot")
+def bot(
+    host: str = typer.Option("0.0.0.0", help="Interface to listen on"),
+    port: int | None = typer.Option(None, help="Port (default: $PORT, else 3000)"),
+) -> None:
+    """Serve Slack (POST /slack/events), Alertmanager (POST /alerts), /healthz and /metrics over HTTP."""
+    from aoi.bot.app import SlackConfigError, build_runtime
+    from aoi.bot.settings import get_settings
+    from aoi.bot.web import build_web_app, serve
+
+    settings = get_settings()
+    _configure_logging(settings.log_level)
+    try:
+        runtime = build_runtime(settings)
+    except SlackConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    web = build_web_app(runtime.bolt, runtime.services, alert_token=settings.alert_token)
+    try:
+        serve(web, host, port or settings.port, settings.log_level)
+    finally:
+        runtime.close()
+
+
+@app.command("worker")
+def worker(
+    queue: str = typer.Option(
+        "all", help="Queues to consume with AOI_QUEUE_URL: all|investigations|executions|none"
+    ),
+    scheduler: bool = typer.Option(True, help="Run the periodic jobs here (exactly one process should)"),
+    burst: bool = typer.Option(False, help="Exit once the queues are empty (tests, one-off drains)"),
+) -> None:
+    """Run Socket Mode (with SLACK_APP_TOKEN), the investigation/execution workers and the scheduler."""
+    from aoi.bot.app import SlackConfigError
+    from aoi.bot.settings import get_settings
+    from aoi.bot.worker import queues_for, run_worker
+
+    settings = get_settings()
+    _configure_logging(settings.log_level)
+    try:
+        queues = queues_for(queue)
+        run_worker(settings, queues=queues, scheduler=scheduler, burst=burst)
+    except (SlackConfigError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc

@@ -1,0 +1,44 @@
+"""The worker's scheduler (APScheduler 3, in one process only): periodic housekeeping.
+
+- every 5 minutes: fail and report investigations/executions a dead worker left unfinished, and
+  prune processed Slack event ids older than a day (``aoi.handlers.recovery``).
+
+Run it in exactly one process (``aoi worker --scheduler``, the default; ``--no-scheduler`` on the
+other replicas): APScheduler 3 does not coordinate several schedulers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from slack_sdk import WebClient
+
+from aoi.handlers.context import Services
+from aoi.handlers.recovery import recover_interrupted
+
+log = logging.getLogger(__name__)
+RECOVERY_JOB = "aoi-recover-interrupted"
+
+
+def _recover(services: Services, client: WebClient) -> None:
+    try:
+        recover_interrupted(services, client)
+    except Exception:
+        log.exception("recovery sweep failed; it runs again in 5 minutes")
+
+
+def build_scheduler(services: Services, client: WebClient) -> BackgroundScheduler:
+    """A started-later ``BackgroundScheduler`` with AOI's periodic jobs (UTC)."""
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(
+        _recover,
+        "interval",
+        minutes=5,
+        id=RECOVERY_JOB,
+        replace_existing=True,
+        args=[services, client],
+        max_instances=1,
+        coalesce=True,
+    )
+    return scheduler

@@ -1,0 +1,233 @@
+"""The composition root for the bot: ``Settings`` in, a wired ``Services`` out.
+
+This is the only place that decides *how* an investigation or an execution is assembled — which
+backend (the embedded simulator or a real cluster), which planner, which policy, which store, which
+guidance source — so handlers stay unaware of credentials and constructors. Backends are built
+lazily and separately: a worker that only investigates never builds a writer, so it never needs the
+executor's credentials (DESIGN.md §3).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from aoi.agents.audit import StoreAuditSink, StoreLedger
+from aoi.agents.backends.base import ReadBackend, WriteBackend
+from aoi.agents.executor import ExecutionResult, Executor
+from aoi.agents.observer import Budget, Observer
+from aoi.agents.planners.base import Planner
+from aoi.agents.planners.factory import PlannerSpec, make_planner
+from aoi.agents.proposals import policy_annotator
+from aoi.agents.records import ActionRequest, Trajectory
+from aoi.agents.tools import read_tools
+from aoi.bot.settings import Settings
+from aoi.handlers.context import Services, StepCallback, default_worker_name
+from aoi.handlers.progress import ProgressPlanner
+from aoi.policies.evaluate import Actor
+from aoi.policies.schema import Policy, load_policy
+from aoi.store.db import Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+GuidanceSource = Callable[[str], list[str]]
+
+
+class Lazy(Generic[T]):
+    """A value built on first use, once, thread-safely (backends, the local model, the embedder)."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._value: T | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> T:
+        if self._value is None:
+            with self._lock:
+                if self._value is None:
+                    self._value = self._build()
+        return self._value
+
+
+@dataclass
+class Backends:
+    """Where investigations read and the executor writes; each side is built only when first used."""
+
+    reader: Callable[[], ReadBackend]
+    writer: Callable[[], WriteBackend]
+
+
+def sim_backends(settings: Settings) -> Backends:
+    """The embedded simulated cluster running ``AOI_SIM_PROBLEM``: one cluster per process, shared by
+    the Observer's reader and the executor's writer (so an approved fix really changes what is read)."""
+    from aoi.agents.backends.sim import SimReadBackend, SimWriteBackend
+    from aoi.sim import SimCluster, load_suite
+
+    def cluster() -> SimCluster:
+        suite = load_suite(str(settings.sim_suite) if settings.sim_suite else "aiopslab")
+        if settings.sim_problem not in suite:
+            raise ValueError(
+                f"AOI_SIM_PROBLEM={settings.sim_problem!r} is not in the suite; e.g. {sorted(suite)[:5]}"
+            )
+        return SimCluster.from_problem(suite[settings.sim_problem])
+
+    shared = Lazy(cluster)
+    return Backends(
+        reader=Lazy(lambda: SimReadBackend(shared())), writer=Lazy(lambda: SimWriteBackend(shared()))
+    )
+
+
+def backends_from_settings(settings: Settings) -> Backends:
+    """The backends ``AOI_BACKEND`` names (``sim`` by default)."""
+    if settings.backend == "sim":
+        return sim_backends(settings)
+    from aoi.bot.cluster import cluster_backends
+
+    return cluster_backends(settings)
+
+
+def planner_spec(settings: Settings) -> PlannerSpec:
+    """The planner ``AOI_PLANNER`` names, with its options from settings."""
+    if settings.planner == "openai":
+        if not settings.llm_base_url or not settings.llm_model:
+            raise ValueError("AOI_PLANNER=openai needs AOI_LLM_BASE_URL and AOI_LLM_MODEL")
+        return PlannerSpec(
+            "openai",
+            {
+                "base_url": settings.llm_base_url,
+                "model": settings.llm_model,
+                "api_key": settings.llm_api_key,
+                "timeout_s": settings.llm_timeout_s,
+            },
+        )
+    if settings.planner == "local":
+        return PlannerSpec(
+            "local", {"model_path": settings.local_model_path, "adapter_path": settings.local_adapter_path}
+        )
+    return PlannerSpec("heuristic")
+
+
+def planner_factory(settings: Settings) -> Callable[[], Planner]:
+    """A fresh planner per investigation, except the local model, which is loaded once per process."""
+    spec = planner_spec(settings)
+    if spec.name == "local":
+        return Lazy(lambda: make_planner(spec))
+    return lambda: make_planner(spec)
+
+
+def model_version(settings: Settings) -> str | None:
+    if settings.planner == "openai":
+        return settings.llm_model
+    if settings.planner == "local":
+        return settings.local_adapter_path.name if settings.local_adapter_path else "base"
+    return None
+
+
+def guidance_source(settings: Settings, store: Store) -> GuidanceSource | None:
+    """Evolver notes for the Observer's context, or None when ``AOI_GUIDANCE_EMBEDDER=off``.
+
+    Retrieval failures are logged and yield no notes: guidance improves an investigation, it must
+    never stop one.
+    """
+    if settings.guidance_embedder == "off":
+        return None
+    from aoi.training.embeddings import make_embedder
+    from aoi.training.guidance import GuidanceLibrary
+
+    library = Lazy(lambda: GuidanceLibrary(store, make_embedder(settings.guidance_embedder)))
+
+    def retrieve(symptoms: str) -> list[str]:
+        try:
+            return library().retrieve(symptoms)
+        except Exception:
+            log.warning("guidance retrieval failed; investigating without it", exc_info=True)
+            return []
+
+    return retrieve
+
+
+def make_investigator(
+    backends: Backends,
+    planners: Callable[[], Planner],
+    policy: Policy,
+    budget: Budget,
+    guidance: GuidanceSource | None,
+) -> Callable[[str, StepCallback], Trajectory]:
+    """``investigate(incident, on_step)``: an Observer over read tools only, its steps reported."""
+
+    def investigate(incident: str, on_step: StepCallback) -> Trajectory:
+        observer = Observer(
+            read_tools(backends.reader()),
+            ProgressPlanner(planners(), on_step),
+            budget,
+            guidance=guidance,
+            annotate=policy_annotator(policy),
+        )
+        return observer.run(incident)
+
+    return investigate
+
+
+def make_executor(
+    backends: Backends, policy: Policy, store: Store, extra_approvers: list[str], name: str
+) -> Callable[[str, ActionRequest, Actor], ExecutionResult]:
+    """``execute(proposal_id, request, actor)`` through the scoped executor, audited and claimed in
+    the store (the proposal id is the idempotency key across processes)."""
+
+    def execute(proposal_id: str, request: ActionRequest, actor: Actor) -> ExecutionResult:
+        executor = Executor(
+            backends.writer(),
+            backends.reader(),
+            policy,
+            StoreAuditSink(store),
+            ledger=StoreLedger(store),
+            extra_approvers=extra_approvers,
+            name=name,
+        )
+        return executor.execute(proposal_id, request, actor)
+
+    return execute
+
+
+def open_store(settings: Settings) -> Store:
+    """The store at ``AOI_DATABASE_URL``; the embedded SQLite default is migrated on open (production
+    PostgreSQL is migrated by the Procfile's ``release: aoi db upgrade``)."""
+    url = settings.effective_database_url
+    return Store.open(url, migrate=url.startswith("sqlite"))
+
+
+def build_services(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    backends: Backends | None = None,
+    policy: Policy | None = None,
+    budget: Budget | None = None,
+    progress_interval_s: float | None = None,
+) -> Services:
+    """Wire ``Services`` from settings; tests and benchmarks pass their own store/backends/policy."""
+    store = store or open_store(settings)
+    policy = policy or load_policy(settings.policy_file)
+    backends = backends or backends_from_settings(settings)
+    worker = default_worker_name()
+    return Services(
+        store=store,
+        policy=policy,
+        investigate=make_investigator(
+            backends, planner_factory(settings), policy, budget or Budget(), guidance_source(settings, store)
+        ),
+        execute=make_executor(backends, policy, store, settings.approvers, f"aoi-executor@{worker}"),
+        planner_name=settings.planner,
+        incident_channel_pattern=re.compile(settings.incident_channel_pattern),
+        alert_channel=settings.alert_channel,
+        extra_approvers=frozenset(settings.approvers),
+        model_version=lambda: model_version(settings),
+        progress_interval_s=progress_interval_s
+        if progress_interval_s is not None
+        else settings.progress_interval_s,
+        worker_name=worker,
+    )

@@ -1,0 +1,172 @@
+"""The web process (``aoi bot``): Slack's HTTP endpoint, the Alertmanager webhook, health and metrics.
+
+One ASGI app (Starlette) under uvicorn. Slack requests go through slack_bolt's Starlette adapter
+conversions into the one sync Bolt ``App``; ``App.dispatch`` runs in Starlette's thread pool so the
+event loop keeps accepting connections while a request is verified and acked. Listeners ack first and
+hand long work (investigations, executions) to the task runner, so the 3-second ack never waits.
+
+Endpoints:
+- ``POST /slack/events`` — Events API, interactivity and slash commands (signature-checked by Bolt;
+  a bad or stale signature is answered 401);
+- ``POST /alerts`` — Alertmanager webhook v4 (optional bearer token ``AOI_ALERT_TOKEN``);
+- ``GET /healthz`` — 200 when the store answers, 503 otherwise;
+- ``GET /metrics`` — Prometheus text format.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from slack_bolt import App
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from aoi.handlers.alert_payload import AlertPayloadError, parse_alertmanager_payload
+from aoi.handlers.alerts import AlertsNotConfigured, AlertThreadNotReady, handle_alertmanager_webhook
+from aoi.handlers.context import Services
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1_000_000
+HTTP_REQUESTS = Counter("aoi_http_requests_total", "HTTP requests, by route and status", ["route", "status"])
+HTTP_SECONDS = Histogram(
+    "aoi_http_request_seconds",
+    "Time to answer an HTTP request (for /slack/events: the ack latency)",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3),
+)
+
+ALERT_TOKEN_HELP = (
+    "missing or wrong bearer token: set Alertmanager's http_config.authorization.credentials "
+    "to the value of AOI_ALERT_TOKEN"
+)
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _timed(route: str, endpoint: Endpoint) -> Endpoint:
+    async def wrapper(request: Request) -> Response:
+        started = time.perf_counter()
+        response = await endpoint(request)
+        HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
+        HTTP_REQUESTS.labels(route, str(response.status_code)).inc()
+        return response
+
+    return wrapper
+
+
+async def _read_body(request: Request) -> bytes | Response:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return JSONResponse(
+            {"ok": False, "error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413
+        )
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        return JSONResponse(
+            {"ok": False, "error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413
+        )
+    return body
+
+
+def build_web_app(bolt_app: App, services: Services, alert_token: str | None = None) -> Starlette:
+    """The ASGI application of ``aoi bot`` (also what tests and the benchmark serve on port 0)."""
+
+    async def slack_events(request: Request) -> Response:
+        body = await _read_body(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            bolt_request = to_bolt_request(request, body)
+        except UnicodeDecodeError:
+            return JSONResponse({"ok": False, "error": "body is not UTF-8"}, status_code=400)
+        bolt_response = await run_in_threadpool(bolt_app.dispatch, bolt_request)
+        return to_starlette_response(bolt_response)
+
+    async def alerts(request: Request) -> Response:
+        if alert_token is not None:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {alert_token}".encode()):
+                return JSONResponse({"ok": False, "error": ALERT_TOKEN_HELP}, status_code=401)
+        body = await _read_body(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            webhook = parse_alertmanager_payload(json.loads(body or b"null"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return JSONResponse({"ok": False, "error": f"body is not JSON: {exc}"}, status_code=400)
+        except AlertPayloadError as exc:
+            return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
+        try:
+            threads = await run_in_threadpool(handle_alertmanager_webhook, services, bolt_app.client, webhook)
+        except (AlertsNotConfigured, AlertThreadNotReady) as exc:
+            return JSONResponse({"ok": False, "error": str(exc)}, status_code=503)
+        except Exception as exc:  # Slack or the store failed: 5xx makes Alertmanager retry later
+            log.exception("alert webhook failed")
+            return JSONResponse({"ok": False, "error": f"could not post the alert: {exc}"}, status_code=502)
+        return JSONResponse({"ok": True, "threads": threads})
+
+    async def healthz(request: Request) -> Response:
+        problem = await run_in_threadpool(services.health_problem)
+        if problem:
+            return JSONResponse({"ok": False, "error": problem}, status_code=503)
+        return JSONResponse({"ok": True})
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    routes = [
+        Route("/slack/events", _timed("/slack/events", slack_events), methods=["POST"]),
+        Route("/alerts", _timed("/alerts", alerts), methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    return Starlette(routes=routes)
+
+
+@dataclass
+class RunningServer:
+    """A uvicorn server running in a background thread (tests, the benchmark)."""
+
+    server: uvicorn.Server
+    thread: threading.Thread
+    url: str
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def serve_in_thread(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    """Start ``app`` under uvicorn in a thread and return once it accepts connections.
+
+    ``port=0`` picks a free port; the returned ``url`` has the real one.
+    """
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="aoi-web", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"uvicorn did not start on {host}:{port}")
+        time.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()
+    return RunningServer(server=server, thread=thread, url=f"http://{bound[0]}:{bound[1]}")
+
+
+def serve(app: Starlette, host: str, port: int, log_level: str = "info") -> None:
+    """Serve ``app`` in the foreground (``aoi bot``) until SIGINT/SIGTERM."""
+    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=False, lifespan="off")

@@ -1,0 +1,280 @@
+"""Interactivity: Approve / Reject on proposals (with the reason modal) and Helpful / Not helpful.
+
+Every click is acked first. Approve checks that the clicker is an approver of the proposal's policy
+rule (user ids, user groups resolved via the Web API, plus ``AOI_APPROVERS``): an unauthorised click
+gets an ephemeral refusal, is audited, and changes nothing. The store's ``approve_proposal`` decides
+exactly once (and counts distinct approvers for the two-person rule); only the click that approves
+queues the execution. Reject opens a modal for an optional reason; submitting it rejects the proposal
+and stores the reason as feedback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from aoi.handlers import metrics
+from aoi.handlers.approvers import ApproverDirectory, Resolution
+from aoi.handlers.blocks.common import (
+    APPROVE,
+    HELPFUL,
+    NOT_HELPFUL,
+    REJECT,
+    REJECT_MODAL_CALLBACK,
+    REJECT_REASON_BLOCK,
+    REJECT_REASON_INPUT,
+)
+from aoi.handlers.blocks.proposals import (
+    build_proposal_blocks,
+    build_reject_reason_modal,
+    proposal_fallback_text,
+)
+from aoi.handlers.context import Services
+from aoi.handlers.feedback import record_button_feedback
+from aoi.handlers.investigation import PROPOSAL, proposal_view
+from aoi.handlers.slack_io import post_ephemeral, update_message
+from aoi.handlers.tasks import ExecuteTask
+from aoi.policies.evaluate import authorise
+from aoi.store import repo
+from aoi.store.enums import FeedbackKind, FeedbackSource
+from aoi.store.errors import NotFoundError
+from aoi.store.models import Proposal
+
+log = logging.getLogger(__name__)
+
+
+class Click:
+    """Where a button was clicked and by whom (from a ``block_actions`` payload)."""
+
+    def __init__(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+        self.user = str((body.get("user") or {}).get("id") or "")
+        self.channel = str(
+            (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
+        )
+        message = body.get("message") or {}
+        self.message_ts = str(message.get("ts") or (body.get("container") or {}).get("message_ts") or "")
+        self.thread_ts = message.get("thread_ts")
+        self.trigger_id = str(body.get("trigger_id") or "")
+        self.value = str(action.get("value") or "")
+
+
+def _authorised(
+    services: Services, directory: ApproverDirectory, client: WebClient, proposal: Proposal, user: str
+) -> tuple[bool, Resolution]:
+    resolution = directory.resolve(client, services.policy, proposal.rule_id, user)
+    return authorise(
+        services.policy, proposal.rule_id, resolution.actor, services.extra_approvers
+    ), resolution
+
+
+def _refuse(
+    services: Services, client: WebClient, click: Click, proposal: Proposal, what: str, res: Resolution
+) -> None:
+    """Audit an unauthorised click and tell only the clicker; nothing else happens."""
+    metrics.DECISIONS.labels("unauthorised").inc()
+    repo.append_audit(
+        services.store,
+        actor=click.user,
+        action=f"proposal.unauthorised_{what}",
+        proposal_id=proposal.id,
+        investigation_id=proposal.investigation_id,
+        details={
+            "rule_id": proposal.rule_id,
+            "groups": list(res.actor.groups),
+            "unreadable_groups": res.unreadable,
+        },
+    )
+    unreadable = f" (could not check groups: {', '.join(res.unreadable)})" if res.unreadable else ""
+    post_ephemeral(
+        services,
+        client,
+        channel=click.channel,
+        user=click.user,
+        thread_ts=click.thread_ts,
+        text=(
+            f":no_entry: You are not an approver for policy rule `{proposal.rule_id}`, so you cannot {what} "
+            f"this fix{unreadable}. Nothing was run; this attempt was recorded."
+        ),
+        investigation_id=proposal.investigation_id,
+        proposal_id=proposal.id,
+    )
+
+
+def _show(
+    services: Services, client: WebClient, click: Click, proposal: Proposal, approvals: list[str]
+) -> None:
+    view = proposal_view(proposal, approvals)
+    update_message(
+        services,
+        client,
+        channel=click.channel,
+        ts=click.message_ts,
+        kind=PROPOSAL,
+        blocks=build_proposal_blocks(view),
+        text=proposal_fallback_text(view),
+    )
+
+
+def _tell(services: Services, client: WebClient, click: Click, text: str) -> None:
+    post_ephemeral(
+        services, client, channel=click.channel, user=click.user, text=text, thread_ts=click.thread_ts
+    )
+
+
+def handle_approve(services: Services, directory: ApproverDirectory, client: WebClient, click: Click) -> None:
+    try:
+        proposal = repo.get_proposal(services.store, click.value)
+    except NotFoundError:
+        _tell(
+            services,
+            client,
+            click,
+            f"Proposal `{click.value[:40]}` does not exist (any more). Nothing was run.",
+        )
+        return
+    allowed, resolution = _authorised(services, directory, client, proposal, click.user)
+    if not allowed:
+        _refuse(services, client, click, proposal, "approve", resolution)
+        return
+    result = repo.approve_proposal(services.store, proposal.id, click.user)
+    outcome = result.outcome
+    metrics.DECISIONS.labels(outcome.value).inc()
+    if outcome == repo.DecisionOutcome.APPROVED:
+        repo.record_feedback(
+            services.store,
+            investigation_id=proposal.investigation_id,
+            proposal_id=proposal.id,
+            kind=FeedbackKind.APPROVED,
+            actor=click.user,
+            source=FeedbackSource.APPROVAL,
+        )
+        _show(services, client, click, result.proposal, result.approvals)
+        services.submit(
+            ExecuteTask(
+                proposal_id=proposal.id,
+                channel=click.channel,
+                message_ts=click.message_ts,
+                thread_ts=click.thread_ts,
+                actor_id=click.user,
+                actor_groups=list(resolution.actor.groups),
+            )
+        )
+    elif outcome == repo.DecisionOutcome.AWAITING_APPROVAL:
+        _show(services, client, click, result.proposal, result.approvals)
+        missing = result.proposal.approvals_required - len(result.approvals)
+        _tell(
+            services,
+            client,
+            click,
+            f"Your approval is recorded. This fix needs {missing} more, from a different approver.",
+        )
+    elif outcome == repo.DecisionOutcome.DUPLICATE_APPROVER:
+        _tell(
+            services,
+            client,
+            click,
+            "You already approved this fix; the two-person rule needs a different approver.",
+        )
+    else:
+        _tell(services, client, click, f"This fix is already {result.proposal.status}; nothing more to do.")
+
+
+def handle_reject_click(
+    services: Services, directory: ApproverDirectory, client: WebClient, click: Click
+) -> None:
+    try:
+        proposal = repo.get_proposal(services.store, click.value)
+    except NotFoundError:
+        _tell(services, client, click, f"Proposal `{click.value[:40]}` does not exist (any more).")
+        return
+    allowed, resolution = _authorised(services, directory, client, proposal, click.user)
+    if not allowed:
+        _refuse(services, client, click, proposal, "reject", resolution)
+        return
+    if proposal.status != "pending":
+        _tell(services, client, click, f"This fix is already {proposal.status}.")
+        return
+    client.views_open(
+        trigger_id=click.trigger_id,
+        view=build_reject_reason_modal(proposal.id, click.channel, click.message_ts),
+    )
+
+
+def handle_reject_submit(
+    services: Services, directory: ApproverDirectory, client: WebClient, user: str, view: dict[str, Any]
+) -> None:
+    meta = json.loads(view.get("private_metadata") or "{}")
+    values = (view.get("state") or {}).get("values") or {}
+    reason = ((values.get(REJECT_REASON_BLOCK) or {}).get(REJECT_REASON_INPUT) or {}).get("value") or None
+    proposal = repo.get_proposal(services.store, str(meta.get("proposal_id")))
+    click = Click(
+        {"user": {"id": user}, "channel": {"id": meta.get("channel")}, "message": {"ts": meta.get("ts")}}, {}
+    )
+    allowed, resolution = _authorised(services, directory, client, proposal, user)
+    if not allowed:
+        _refuse(services, client, click, proposal, "reject", resolution)
+        return
+    result = repo.reject_proposal(services.store, proposal.id, user, reason)
+    metrics.DECISIONS.labels(result.outcome.value).inc()
+    if result.outcome != repo.DecisionOutcome.REJECTED:
+        _tell(
+            services,
+            client,
+            click,
+            f"This fix was already {result.proposal.status}; your rejection changed nothing.",
+        )
+        return
+    repo.record_feedback(
+        services.store,
+        investigation_id=proposal.investigation_id,
+        proposal_id=proposal.id,
+        kind=FeedbackKind.REJECTED,
+        actor=user,
+        source=FeedbackSource.APPROVAL,
+        reason=reason,
+    )
+    _show(services, client, click, result.proposal, result.approvals)
+
+
+def handle_feedback_button(services: Services, client: WebClient, click: Click, helpful: bool) -> None:
+    try:
+        record_button_feedback(services, click.value, click.user, helpful)
+    except NotFoundError:
+        _tell(
+            services, client, click, f"Investigation `{click.value[:40]}` is unknown; feedback not recorded."
+        )
+        return
+    _tell(services, client, click, "Thanks — recorded" + (" as helpful." if helpful else " as not helpful."))
+
+
+def register(app: App, services: Services) -> None:
+    directory = ApproverDirectory()
+
+    @app.action(APPROVE)
+    def on_approve(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        ack()
+        handle_approve(services, directory, client, Click(body, action))
+
+    @app.action(REJECT)
+    def on_reject(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        ack()
+        handle_reject_click(services, directory, client, Click(body, action))
+
+    @app.view(REJECT_MODAL_CALLBACK)
+    def on_reject_reason(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        ack()
+        handle_reject_submit(services, directory, client, str(body["user"]["id"]), view)
+
+    @app.action(HELPFUL)
+    def on_helpful(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        ack()
+        handle_feedback_button(services, client, Click(body, action), helpful=True)
+
+    @app.action(NOT_HELPFUL)
+    def on_not_helpful(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        ack()
+        handle_feedback_button(services, client, Click(body, action), helpful=False)

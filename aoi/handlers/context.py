@@ -1,0 +1,79 @@
+"""``Services``: everything a Slack surface needs, built once by the composition root (``aoi.bot``).
+
+Handlers never read settings, open databases or construct agents themselves: ``register(app,
+services)`` receives this object, so tests build one explicitly (a SQLite store, the simulator, the
+heuristic planner) and production builds it from ``Settings``. The callables hide *how* an Observer or
+executor is assembled (backends, tools, credentials) from the Slack layer.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aoi.agents.executor import ExecutionResult
+from aoi.agents.records import ActionRequest, Trajectory, TrajectoryStep
+from aoi.handlers.tasks import ExecuteTask, InvestigateTask, TaskRunner
+from aoi.policies.evaluate import Actor
+from aoi.policies.schema import Policy
+from aoi.store.db import Store
+
+StepCallback = Callable[[TrajectoryStep], None]
+
+
+Investigator = Callable[[str, StepCallback], Trajectory]
+"""``investigate(incident, on_step) -> Trajectory``: one read-only investigation; ``on_step`` is
+called with each step taken (for progress lines)."""
+
+ExecuteFn = Callable[[str, ActionRequest, Actor], ExecutionResult]
+"""``execute(proposal_id, request, actor) -> ExecutionResult``: an approved request through the
+scoped executor (policy re-check, audit, dry run, verify); the proposal id is the idempotency key."""
+
+
+def default_worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Services:
+    """The composition root's wiring, handed to every ``register(app, services)``.
+
+    ``runner`` is attached after construction (the runner itself needs the services to run tasks).
+    ``extra_approvers`` are ``AOI_APPROVERS``, added to the policy's approvers.
+    """
+
+    store: Store
+    policy: Policy
+    investigate: Investigator
+    execute: ExecuteFn
+    planner_name: str
+    incident_channel_pattern: re.Pattern[str]
+    alert_channel: str | None = None
+    extra_approvers: frozenset[str] = frozenset()
+    model_version: Callable[[], str | None] = lambda: None
+    runner: TaskRunner | None = None
+    progress_interval_s: float = 2.0
+    worker_name: str = field(default_factory=default_worker_name)
+
+    def submit(self, task: InvestigateTask | ExecuteTask) -> None:
+        """Hand a task to the runner (raises if the composition root forgot to attach one)."""
+        if self.runner is None:
+            raise RuntimeError("Services.runner is not set: the composition root must attach a task runner")
+        self.runner.submit(task)
+
+    def model_label(self) -> str:
+        """The planner and, for model planners, the promoted model version (App Home, diagnoses)."""
+        version = self.model_version()
+        return f"{self.planner_name} / {version}" if version else self.planner_name
+
+    def health_problem(self) -> str | None:
+        """None when the store answers a trivial query, else what failed (``GET /healthz``)."""
+        try:
+            with self.store.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except Exception as exc:
+            return f"database {self.store.url} unreachable: {type(exc).__name__}: {exc}"
+        return None

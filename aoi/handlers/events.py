@@ -1,0 +1,159 @@
+"""Events API surfaces: new incident channels, their first message, ``@aoi`` mentions, reactions and
+App Home.
+
+Bolt acks every event before these listeners run (``process_before_response=False``); each listener
+first drops Slack's retries by ``event_id``, then does only quick work (a post, a few store writes)
+and hands the investigation itself to the task runner.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
+
+from aoi.handlers import metrics
+from aoi.handlers.context import Services
+from aoi.handlers.dedupe import claim_once, first_delivery
+from aoi.handlers.feedback import record_reaction
+from aoi.handlers.home import publish_home
+from aoi.handlers.investigation import open_investigation
+from aoi.handlers.slack_io import post_message
+from aoi.store import repo
+
+log = logging.getLogger(__name__)
+
+GREETING = "greeting"
+_MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
+_ASK_FOR_DETAILS = (
+    "AOI joined this incident channel. Describe what is wrong in a message here (or set the channel "
+    "topic) and I will investigate; fixes are only proposed, and run after an approver clicks Approve."
+)
+
+
+def _channel_key(channel: str) -> str:
+    return f"channel:{channel}"
+
+
+def handle_channel_created(services: Services, client: WebClient, channel: dict[str, Any]) -> None:
+    """Join a channel whose name matches the incident pattern; investigate its topic or purpose, or
+    ask for a description and wait for the first message."""
+    channel_id, name = str(channel.get("id", "")), str(channel.get("name", ""))
+    if not channel_id or not services.incident_channel_pattern.search(name):
+        return
+    client.conversations_join(channel=channel_id)
+    info = client.conversations_info(channel=channel_id).get("channel") or {}
+    topic = str((info.get("topic") or {}).get("value") or "").strip()
+    purpose = str((info.get("purpose") or {}).get("value") or "").strip()
+    description = topic or purpose
+    if description and claim_once(services, _channel_key(channel_id)):
+        open_investigation(
+            services,
+            client,
+            channel=channel_id,
+            thread_ts=None,
+            incident_text=f"#{name}: {description}",
+            requested_by=channel.get("creator"),
+            source="channel",
+        )
+        return
+    post_message(services, client, channel=channel_id, kind=GREETING, blocks=[], text=_ASK_FOR_DETAILS)
+
+
+def handle_first_message(
+    services: Services, client: WebClient, event: dict[str, Any], bot_user_id: str
+) -> None:
+    """The first human message in an incident channel AOI joined (and greeted) starts its investigation."""
+    if event.get("subtype") or event.get("bot_id") or event.get("thread_ts"):
+        return
+    text = str(event.get("text") or "").strip()
+    channel = str(event.get("channel") or "")
+    if not text or not channel or f"<@{bot_user_id}>" in text:  # mentions are handled as app_mention
+        return
+    if not repo.list_slack_messages(services.store, channel=channel, kind=GREETING, limit=1):
+        return  # not an incident channel AOI joined by itself
+    if not claim_once(services, _channel_key(channel)):
+        return
+    open_investigation(
+        services,
+        client,
+        channel=channel,
+        thread_ts=str(event["ts"]),
+        incident_text=text,
+        requested_by=event.get("user"),
+        source="channel",
+    )
+
+
+def handle_app_mention(services: Services, client: WebClient, event: dict[str, Any]) -> None:
+    """``@aoi <question>``: investigate in the mention's thread (the question, or the thread's incident)."""
+    channel = str(event["channel"])
+    thread_ts = str(event.get("thread_ts") or event["ts"])
+    question = _MENTION.sub("", str(event.get("text") or "")).strip()
+    claim_once(services, _channel_key(channel))  # an incident channel's first message may be this mention
+    if not question:
+        incident = repo.find_incident_by_thread(services.store, channel, thread_ts)
+        question = incident.title if incident is not None else ""
+    if not question:
+        post_message(
+            services,
+            client,
+            channel=channel,
+            kind="help",
+            blocks=[],
+            text="What should I look at? Mention me with a description, e.g. `@aoi checkout returns 502s`.",
+            thread_ts=thread_ts,
+        )
+        return
+    open_investigation(
+        services,
+        client,
+        channel=channel,
+        thread_ts=thread_ts,
+        incident_text=question,
+        requested_by=event.get("user"),
+        source="mention",
+    )
+
+
+def register(app: App, services: Services) -> None:
+    """Attach the event listeners to ``app``."""
+
+    @app.event("channel_created")
+    def on_channel_created(body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
+        metrics.SLACK_EVENTS.labels("channel_created").inc()
+        if first_delivery(services, body):
+            handle_channel_created(services, client, event.get("channel") or {})
+
+    @app.event("message")
+    def on_message(
+        body: dict[str, Any], event: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        metrics.SLACK_EVENTS.labels("message").inc()
+        if event.get("subtype") or event.get("bot_id") or event.get("thread_ts"):
+            return  # edits, joins, bot posts and thread replies never start an investigation
+        if first_delivery(services, body):
+            handle_first_message(services, client, event, context.bot_user_id or "")
+
+    @app.event("app_mention")
+    def on_app_mention(body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
+        metrics.SLACK_EVENTS.labels("app_mention").inc()
+        if first_delivery(services, body):
+            handle_app_mention(services, client, event)
+
+    @app.event("reaction_added")
+    def on_reaction_added(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
+        metrics.SLACK_EVENTS.labels("reaction_added").inc()
+        if event.get("item_user") != context.bot_user_id:
+            return  # only reactions on AOI's own messages are feedback
+        if first_delivery(services, body):
+            record_reaction(services, event)
+
+    @app.event("app_home_opened")
+    def on_app_home_opened(body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
+        metrics.SLACK_EVENTS.labels("app_home_opened").inc()
+        if event.get("tab", "home") == "home" and first_delivery(services, body):
+            publish_home(services, client, str(event["user"]))

@@ -1,0 +1,60 @@
+"""Feedback: 👍/👎 reactions on AOI's messages and the Helpful / Not helpful buttons.
+
+Each becomes one feedback row on the investigation the message belongs to (and its proposal, for a
+reaction on a proposal message): KTO training data and the App Home's view of how AOI is doing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aoi.handlers import metrics
+from aoi.handlers.context import Services
+from aoi.store import repo
+from aoi.store.enums import FeedbackKind, FeedbackSource
+from aoi.store.models import Feedback
+
+log = logging.getLogger(__name__)
+
+REACTION_KINDS = {
+    "+1": FeedbackKind.THUMBS_UP,
+    "thumbsup": FeedbackKind.THUMBS_UP,
+    "-1": FeedbackKind.THUMBS_DOWN,
+    "thumbsdown": FeedbackKind.THUMBS_DOWN,
+}
+
+
+def reaction_kind(reaction: str) -> FeedbackKind | None:
+    """The feedback a reaction name means (skin tones ignored), or None for other reactions."""
+    return REACTION_KINDS.get(reaction.split("::", 1)[0])
+
+
+def record_reaction(services: Services, event: dict[str, Any]) -> Feedback | None:
+    """Store a 👍/👎 on one of AOI's messages; other reactions and unknown messages are ignored."""
+    kind = reaction_kind(str(event.get("reaction") or ""))
+    item = event.get("item") or {}
+    if kind is None or item.get("type") != "message":
+        return None
+    message = repo.find_slack_message(services.store, str(item.get("channel")), str(item.get("ts")))
+    if message is None or message.investigation_id is None:
+        log.info("reaction on a message AOI did not record as part of an investigation: %s", item)
+        return None
+    metrics.FEEDBACK.labels(kind.value).inc()
+    return repo.record_feedback(
+        services.store,
+        investigation_id=message.investigation_id,
+        proposal_id=message.proposal_id,
+        kind=kind,
+        actor=str(event.get("user") or "unknown"),
+        source=FeedbackSource.REACTION,
+    )
+
+
+def record_button_feedback(services: Services, investigation_id: str, user: str, helpful: bool) -> Feedback:
+    """Store a Helpful / Not helpful click (raises the store's ``NotFoundError`` for an unknown id)."""
+    kind = FeedbackKind.HELPFUL if helpful else FeedbackKind.NOT_HELPFUL
+    metrics.FEEDBACK.labels(kind.value).inc()
+    return repo.record_feedback(
+        services.store, investigation_id=investigation_id, kind=kind, actor=user, source=FeedbackSource.BUTTON
+    )

@@ -1,0 +1,228 @@
+"""Investigations in an incident thread: open the summary message, run the Observer, show the result.
+
+Two halves, on either side of the task runner:
+- ``open_investigation`` runs in the listener, right after the ack: it posts the one summary message
+  ("Investigating…"), stores incident + investigation (*queued*) + message, and submits the task.
+  That post is the user's first sign of life, so it is not queued behind other investigations.
+- ``run_investigation`` runs on a worker: it claims the investigation (once, across workers), runs the
+  Observer with throttled progress lines, stores the diagnosis and the proposals atomically, updates
+  the summary message in place, and posts each proposal with its Approve / Reject buttons.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from slack_sdk import WebClient
+
+from aoi.agents.records import Remediation, new_id
+from aoi.handlers import metrics
+from aoi.handlers.blocks.diagnosis import (
+    build_diagnosis_blocks,
+    build_investigating_blocks,
+    build_investigation_failed_blocks,
+    diagnosis_fallback_text,
+)
+from aoi.handlers.blocks.proposals import ProposalView, build_proposal_blocks, proposal_fallback_text
+from aoi.handlers.context import Services
+from aoi.handlers.progress import ThrottledProgress
+from aoi.handlers.slack_io import post_message, send_message, update_message
+from aoi.handlers.tasks import InvestigateTask, TaskSource
+from aoi.policies.evaluate import evaluate
+from aoi.store import repo
+from aoi.store.models import Proposal
+
+log = logging.getLogger(__name__)
+
+SUMMARY = "summary"
+PROGRESS = "progress"
+PROPOSAL = "proposal"
+TITLE_LIMIT = 200
+
+
+def open_investigation(
+    services: Services,
+    client: WebClient,
+    *,
+    channel: str,
+    thread_ts: str | None,
+    incident_text: str,
+    requested_by: str | None,
+    source: TaskSource,
+    incident_id: str | None = None,
+) -> InvestigateTask:
+    """Post the summary message, store the queued investigation and submit it; returns the task.
+
+    ``thread_ts`` None starts a new thread whose root is the summary message itself (slash command,
+    new incident channel); otherwise the summary is a reply in that thread (mention, alert).
+    """
+    investigation_id = new_id("inv")
+    blocks = build_investigating_blocks(incident_text, requested_by, investigation_id)
+    text = f"AOI is investigating: {incident_text[:TITLE_LIMIT]}"
+    channel, summary_ts = send_message(client, channel=channel, blocks=blocks, text=text, thread_ts=thread_ts)
+    root = thread_ts or summary_ts
+    title = incident_text.strip()[:TITLE_LIMIT] or "(untitled incident)"
+    if incident_id is None:
+        slack_source = "alert" if source == "alert" else "slack"
+        incident, _ = repo.open_thread_incident(
+            services.store, channel=channel, thread_ts=root, title=title, source=slack_source
+        )
+        incident_id = incident.id
+    repo.create_investigation(
+        services.store,
+        planner=services.planner_name,
+        incident_id=incident_id,
+        incident_text=incident_text,
+        model_version=services.model_version(),
+        investigation_id=investigation_id,
+    )
+    repo.set_incident_thread(
+        services.store, incident_id, channel=channel, thread_ts=root, summary_ts=summary_ts
+    )
+    repo.record_slack_message(
+        services.store,
+        channel=channel,
+        ts=summary_ts,
+        kind=SUMMARY,
+        payload={"text": text, "blocks": blocks},
+        thread_ts=thread_ts,
+        incident_id=incident_id,
+        investigation_id=investigation_id,
+    )
+    task = InvestigateTask(
+        investigation_id=investigation_id,
+        incident_id=incident_id,
+        incident_text=incident_text,
+        channel=channel,
+        thread_ts=root,
+        summary_ts=summary_ts,
+        requested_by=requested_by,
+        source=source,
+    )
+    services.submit(task)
+    return task
+
+
+def run_investigation(services: Services, client: WebClient, task: InvestigateTask) -> None:
+    """Run a queued investigation to its diagnosis (see module docstring). Never runs one twice."""
+    if not repo.start_investigation(services.store, task.investigation_id, services.worker_name):
+        log.info("investigation %s already taken by another worker", task.investigation_id)
+        return
+    links = {"incident_id": task.incident_id, "investigation_id": task.investigation_id}
+
+    def post_progress(text: str) -> None:
+        post_message(
+            services,
+            client,
+            channel=task.channel,
+            kind=PROGRESS,
+            blocks=[],
+            text=text,
+            thread_ts=task.thread_ts,
+            **links,
+        )
+
+    progress = ThrottledProgress(post_progress, services.progress_interval_s)
+    started = time.monotonic()
+    try:
+        trajectory = services.investigate(task.incident_text, progress.report)
+        if trajectory.diagnosis is None:
+            raise RuntimeError("the Observer returned no diagnosis")
+        diagnosis = trajectory.diagnosis
+        remediations = [rem for rem in diagnosis.remediations if rem.rule_id]
+        new = [_new_proposal(services, rem) for rem in remediations]
+        _, rows = repo.complete_investigation(
+            services.store,
+            task.investigation_id,
+            trajectory=trajectory.model_dump(mode="json", by_alias=True),
+            diagnosis=diagnosis.to_json_dict(),
+            proposals=new,
+            model_version=diagnosis.model_version,
+        )
+    except Exception as exc:
+        log.exception("investigation %s failed", task.investigation_id)
+        metrics.INVESTIGATIONS.labels("failed").inc()
+        error = f"{type(exc).__name__}: {exc}"
+        repo.fail_investigation(services.store, task.investigation_id, error=error)
+        progress.flush()
+        update_message(
+            services,
+            client,
+            channel=task.channel,
+            ts=task.summary_ts,
+            kind=SUMMARY,
+            blocks=build_investigation_failed_blocks(task.investigation_id, error),
+            text=f"AOI investigation failed: {error[:200]}",
+        )
+        return
+    progress.flush()
+    metrics.INVESTIGATIONS.labels("diagnosed").inc()
+    metrics.INVESTIGATION_SECONDS.observe(time.monotonic() - started)
+    update_message(
+        services,
+        client,
+        channel=task.channel,
+        ts=task.summary_ts,
+        kind=SUMMARY,
+        blocks=build_diagnosis_blocks(diagnosis, task.investigation_id, task.requested_by),
+        text=diagnosis_fallback_text(diagnosis),
+    )
+    for row, remediation in zip(rows, remediations, strict=True):
+        post_proposal(services, client, task, row, remediation)
+
+
+def _new_proposal(services: Services, remediation: Remediation) -> repo.NewProposal:
+    """The stored form of a policy-annotated remediation, with the approvals the policy requires."""
+    decision = evaluate(services.policy, remediation)
+    required = max(1, decision.approvals_required)
+    if remediation.risk == "high" and services.policy.two_person_rule:
+        required = max(required, 2)
+    return repo.NewProposal(
+        action=remediation.model_dump(
+            include={"verb", "target", "namespace", "params", "rationale"}, mode="json"
+        ),
+        risk=remediation.risk,
+        command=remediation.command,
+        rule_id=remediation.rule_id,
+        approvals_required=required,
+    )
+
+
+def proposal_view(row: Proposal, approvals: list[str] | None = None) -> ProposalView:
+    """How a stored proposal is shown (any status)."""
+    remediation = Remediation.model_validate(
+        {**row.action, "risk": row.risk, "command": row.command, "rule_id": row.rule_id}
+    )
+    result = row.result or {}
+    approved_by = list(approvals or [])
+    return ProposalView(
+        proposal_id=row.id,
+        remediation=remediation,
+        rule_id=row.rule_id,
+        approvals_required=row.approvals_required,
+        approved_by=approved_by,
+        status=row.status,
+        rejected_by=row.decided_by if row.status == "rejected" else None,
+        reason=row.reason,
+        outcome=str(result["detail"]) if result.get("detail") else None,
+        verification=str(result["verification"]) if result.get("verification") else None,
+    )
+
+
+def post_proposal(
+    services: Services, client: WebClient, task: InvestigateTask, row: Proposal, remediation: Remediation
+) -> str:
+    view = proposal_view(row)
+    return post_message(
+        services,
+        client,
+        channel=task.channel,
+        kind=PROPOSAL,
+        blocks=build_proposal_blocks(view),
+        text=proposal_fallback_text(view),
+        thread_ts=task.thread_ts,
+        incident_id=task.incident_id,
+        investigation_id=task.investigation_id,
+        proposal_id=row.id,
+    )

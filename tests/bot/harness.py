@@ -1,0 +1,217 @@
+"""A real AOI bot over real HTTP, for tests and the benchmark.
+
+``SlackHarness`` wires what production wires — settings, store (SQLite file, migrated), policy,
+services, the Bolt app, the Starlette web app under uvicorn on ``127.0.0.1:0`` — with the Slack Web
+API pointed at the loopback ``FakeSlackAPI``, and sends signed Events API, interactivity and slash
+command requests the way Slack does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from slack_sdk.signature import SignatureVerifier
+
+from aoi.bot.app import Runtime, build_runtime
+from aoi.bot.services import Backends, build_services, sim_backends
+from aoi.bot.settings import Settings
+from aoi.bot.web import RunningServer, build_web_app, serve_in_thread
+from aoi.handlers.context import Services
+from aoi.store.db import Store
+from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlackAPI
+
+SIGNING_SECRET = "test-signing-secret"
+APPROVER = "U0AOISRE01"  # an approver in the packaged default policy (sre-oncall)
+SECOND_APPROVER = "U0AOISRE02"
+OUTSIDER = "U0NOTANAPPROVER"
+_ids = itertools.count(1)
+
+
+def migrated_template(folder: Path) -> Path:
+    """A migrated SQLite file to copy per test (migrating once keeps tests fast)."""
+    path = folder / "template.db"
+    if not path.exists():
+        Store.open(f"sqlite:///{path}", migrate=True).dispose()
+    return path
+
+
+def make_settings(fake: FakeSlackAPI, db_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake.base_url,
+        "AOI_DATABASE_URL": f"sqlite:///{db_path}",
+        "AOI_ALERT_CHANNEL": "CALERTS",
+        "AOI_GUIDANCE_EMBEDDER": "off",
+        "AOI_PROGRESS_INTERVAL_S": "0",
+        "AOI_WORKER_THREADS": "2",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@dataclass
+class SlackHarness:
+    fake: FakeSlackAPI
+    settings: Settings
+    runtime: Runtime
+    server: RunningServer
+    http: httpx.Client
+
+    @property
+    def services(self) -> Services:
+        return self.runtime.services
+
+    @property
+    def store(self) -> Store:
+        return self.runtime.services.store
+
+    # -- signed requests, as Slack sends them ------------------------------------------------
+    def signed_post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        timestamp: int | None = None,
+        secret: str = SIGNING_SECRET,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+        all_headers = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": signature,
+            **(headers or {}),
+        }
+        return self.http.post("/slack/events", content=body.encode(), headers=all_headers)
+
+    def event(
+        self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None, **kw: Any
+    ) -> httpx.Response:
+        body = event_body(event, event_id=event_id)
+        headers = (
+            {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"} if retry_num else {}
+        )
+        return self.signed_post(json.dumps(body), "application/json", headers=headers, **kw)
+
+    def action(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        user: str,
+        channel: str,
+        message_ts: str,
+        thread_ts: str | None = None,
+    ) -> httpx.Response:
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user, "team_id": TEAM_ID},
+            "team": {"id": TEAM_ID},
+            "api_app_id": "A0AOI",
+            "channel": {"id": channel},
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+            "message": {"ts": message_ts, "thread_ts": thread_ts, "user": BOT_USER_ID},
+            "trigger_id": f"trigger-{next(_ids)}",
+            "response_url": self.fake.base_url + "response_url",
+            "actions": [{"action_id": action_id, "block_id": "b", "value": value, "type": "button"}],
+        }
+        return self.signed_post(
+            urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+        )
+
+    def view_submission(self, user: str, view: dict[str, Any], reason: str | None) -> httpx.Response:
+        submitted = {
+            **view,
+            "id": "V0",
+            "state": {"values": {"reject_reason": {"reason": {"type": "plain_text_input", "value": reason}}}},
+        }
+        payload = {
+            "type": "view_submission",
+            "user": {"id": user, "team_id": TEAM_ID},
+            "team": {"id": TEAM_ID},
+            "api_app_id": "A0AOI",
+            "view": submitted,
+        }
+        return self.signed_post(
+            urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+        )
+
+    def command(self, text: str, *, user: str = "U0REQUESTER", channel: str = "C0INC") -> httpx.Response:
+        form = {
+            "command": "/aoi",
+            "text": text,
+            "user_id": user,
+            "channel_id": channel,
+            "team_id": TEAM_ID,
+            "api_app_id": "A0AOI",
+            "trigger_id": f"trigger-{next(_ids)}",
+            "response_url": self.fake.base_url + "response_url",
+        }
+        return self.signed_post(urlencode(form), "application/x-www-form-urlencoded")
+
+
+def event_body(event: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
+    return {
+        "token": "legacy",
+        "team_id": TEAM_ID,
+        "api_app_id": "A0AOI",
+        "type": "event_callback",
+        "event_id": event_id or f"Ev{next(_ids):08d}",
+        "event_time": int(time.time()),
+        "event": event,
+        "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
+    }
+
+
+def mention(
+    text: str, *, channel: str = "C0INC", user: str = "U0REQUESTER", ts: str | None = None
+) -> dict[str, Any]:
+    ts = ts or f"1711000000.{next(_ids):06d}"
+    return {
+        "type": "app_mention",
+        "user": user,
+        "text": f"<@{BOT_USER_ID}> {text}",
+        "channel": channel,
+        "ts": ts,
+    }
+
+
+@contextmanager
+def running_bot(
+    tmp_path: Path,
+    template: Path,
+    *,
+    backends: Backends | None = None,
+    services: Services | None = None,
+    **overrides: Any,
+) -> Iterator[SlackHarness]:
+    """Start the fake Slack API and the real bot over HTTP; stop both afterwards."""
+    db_path = tmp_path / "aoi.db"
+    shutil.copy(template, db_path)
+    with FakeSlackAPI() as fake:
+        settings = make_settings(fake, db_path, **overrides)
+        if services is None:
+            store = Store.open(settings.effective_database_url)
+            services = build_services(settings, store=store, backends=backends or sim_backends(settings))
+        runtime = build_runtime(settings, services)
+        server = serve_in_thread(
+            build_web_app(runtime.bolt, runtime.services, alert_token=settings.alert_token)
+        )
+        try:
+            with httpx.Client(base_url=server.url, timeout=10) as http:
+                yield SlackHarness(fake, settings, runtime, server, http)
+        finally:
+            server.stop()
+            runtime.close()
