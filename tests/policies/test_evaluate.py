@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import resources
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -285,3 +287,23 @@ def test_requesters_restrict_who_may_ask() -> None:
     assert evaluate(policy, request, Actor("U0BOT00001")).allowed
     assert not evaluate(policy, request, Actor("U0STRANGER")).allowed
     assert not evaluate(policy, request, None).allowed
+
+
+def _images(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        found = {node["image"]} if isinstance(node.get("image"), str) else set()
+        return found.union(*(_images(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_images(item) for item in node))
+    return set()
+
+
+def test_every_image_the_simulated_apps_run_may_be_restored(policy: Policy) -> None:
+    apps = resources.files("aoi.sim") / "apps"
+    images = set().union(
+        *(_images(yaml.safe_load(f.read_text())) for f in apps.iterdir() if f.name.endswith(".yaml"))
+    )
+    assert len(images) > 20
+    for image in sorted(images):
+        request = Request("set_image", "frontend", "astronomy-shop", {"container": "app", "image": image})
+        assert evaluate(policy, request).allowed, image
