@@ -9,6 +9,7 @@ row locks (``SELECT … FOR UPDATE``) or use conditional updates where a decisio
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,11 @@ from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
+
+try:  # POSIX only; elsewhere SQLite's busy timeout alone queues writers
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
 
 from aoi.store.errors import DatabaseUnavailableError, DatabaseURLError
 
@@ -66,7 +72,7 @@ def make_engine(url: str, *, sqlite_foreign_keys: bool = True, pool_size: int = 
     """
     parsed = parse_database_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed, foreign_keys=sqlite_foreign_keys)
+        return _sqlite_engine(parsed, foreign_keys=sqlite_foreign_keys, pool_size=pool_size)
     return create_engine(
         parsed,
         pool_pre_ping=True,
@@ -76,13 +82,14 @@ def make_engine(url: str, *, sqlite_foreign_keys: bool = True, pool_size: int = 
     )
 
 
-def _sqlite_engine(parsed: URL, *, foreign_keys: bool) -> Engine:
+def _sqlite_engine(parsed: URL, *, foreign_keys: bool, pool_size: int) -> Engine:
     database = parsed.database or ""
     in_memory = database in ("", ":memory:") or parsed.query.get("mode") == "memory"
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30.0}}
     if in_memory:
         kwargs["poolclass"] = StaticPool
     else:
+        kwargs.update(pool_size=pool_size, max_overflow=2 * pool_size)
         folder = Path(database).expanduser().parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -113,6 +120,36 @@ def _sqlite_engine(parsed: URL, *, foreign_keys: bool) -> Engine:
     return engine
 
 
+def _sqlite_lock_path(engine: Engine) -> Path | None:
+    """The lock file that queues SQLite writers (None for PostgreSQL or in-memory SQLite)."""
+    database = engine.url.database or ""
+    if engine.dialect.name != "sqlite" or database in ("", ":memory:") or fcntl is None:
+        return None
+    return Path(database).expanduser().with_name(Path(database).name + "-aoi-write.lock")
+
+
+@contextmanager
+def _queued(lock_path: Path | None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_path`` for the duration of a SQLite write transaction.
+
+    Why: SQLite's own busy handler makes waiting writers sleep and poll, so under 20-way contention
+    an unlucky click can wait seconds while newcomers overtake it. A blocking ``flock`` wakes the
+    next waiter as soon as the lock is released (the kernel frees it if the holder dies, so a killed
+    process never wedges the others). Every write transaction opens its own descriptor, so threads
+    of one process queue against each other as well. Write transactions must not nest.
+    """
+    if lock_path is None:
+        yield
+        return
+    assert fcntl is not None
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
 class Store:
     """A connection to AOI's database. Pass it to the ``aoi.store.repo`` functions.
 
@@ -123,6 +160,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._write_engine = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        self._write_lock = _sqlite_lock_path(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = False) -> Store:
@@ -152,7 +190,8 @@ class Store:
         the block (``expire_on_commit=False``) and are detached once it ends.
         """
         engine = self._write_engine if write else self.engine
-        with Session(engine, expire_on_commit=False) as session, session.begin():
+        lock = self._write_lock if write else None
+        with _queued(lock), Session(engine, expire_on_commit=False) as session, session.begin():
             yield session
 
     def dispose(self) -> None:

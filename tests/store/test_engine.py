@@ -38,6 +38,7 @@ def test_sqlite_write_transactions_take_the_write_lock_up_front(tmp_path: Path) 
         session.execute(text("SELECT 1"))
     store.dispose()
     assert begins == ["BEGIN IMMEDIATE", "BEGIN DEFERRED"]
+    assert (tmp_path / "aoi.db-aoi-write.lock").exists()  # writers queue on a kernel lock first
 
 
 @pytest.mark.parametrize(
