@@ -307,3 +307,17 @@ def test_every_image_the_simulated_apps_run_may_be_restored(policy: Policy) -> N
     for image in sorted(images):
         request = Request("set_image", "frontend", "astronomy-shop", {"container": "app", "image": image})
         assert evaluate(policy, request).allowed, image
+
+
+@given(replicas=st.integers(-5, 40), current=st.integers(-2, 1200))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_scale_is_allowed_exactly_within_its_bounds(policy: Policy, replicas: int, current: int) -> None:
+    expected = 1 <= replicas <= 20 and 0 <= current <= 1000 and replicas <= 4 * max(current, 1)
+    assert evaluate(policy, scale(replicas, current=current)).allowed is expected
+
+
+@given(port=st.integers(-10, 70000))
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_target_port_is_allowed_exactly_within_1_to_65535(policy: Policy, port: int) -> None:
+    request = Request("patch_service_target_port", "user-service", NS, {"target_port": port})
+    assert evaluate(policy, request).allowed is (1 <= port <= 65535)
