@@ -16,8 +16,9 @@ Each carries ``prompt_tokens``/``completion_tokens`` spent before failing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aoi.agents.planners.base import PlannerError, PlannerOutput
 from aoi.agents.planners.parsing import (
@@ -28,6 +29,7 @@ from aoi.agents.planners.parsing import (
     step_from_tool_call,
 )
 from aoi.agents.planners.prompt import Message, PromptTemplate, estimate_tokens, messages_text, reask_message
+from aoi.agents.tools.base import ToolSpec
 
 PROPOSE_TOOL = "propose_action"
 SUBMIT_TOOL = "submit_diagnosis"
@@ -83,13 +85,13 @@ class Completion:
 Generate = Callable[[list[Message]], Completion]
 
 
-def _parse(completion: Completion, tool_names: Collection[str]) -> ParsedStep:
+def _parse(completion: Completion, schemas: Mapping[str, Mapping[str, Any]]) -> ParsedStep:
     if completion.tool_call is not None:
         name, arguments = completion.tool_call
         return step_from_tool_call(
-            name, arguments, completion.text, tool_names, propose=PROPOSE_TOOL, submit=SUBMIT_TOOL
+            name, arguments, completion.text, schemas, PROPOSE_TOOL, SUBMIT_TOOL, schemas=schemas
         )
-    return parse_step(completion.text, tool_names)
+    return parse_step(completion.text, schemas, schemas=schemas)
 
 
 def _raw(completion: Completion) -> str:
@@ -103,14 +105,17 @@ def ask_for_step(
     generate: Generate,
     messages: Sequence[Message],
     template: PromptTemplate,
-    tool_names: Collection[str],
+    tools: Sequence[ToolSpec],
     reasks: int = 1,
 ) -> PlannerOutput:
     """Ask for a step; on an invalid answer re-ask up to ``reasks`` times with the error; else raise.
 
+    A probe must name one of ``tools`` with argument names from its schema.
+
     ``generate`` may raise ``ModelUnavailableError`` (propagated unchanged, with the tokens so far).
     Token counts are the sum over every call, from ``usage`` or estimated (≈4 chars a token).
     """
+    schemas = {spec.name: spec.parameters for spec in tools}
     conversation = list(messages)
     prompt_tokens = completion_tokens = 0
     reasons: list[str] = []
@@ -135,7 +140,7 @@ def ask_for_step(
             else estimate_tokens(last_raw)
         )
         try:
-            parsed = _parse(completion, tool_names)
+            parsed = _parse(completion, schemas)
         except StepParseError as error:
             last_error = error
             reasons.append(error.reason)

@@ -151,7 +151,7 @@ class OpenAIPlanner:
         def generate(conversation: list[Message]) -> Completion:
             return self._complete(conversation, tools, deadline)
 
-        return ask_for_step(generate, messages, self.template, context.tool_names(), self.reasks)
+        return ask_for_step(generate, messages, self.template, context.tools, self.reasks)
 
     # -- the endpoint --------------------------------------------------------------------------
     def _native_tools(self, context: PlannerContext) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,10 +59,13 @@ class ParsedStep:
     repaired: bool
 
 
-def parse_step(text: str, tool_names: Collection[str]) -> ParsedStep:
+def parse_step(
+    text: str, tool_names: Collection[str], schemas: Mapping[str, Mapping[str, Any]] | None = None
+) -> ParsedStep:
     """Extract, repair and validate the first JSON object in ``text`` that is a valid step.
 
-    ``tool_names`` are the read tools the Observer holds; a ``probe`` must name one of them.
+    ``tool_names`` are the read tools the Observer holds; a ``probe`` must name one of them. With
+    ``schemas`` (tool name → JSON schema of its arguments) a probe's argument names are checked too.
     """
     if not text or not text.strip():
         raise StepParseError("the answer was empty; reply with one JSON object (the step)", text or "")
@@ -70,7 +73,7 @@ def parse_step(text: str, tool_names: Collection[str]) -> ParsedStep:
     for candidate in _candidates(text):
         try:
             obj, repaired = _load_object(candidate)
-            step = validate_step_object(obj, tool_names, text)
+            step = validate_step_object(obj, tool_names, text, schemas)
         except UnknownToolStepError:
             raise
         except StepParseError as error:
@@ -82,7 +85,12 @@ def parse_step(text: str, tool_names: Collection[str]) -> ParsedStep:
     raise StepParseError("no JSON object found; reply with exactly one JSON object (the step)", text)
 
 
-def validate_step_object(obj: Any, tool_names: Collection[str], text: str = "") -> Step:
+def validate_step_object(
+    obj: Any,
+    tool_names: Collection[str],
+    text: str = "",
+    schemas: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Step:
     """Validate an already-decoded object as a step for an Observer holding ``tool_names``."""
     if isinstance(obj, dict) and "action_type" not in obj:
         nested = [value for value in obj.values() if isinstance(value, dict) and "action_type" in value]
@@ -102,6 +110,8 @@ def validate_step_object(obj: Any, tool_names: Collection[str], text: str = "") 
             raise StepParseError("a probe step must name a tool in 'tool'", text)
         if step.tool not in tool_names:
             raise UnknownToolStepError(step.tool, tool_names, text)
+        if schemas is not None and step.tool in schemas:
+            _check_arguments(step, schemas[step.tool], text)
     elif step.action_type == "propose":
         try:
             ActionRequest.model_validate(step.args)
@@ -115,6 +125,29 @@ def validate_step_object(obj: Any, tool_names: Collection[str], text: str = "") 
     return step
 
 
+def _check_arguments(step: Step, schema: Mapping[str, Any], text: str) -> None:
+    """Argument *names* against the tool's schema (types are the tool's own validation)."""
+    properties = schema.get("properties", {})
+    required = list(schema.get("required", []))
+    unknown = sorted(set(step.args) - set(properties))
+    missing = [name for name in required if step.args.get(name) is None]
+    if unknown or missing:
+        problems = ([f"unknown argument(s) {unknown}"] if unknown else []) + (
+            [f"missing required argument(s) {missing}"] if missing else []
+        )
+        raise StepParseError(
+            f"tool {step.tool!r}: {' and '.join(problems)}; its arguments are {sorted(properties)}"
+            f" (required: {required})",
+            text,
+        )
+
+
+def first_object_closed(text: str) -> bool:
+    """True once ``text`` holds a complete top-level JSON-like object (generation may stop there)."""
+    start = text.find("{")
+    return start != -1 and _object_span(text, start)[1]
+
+
 def _candidates(text: str) -> list[str]:
     """Substrings that may hold the step: fenced blocks first, then each balanced top-level object."""
     sources = [match.group(1) for match in _FENCE.finditer(text)] + [text]
@@ -122,14 +155,14 @@ def _candidates(text: str) -> list[str]:
     for source in sources:
         start = source.find("{")
         while start != -1 and len(found) < _MAX_CANDIDATES:
-            end = _object_end(source, start)
+            end, _ = _object_span(source, start)
             found.append(source[start:end])
             start = source.find("{", end)
     return found
 
 
-def _object_end(text: str, start: int) -> int:
-    """Index just past the object opening at ``start``; ``len(text)`` when it never closes (truncated)."""
+def _object_span(text: str, start: int) -> tuple[int, bool]:
+    """End (exclusive) of the object opening at ``start``, and whether it closes (else truncated)."""
     depth = 0
     quote: str | None = None
     index = start
@@ -147,9 +180,9 @@ def _object_end(text: str, start: int) -> int:
         elif char in "}]":
             depth -= 1
             if depth == 0:
-                return index + 1
+                return index + 1, True
         index += 1
-    return len(text)
+    return len(text), False
 
 
 def _load_object(candidate: str) -> tuple[Any, bool]:
@@ -262,7 +295,13 @@ def _drop_dangling(out: list[str], in_object: bool) -> list[str]:
 
 
 def step_from_tool_call(
-    name: str, arguments: str, content: str | None, tool_names: Collection[str], propose: str, submit: str
+    name: str,
+    arguments: str,
+    content: str | None,
+    tool_names: Collection[str],
+    propose: str,
+    submit: str,
+    schemas: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ParsedStep:
     """A native tool call → a step: a read tool is a probe; ``propose``/``submit`` are the pseudo-tools.
 
@@ -284,7 +323,7 @@ def step_from_tool_call(
         obj = {**notes, "action_type": "submit", "args": args, "confidence": confidence}
     else:
         obj = {**notes, "action_type": "probe", "tool": name, "args": args}
-    return ParsedStep(step=validate_step_object(obj, tool_names, raw), repaired=repaired)
+    return ParsedStep(step=validate_step_object(obj, tool_names, raw, schemas), repaired=repaired)
 
 
 def _content_notes(content: str | None) -> dict[str, Any]:

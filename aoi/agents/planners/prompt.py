@@ -163,14 +163,20 @@ def render_tools(tools: Sequence[ToolSpec], style: ToolFormat = "json") -> str:
     return "\n".join(lines) if lines else "(no tools)"
 
 
-def describe_policy_verbs(policy: Any) -> list[str]:
-    """Allowed verbs of a policy (duck-typed ``rules`` with ``verb``, ``description``, ``params``)."""
+def describe_policy_verbs(policy: Any, compact: bool = False) -> list[str]:
+    """Allowed verbs of a policy (duck-typed ``rules`` with ``verb``, ``description``, ``params``).
+
+    ``compact`` gives ``- verb(param, ...): description`` only — shorter prompts for small models.
+    """
     lines: dict[str, str] = {}
     for rule in getattr(policy, "rules", []):
         params = ", ".join(sorted(getattr(rule, "params", {}) or {}))
-        namespaces = ", ".join(getattr(rule, "namespaces", []) or []) or "any allowed namespace"
-        text = f"- {rule.verb}: {rule.description} (params: {params or 'none'}; namespaces: {namespaces})"
-        lines.setdefault(f"{rule.verb}:{text}", text)
+        if compact:
+            text = f"- {rule.verb}({params}): {rule.description}"
+        else:
+            namespaces = ", ".join(getattr(rule, "namespaces", []) or []) or "any allowed namespace"
+            text = f"- {rule.verb}: {rule.description} (params: {params or 'none'}; namespaces: {namespaces})"
+        lines.setdefault(text, text)
     return list(lines.values())
 
 

