@@ -120,7 +120,12 @@ class SimApiServer:
         self.host = host
         self.port = self._sockets[0].getsockname()[1]
         self.telemetry_port = self._sockets[1].getsockname()[1]
-        common: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "off"}
+        common: dict[str, Any] = {
+            "log_level": "warning",
+            "access_log": False,
+            "lifespan": "off",
+            "timeout_graceful_shutdown": 2,
+        }
         kube = uvicorn.Config(
             build_kube_app(cluster, self.credentials, self.lock),
             ssl_certfile=str(self._cert.cert_file),
@@ -174,9 +179,12 @@ class SimApiServer:
             time.sleep(0.01)
         return self
 
-    def stop(self) -> None:
+    def stop(self, graceful: bool = False) -> None:
+        """Stop both servers; ``graceful`` lets in-flight requests finish (idle keep-alive TLS clients
+        are not waited for: their SSL shutdown would otherwise hold the server for up to 30 s)."""
         for server in self._servers:
             server.should_exit = True
+            server.force_exit = not graceful
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads = []
@@ -198,7 +206,7 @@ class SimApiServer:
                 if not all(t.is_alive() for t in self._threads):
                     raise RuntimeError("the simulated API server stopped unexpectedly")
         finally:
-            self.stop()
+            self.stop(graceful=True)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
