@@ -18,6 +18,8 @@ returns the would-be object without persisting it.
 from __future__ import annotations
 
 import copy
+import re
+import shlex
 from datetime import UTC, datetime
 from typing import Any
 
@@ -223,13 +225,21 @@ class KubernetesWriteBackend:
         return self.patch("Node", None, node, {"spec": {"unschedulable": False}}, "merge", dry=dry)
 
     def exec_db(self, namespace: str, pod: str, command: str) -> str:
-        """Run one mongo shell script in ``pod`` (``kubectl exec -- mongo --quiet --eval <script>``)."""
+        """Run a mongo shell script in ``pod`` (``kubectl exec -- mongo --quiet --eval <script>``).
+
+        ``command`` is the script; a full ``mongo ...``/``mongosh ...`` command line is run as given.
+        """
+        argv = (
+            shlex.split(command)
+            if re.match(r"^(mongo|mongosh)(\s|$)", command.strip())
+            else [*DB_SHELL, command]
+        )
         with translated():
             client = stream(
                 self._objects.core.connect_get_namespaced_pod_exec,
                 pod,
                 namespace,
-                command=[*DB_SHELL, command],
+                command=argv,
                 stdout=True,
                 stderr=True,
                 stdin=False,

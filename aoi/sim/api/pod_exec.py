@@ -1,17 +1,20 @@
 """``pods/exec`` over the Kubernetes websocket channel protocol, for database-shell repairs only.
 
 The simulator's pods have no shell; what they can run is the cluster's ``exec_db`` (a minimal mongo
-shell for ``db.grantRolesToUser``/``db.createUser``-style repairs). This route accepts the command
-``mongo|mongosh [options] --eval <script>`` as the official Python client (``kubernetes.stream``) and
-``kubectl exec`` send it, answers on the ``v4.channel.k8s.io`` protocol (first byte of each binary
-frame = channel: 1 stdout, 2 stderr, 3 the final ``Status`` with the exit code), and refuses anything
-else with exit code 126 and a message saying what is supported. Exec is a write: the reader token
+shell for ``db.grantRolesToUser``/``db.createUser``-style repairs). This route accepts a command
+line ``mongo|mongosh [db] [-u U -p P] --eval <script>`` (or ``sh -c "mongo ..."``) as the official
+Python client (``kubernetes.stream``) and ``kubectl exec`` send it, answers on the
+``v4.channel.k8s.io`` protocol (first byte of each binary frame = channel: 1 stdout, 2 stderr, 3 the
+final ``Status`` with the exit code), and refuses anything else with exit code 126 and a message
+saying what is supported. Exec is a write: the reader token
 gets a 403 before the websocket is accepted.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import threading
 from typing import Any
 
@@ -30,12 +33,23 @@ SHELLS = ("mongo", "mongosh")
 NOT_EXECUTABLE = 126
 
 
-def db_script(command: list[str]) -> str | None:
-    """The ``--eval`` script of a mongo shell command line, or None if it is not one."""
-    if not command or command[0].rsplit("/", 1)[-1] not in SHELLS or "--eval" not in command:
-        return None
-    index = command.index("--eval")
-    return " ".join(command[index + 1 :]) or None
+def db_command(argv: list[str]) -> str | None:
+    """The mongo shell command line to hand to ``exec_db``, or None if ``argv`` does not run one.
+
+    Accepts ``mongo|mongosh ...`` directly or wrapped in ``sh -c``/``bash -c``; the cluster's shell
+    parses the invocation itself (database, ``-u/-p``, ``--eval``).
+    """
+    if len(argv) >= 3 and argv[0].rsplit("/", 1)[-1] in ("sh", "bash") and argv[1] == "-c":
+        inner = shlex.split(argv[2]) if argv[2].strip() else []
+        return argv[2] if inner and inner[0].rsplit("/", 1)[-1] in SHELLS else None
+    if argv and argv[0].rsplit("/", 1)[-1] in SHELLS:
+        return shlex.join(argv)
+    return None
+
+
+def _exit_code(message: str) -> int:
+    found = re.search(r"exit code (\d+)", message)
+    return int(found.group(1)) if found else 1
 
 
 def exit_status(code: int, message: str = "") -> dict[str, Any]:
@@ -83,20 +97,20 @@ class PodExec:
             )
             return
         await websocket.accept(subprotocol=chosen)
-        command = websocket.query_params.getlist("command")
-        script = db_script(command)
-        if script is None:
+        argv = websocket.query_params.getlist("command")
+        command = db_command(argv)
+        if command is None:
             message = (
                 f"the simulated pod {namespace}/{pod} can only run its database shell: "
-                f"mongo --eval '<script>' (got {' '.join(command) or 'no command'})\n"
+                f"mongo [db] [-u USER -p PASS] --eval '<script>' (got {shlex.join(argv) or 'no command'})\n"
             )
             await self._finish(websocket, "", message, NOT_EXECUTABLE)
             return
         try:
             with self.lock:
-                output = self.cluster.exec_db(namespace, pod, script)
+                output = self.cluster.exec_db(namespace, pod, command)
         except SimError as exc:
-            await self._finish(websocket, "", f"{exc}\n", 1)
+            await self._finish(websocket, "", f"{exc}\n", _exit_code(str(exc)))
             return
         await self._finish(websocket, output, "", 0)
 

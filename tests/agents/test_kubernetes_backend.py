@@ -1,0 +1,191 @@
+"""The Kubernetes backend (official client + Prometheus + Jaeger HTTP) against ``aoi sim serve``'s server.
+
+The reader and the writer are built from the two contexts of the served kubeconfig, exactly as a
+deployment would build them from two ServiceAccounts; every write is checked on the simulated state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from aoi.agents.backends.base import (
+    BackendError,
+    ForbiddenError,
+    NotFoundError,
+    ReadBackend,
+    WriteBackend,
+    WriteOp,
+)
+from aoi.agents.backends.kubernetes import KubernetesReadBackend, load_api_client, make_backends
+from aoi.agents.backends.kubernetes_write import KubernetesWriteBackend, label_selector_string
+from aoi.sim.api.server import READ_CONTEXT, WRITE_CONTEXT, SimApiServer
+from aoi.sim.cluster import SimCluster
+
+NS = "test-hotel-reservation"
+RESTARTED = "kubectl.kubernetes.io/restartedAt"
+
+
+@dataclass
+class Backends:
+    cluster: SimCluster
+    server: SimApiServer
+    kubeconfig: Path
+    reader: KubernetesReadBackend
+    writer: KubernetesWriteBackend
+
+
+def _serve(tmp_path: Path) -> Iterator[Backends]:
+    cluster = SimCluster(apps=["hotel-reservation"], seed=5)
+    with SimApiServer(cluster) as server:
+        path = server.write_kubeconfig(tmp_path / "kubeconfig")
+        reader, writer = make_backends(
+            path, READ_CONTEXT, path, WRITE_CONTEXT, server.telemetry_url, server.telemetry_url
+        )
+        yield Backends(cluster, server, path, reader, writer)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
+    yield from _serve(tmp_path_factory.mktemp("k8s-backend"))
+
+
+@pytest.fixture
+def own(tmp_path: Path) -> Iterator[Backends]:
+    yield from _serve(tmp_path)
+
+
+def _geo_pods(b: Backends) -> list[str]:
+    return sorted(
+        p["metadata"]["name"]
+        for p in b.cluster.list_objects("Pod", NS, label_selector="io.kompose.service=geo")
+    )
+
+
+def test_backends_implement_the_protocols_with_separate_clients(shared: Backends) -> None:
+    assert isinstance(shared.reader, ReadBackend) and isinstance(shared.writer, WriteBackend)
+    assert not hasattr(shared.reader, "scale") and not hasattr(shared.reader, "patch")
+    read_client = shared.reader._objects.core.api_client
+    write_client = shared.writer._objects.core.api_client
+    assert read_client is not write_client
+    assert read_client.configuration.api_key != write_client.configuration.api_key
+
+
+def test_make_backends_refuses_one_identity_for_reading_and_writing(shared: Backends) -> None:
+    with pytest.raises(BackendError, match="must use different credentials"):
+        make_backends(shared.kubeconfig, READ_CONTEXT, shared.kubeconfig, READ_CONTEXT)
+    with pytest.raises(BackendError, match="cannot load Kubernetes credentials"):
+        load_api_client(shared.kubeconfig, "no-such-context")
+
+
+def test_reader_returns_api_json_with_kind_and_selectors(shared: Backends) -> None:
+    pods = shared.reader.list_objects("Pod", NS, label_selector="io.kompose.service=geo")
+    assert sorted(p["metadata"]["name"] for p in pods) == _geo_pods(shared)
+    assert all(p["kind"] == "Pod" and p["apiVersion"] == "v1" for p in pods)
+    deployments = shared.reader.list_objects("Deployment", NS)
+    assert {d["apiVersion"] for d in deployments} == {"apps/v1"}
+    assert len(shared.reader.list_objects("Pod")) == len(shared.cluster.list_objects("Pod"))
+    assert len(shared.reader.list_objects("Node")) == len(shared.cluster.list_objects("Node"))
+    assert shared.reader.get_object("Service", NS, "geo") == shared.cluster.get_object("Service", NS, "geo")
+    events = shared.reader.list_objects(
+        "Event", NS, field_selector=f"involvedObject.name={_geo_pods(shared)[0]}"
+    )
+    assert events
+
+
+def test_reader_errors_carry_the_api_servers_message(shared: Backends) -> None:
+    with pytest.raises(NotFoundError, match='pods "ghost" not found'):
+        shared.reader.get_object("Pod", NS, "ghost")
+    with pytest.raises(ForbiddenError, match='cannot list resource "secrets"'):
+        shared.reader.list_objects("Secret", NS)
+    with pytest.raises(BackendError, match="not supported by the Kubernetes backend"):
+        shared.reader.list_objects("CronJob", NS)
+
+
+def test_a_writer_built_on_the_read_credentials_is_refused_by_the_server(shared: Backends) -> None:
+    impostor = KubernetesWriteBackend(load_api_client(shared.kubeconfig, READ_CONTEXT))
+    with pytest.raises(ForbiddenError, match='User "aoi-sim-reader" cannot patch'):
+        impostor.scale(NS, "geo", 0)
+    assert shared.cluster.get_object("Deployment", NS, "geo")["spec"]["replicas"] == 1
+
+
+def test_writer_scale_patch_delete_and_uncordon_change_the_cluster(own: Backends) -> None:
+    assert own.writer.scale(NS, "geo", 2)["spec"]["replicas"] == 2
+    assert len(_geo_pods(own)) == 2
+    port = own.cluster.get_object("Service", NS, "geo")["spec"]["ports"][0]["port"]
+    own.writer.patch(
+        "Service", NS, "geo", [{"op": "replace", "path": "/spec/ports/0/targetPort", "value": 7777}], "json"
+    )
+    assert own.cluster.get_object("Service", NS, "geo")["spec"]["ports"][0]["targetPort"] == 7777
+    own.writer.patch(
+        "Service", NS, "geo", {"spec": {"ports": [{"port": port, "targetPort": port}]}}, "strategic"
+    )
+    assert own.cluster.get_object("Service", NS, "geo")["spec"]["ports"][0]["targetPort"] == port
+    victim = _geo_pods(own)[0]
+    assert own.writer.delete_pod(NS, victim)["metadata"]["name"] == victim
+    assert victim not in _geo_pods(own) and len(_geo_pods(own)) == 2
+    node = own.cluster.list_objects("Node")[1]["metadata"]["name"]
+    own.cluster.cordon(node)
+    own.writer.uncordon(node)
+    assert not own.cluster.get_object("Node", None, node)["spec"].get("unschedulable")
+
+
+def test_restart_set_image_and_undo_follow_kubectl(own: Backends) -> None:
+    def template() -> dict:
+        return dict(own.cluster.get_object("Deployment", NS, "geo")["spec"]["template"])
+
+    before = _geo_pods(own)
+    own.writer.rollout_restart(NS, "geo")
+    assert "kubectl.kubernetes.io/restartedAt" in template()["metadata"]["annotations"]
+    assert not set(before) & set(_geo_pods(own))
+    original = template()["spec"]["containers"][0]
+    with pytest.raises(BackendError, match='unable to find container named "nope"'):
+        own.writer.set_image(NS, "geo", "nope", "img:2")
+    own.writer.set_image(NS, "geo", original["name"], "registry.local/geo:2")
+    assert template()["spec"]["containers"][0]["image"] == "registry.local/geo:2"
+    own.writer.rollout_undo(NS, "geo")  # back to the previous revision: the restarted template
+    assert template()["spec"]["containers"][0]["image"] == original["image"]
+    assert "kubectl.kubernetes.io/restartedAt" in template()["metadata"]["annotations"]
+    own.writer.rollout_undo(NS, "geo", to_revision=1)
+    assert (
+        "annotations" not in template().get("metadata", {})
+        or RESTARTED not in template()["metadata"]["annotations"]
+    )
+    with pytest.raises(BackendError, match="unable to find specified revision 42"):
+        own.writer.rollout_undo(NS, "geo", to_revision=42)
+
+
+def test_dry_runs_use_the_servers_dry_run_and_change_nothing(own: Backends) -> None:
+    version = own.cluster.version
+    message = own.writer.dry_run(WriteOp("scale", {"namespace": NS, "deployment": "geo", "replicas": 3}))
+    assert message.startswith("dry run ok: scale(") and "Scale" in message
+    own.writer.dry_run(WriteOp("delete_pod", {"namespace": NS, "name": _geo_pods(own)[0]}))
+    with pytest.raises(NotFoundError):
+        own.writer.dry_run(WriteOp("rollout_restart", {"namespace": NS, "deployment": "ghost"}))
+    assert own.cluster.version == version
+    assert own.cluster.get_object("Deployment", NS, "geo")["spec"]["replicas"] == 1
+
+
+def test_exec_db_runs_the_mongo_shell_in_the_database_pod(own: Backends) -> None:
+    pods = own.cluster.list_objects("Pod", NS, label_selector="io.kompose.service=mongodb-geo")
+    pod = pods[0]["metadata"]["name"]
+    assert own.writer.exec_db(NS, pod, "db.version()").strip().endswith("4.4.6")
+    with pytest.raises(BackendError, match=r"exited with 1: .*not authorized"):
+        own.writer.exec_db(NS, pod, "db.getUsers()")
+    with pytest.raises(BackendError, match="exited with 127"):
+        own.writer.exec_db(NS, _geo_pods(own)[0], "db.version()")
+    assert "is Running" in own.writer.dry_run(
+        WriteOp("exec_db", {"namespace": NS, "pod": pod, "command": "x"})
+    )
+
+
+def test_label_selector_strings_match_kubectl() -> None:
+    selector = {
+        "matchLabels": {"app": "geo"},
+        "matchExpressions": [{"key": "tier", "operator": "In", "values": ["b", "a"]}],
+    }
+    assert label_selector_string(selector) == "app=geo,tier in (a,b)"
+    assert label_selector_string(None) == ""
