@@ -95,3 +95,16 @@ class Planner(Protocol):
     def next_step(self, context: PlannerContext) -> PlannerOutput:
         """Return the next step; raise ``PlannerError`` (or anything) when no valid step can be given."""
         ...
+
+
+@runtime_checkable
+class FallbackPlanner(Planner, Protocol):
+    """A planner that never needs a model and can always answer from the history so far.
+
+    The Observer hands it the investigation when the primary planner keeps failing, and asks it to
+    ``conclude`` (a submit step from the evidence already gathered) when the budget runs out.
+    """
+
+    def conclude(self, context: PlannerContext) -> Step:
+        """A ``submit`` step built only from ``context.history``; never probes, never raises."""
+        ...

@@ -58,7 +58,8 @@ def _container_lines(containers: list[dict[str, Any]], statuses: dict[str, dict[
             last = (st.get("lastState") or {}).get("terminated")
             if last:
                 lines.append(
-                    f"    Last State: Terminated {last.get('reason', '')} (exit code {last.get('exitCode')})"
+                    f"    Last State: Terminated {last.get('reason', '')} (exit code {last.get('exitCode')}, "
+                    f"finished {last.get('finishedAt', '?')})"
                 )
             lines.append(f"    Ready:      {st.get('ready', False)}")
             lines.append(f"    Restart Count: {st.get('restartCount', 0)}")

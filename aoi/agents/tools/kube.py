@@ -85,7 +85,7 @@ def get_pods(
 
 @read_tool("get_deployments")
 def get_deployments(backend: ReadBackend, call: ToolCall, namespace: str | None = None) -> str:
-    """List deployments with READY (ready/desired replicas), UP-TO-DATE, AVAILABLE and images.
+    """List deployments with READY (ready/desired replicas), UP-TO-DATE, AVAILABLE, container ports, images.
 
     Args:
         namespace: namespace to list; all namespaces when omitted
@@ -98,9 +98,11 @@ def get_deployments(backend: ReadBackend, call: ToolCall, namespace: str | None 
     for dep in items:
         spec = dep.get("spec") or {}
         status = dep.get("status") or {}
-        containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+        template = spec.get("template") or {}
+        containers = (template.get("spec") or {}).get("containers") or []
         desired = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
         ready = int(status.get("readyReplicas") or 0)
+        ports = [p.get("containerPort") for c in containers for p in c.get("ports") or []]
         data.append(
             {
                 "name": meta(dep).get("name"),
@@ -110,6 +112,9 @@ def get_deployments(backend: ReadBackend, call: ToolCall, namespace: str | None 
                 "available": int(status.get("availableReplicas") or 0),
                 "updated": int(status.get("updatedReplicas") or 0),
                 "images": [c.get("image") for c in containers],
+                "commands": [list(c.get("command") or []) for c in containers],
+                "ports": ports,
+                "template_labels": (template.get("metadata") or {}).get("labels") or {},
                 "revision": (meta(dep).get("annotations") or {}).get("deployment.kubernetes.io/revision"),
             }
         )
@@ -119,11 +124,12 @@ def get_deployments(backend: ReadBackend, call: ToolCall, namespace: str | None 
             status.get("updatedReplicas") or 0,
             status.get("availableReplicas") or 0,
             age(meta(dep).get("creationTimestamp"), now),
+            ",".join(str(p) for p in ports) or "<none>",
             ",".join(str(c.get("image")) for c in containers),
         )
         rows.append(row if namespace else (meta(dep).get("namespace"), *row))
     call.data = data
-    headers = ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "IMAGES"]
+    headers = ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "PORTS", "IMAGES"]
     return table(headers if namespace else ["NAMESPACE", *headers], rows) if rows else ""
 
 
@@ -146,6 +152,7 @@ def get_services(backend: ReadBackend, call: ToolCall, namespace: str) -> str:
         data.append(
             {
                 "name": meta(svc).get("name"),
+                "cluster_ip": spec.get("clusterIP"),
                 "ports": [p.get("port") for p in spec.get("ports") or []],
                 "target_ports": [p.get("targetPort", p.get("port")) for p in spec.get("ports") or []],
                 "selector": spec.get("selector") or {},

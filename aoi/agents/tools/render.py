@@ -80,6 +80,7 @@ def pod_status(pod: dict[str, Any]) -> dict[str, Any]:
     restarts = sum(int(c.get("restartCount") or 0) for c in containers)
     shown = status.get("reason") or status.get("phase") or "Unknown"
     waiting_reason = terminated_reason = last_reason = None
+    last_at: float | None = None
     messages: list[str] = []
     for c in status.get("initContainerStatuses") or []:
         state = c.get("state") or {}
@@ -90,6 +91,7 @@ def pod_status(pod: dict[str, Any]) -> dict[str, Any]:
         last = (c.get("lastState") or {}).get("terminated") or {}
         if last.get("reason"):
             last_reason = last["reason"]
+            last_at = parse_time(last.get("finishedAt"))
         if "waiting" in state:
             waiting_reason = state["waiting"].get("reason") or waiting_reason
             if state["waiting"].get("message"):
@@ -120,11 +122,13 @@ def pod_status(pod: dict[str, Any]) -> dict[str, Any]:
         "waiting_reason": waiting_reason,
         "terminated_reason": terminated_reason,
         "last_termination_reason": last_reason,
+        "last_termination_at": last_at,
         "unschedulable": unschedulable,
         "messages": messages,
         "node": spec.get("nodeName") or "<none>",
         "ip": status.get("podIP") or "<none>",
         "labels": md.get("labels") or {},
+        "created": parse_time(md.get("creationTimestamp")),
         "healthy": shown == "Running" and total > 0 and ready == total,
     }
 

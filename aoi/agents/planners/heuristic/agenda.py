@@ -1,0 +1,147 @@
+"""The heuristic planner's investigation order: which read to make next, given what is known.
+
+An SRE's routine, made explicit: survey (pods, deployments, services, endpoints, warning events,
+nodes), then for each unhealthy workload its pod description and the logs of the crashed container,
+then the dependencies those logs complain about (their Service, their configuration, the database's
+own logs), and — when nothing is visibly broken — traces, metrics, feature flags and restarts. The
+agenda is recomputed from the facts at every step; the first probe not yet made is the next step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from aoi.agents.planners.heuristic.analysis import dependency_errors, static_service_problems
+from aoi.agents.planners.heuristic.facts import Facts
+from aoi.agents.planners.heuristic.rules import Rules
+from aoi.agents.planners.heuristic.telemetry import quiet_probes
+from aoi.agents.planners.heuristic.workloads import first_bad_pod, unhealthy_workloads
+
+MAX_SUSPECTS = 4
+CRASHING = ("CrashLoopBackOff", "Error", "OOMKilled", "StartError")
+
+
+@dataclass(frozen=True)
+class Probe:
+    tool: str
+    args: dict[str, Any]
+    why: str
+
+
+def mounted_configmaps(facts: Facts, workload: str) -> list[str]:
+    """ConfigMaps a workload reads (volumes and envFrom), from its describe output."""
+    details = facts.deployment_details.get(workload) or {}
+    spec = ((details.get("spec") or {}).get("template") or {}).get("spec") or {}
+    names = [
+        str((v.get("configMap") or {}).get("name")) for v in spec.get("volumes") or [] if v.get("configMap")
+    ]
+    for container in spec.get("containers") or []:
+        for ref in container.get("envFrom") or []:
+            if ref.get("configMapRef"):
+                names.append(str(ref["configMapRef"].get("name")))
+        for env in container.get("env") or []:
+            ref = (env.get("valueFrom") or {}).get("configMapKeyRef")
+            if ref:
+                names.append(str(ref.get("name")))
+    return list(dict.fromkeys(names))
+
+
+def _survey(ns: str) -> Iterator[Probe]:
+    yield Probe(
+        "get_pods", {"namespace": ns}, "survey pod health: readiness, restarts, crash loops, pending pods"
+    )
+    yield Probe(
+        "get_deployments", {"namespace": ns}, "compare desired and ready replicas; note container ports"
+    )
+    yield Probe("get_services", {"namespace": ns}, "service ports, targetPorts and selectors")
+    yield Probe("get_endpoints", {"namespace": ns}, "which services have no ready endpoints")
+    yield Probe(
+        "get_events",
+        {"namespace": ns, "warnings_only": True},
+        "warning events: scheduling, probes, back-offs",
+    )
+    yield Probe("get_nodes", {}, "node readiness, cordons and pressure")
+
+
+def _suspect_probes(facts: Facts, ns: str, workload: str, rules: Rules) -> Iterator[Probe]:
+    pod = first_bad_pod(facts, workload)
+    if pod is None:
+        yield Probe(
+            "describe_deployment", {"namespace": ns, "name": workload}, f"why {workload} has no ready pods"
+        )
+        return
+    yield Probe(
+        "describe_pod", {"namespace": ns, "name": pod["name"]}, f"container state and events of {pod['name']}"
+    )
+    if pod["status"] in (
+        "Pending",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "CreateContainerConfigError",
+        "ContainerCreating",
+    ):
+        return  # never started: there are no logs to read
+    crashed = pod["restarts"] > 0 or pod["status"] in CRASHING
+    yield Probe(
+        "get_logs",
+        {"namespace": ns, "name": workload, "tail": 100, "previous": crashed},
+        f"what {workload}'s {'crashed ' if crashed else ''}container logged",
+    )
+    for err in dependency_errors(facts, workload, rules)[:2]:
+        yield from _dependency_probes(facts, ns, workload, err.host, err.port, err.kind)
+
+
+def _dependency_probes(
+    facts: Facts, ns: str, caller: str, host: str, port: int | None, kind: str
+) -> Iterator[Probe]:
+    svc = facts.service(host) if host else None
+    if svc is not None:
+        yield Probe(
+            "describe_service",
+            {"namespace": ns, "name": host},
+            f"how {caller} reaches {host}: ports, endpoints",
+        )
+    if kind == "mongo" and svc is not None:
+        yield Probe(
+            "describe_deployment", {"namespace": ns, "name": host}, f"how the database {host} is configured"
+        )
+        yield Probe(
+            "get_logs",
+            {"namespace": ns, "name": host, "tail": 100},
+            f"what the database {host} says about its clients",
+        )
+    misdirected = svc is None or (port is not None and svc.get("ports") and port not in svc["ports"])
+    if kind == "network" and misdirected:
+        yield Probe(
+            "describe_deployment",
+            {"namespace": ns, "name": caller},
+            f"where {caller} gets the address {host}:{port}",
+        )
+        for cm in mounted_configmaps(facts, caller):
+            yield Probe(
+                "describe_configmap", {"namespace": ns, "name": cm}, f"the configuration {caller} loads"
+            )
+
+
+def agenda(facts: Facts, rules: Rules) -> Iterator[Probe]:
+    """Every probe worth making, in order; the planner takes the first one not yet made."""
+    ns = facts.namespace
+    if ns is None:
+        yield Probe("get_namespaces", {}, "the incident does not name a namespace: list them")
+        return
+    yield from _survey(ns)
+    suspects = unhealthy_workloads(facts)
+    for workload in suspects[:MAX_SUSPECTS]:
+        yield from _suspect_probes(facts, ns, workload, rules)
+    if suspects or static_service_problems(facts):
+        return
+    yield from quiet_probes(facts, ns, rules)
+
+
+def next_probe(facts: Facts, rules: Rules) -> Probe | None:
+    for probe in agenda(facts, rules):
+        if not facts.was_done(probe.tool, probe.args):
+            return probe
+    return None

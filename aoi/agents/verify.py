@@ -1,0 +1,127 @@
+"""Recovery checks after a write, made with the *read* tools (the same eyes the Observer has).
+
+A fix is only reported as succeeded when the cluster shows it: the target workload has all its
+replicas Ready, no pod of the namespace is crash-looping or stuck, a Service has endpoints again, a
+node is schedulable. The check is polled until it passes or the timeout elapses; ``sleep`` is
+injected so that a simulated cluster can advance its own clock instead of the wall clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aoi.agents.tools.base import Tool
+
+STUCK = (
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "CreateContainerConfigError",
+    "Error",
+    "OOMKilled",
+)
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    text: str
+    checks: int
+
+
+def _namespace_problems(tools: dict[str, Tool], namespace: str) -> list[str]:
+    result = tools["get_pods"](namespace=namespace)
+    if result.status == "error":
+        return [f"could not list pods: {result.error}"]
+    problems = []
+    for pod in result.data or []:
+        if not pod["healthy"] and pod["phase"] != "Succeeded":
+            problems.append(f"pod {pod['name']} is {pod['status']} ({pod['ready']}/{pod['total']} ready)")
+    return problems
+
+
+def _deployment_problems(
+    tools: dict[str, Tool], namespace: str, name: str, replicas: int | None
+) -> list[str]:
+    result = tools["get_deployments"](namespace=namespace)
+    if result.status == "error":
+        return [f"could not list deployments: {result.error}"]
+    for dep in result.data or []:
+        if dep["name"] == name:
+            desired = dep["desired"] if replicas is None else replicas
+            if desired < 1:
+                return [f"deployment {name} has {desired} desired replicas"]
+            if dep["ready"] < desired:
+                return [f"deployment {name} has {dep['ready']}/{desired} replicas ready"]
+            return []
+    return []  # not a Deployment (e.g. a StatefulSet): the namespace check covers it
+
+
+def _service_problems(tools: dict[str, Tool], namespace: str, name: str) -> list[str]:
+    result = tools["get_endpoints"](namespace=namespace, name=name)
+    if result.status == "error":
+        return [f"could not read endpoints of {name}: {result.error}"]
+    rows = result.data or []
+    if not rows or not rows[0]["ready"]:
+        return [f"service {name} has no ready endpoints"]
+    return []
+
+
+def _node_problems(tools: dict[str, Tool], name: str) -> list[str]:
+    result = tools["get_nodes"]()
+    for node in result.data or []:
+        if node["name"] == name and (node["unschedulable"] or not node["ready"]):
+            return [f"node {name} is {node['status']}"]
+    return []
+
+
+def check_once(
+    tools: dict[str, Tool], target_kind: str, namespace: str | None, target: str, params: dict[str, Any]
+) -> list[str]:
+    """Problems that remain right now (empty = recovered)."""
+    problems: list[str] = []
+    if target_kind == "Node":
+        problems += _node_problems(tools, target)
+    if target_kind == "Deployment" and namespace:
+        replicas = params.get("replicas")
+        problems += _deployment_problems(
+            tools, namespace, target, int(replicas) if replicas is not None else None
+        )
+    if target_kind == "Service" and namespace:
+        problems += _service_problems(tools, namespace, target)
+    if namespace:
+        problems += _namespace_problems(tools, namespace)
+    return problems
+
+
+def verify_recovery(
+    tools: dict[str, Tool],
+    target_kind: str,
+    namespace: str | None,
+    target: str,
+    params: dict[str, Any],
+    *,
+    timeout_s: float,
+    interval_s: float,
+    sleep: Callable[[float], None],
+) -> Verification:
+    """Poll ``check_once`` until it passes or ``timeout_s`` of (possibly simulated) time has elapsed."""
+    waited = 0.0
+    checks = 0
+    while True:
+        checks += 1
+        problems = check_once(tools, target_kind, namespace, target, params)
+        if not problems:
+            where = f" in {namespace}" if namespace else ""
+            return Verification(
+                True,
+                f"recovered after {waited:.0f}s: {target_kind} {target}{where} healthy, all pods Ready",
+                checks,
+            )
+        if waited >= timeout_s:
+            shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+            return Verification(False, f"not recovered after {waited:.0f}s: {shown}", checks)
+        sleep(interval_s)
+        waited += interval_s

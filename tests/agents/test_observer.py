@@ -1,0 +1,197 @@
+"""The Observer loop: read-only by construction, budgets, retries and fallback, memory, diagnosis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aoi.agents.memory import build_memory
+from aoi.agents.observer import Budget, Observer, WriteToolRefused
+from aoi.agents.planners.base import PlannerContext, PlannerError, PlannerOutput
+from aoi.agents.planners.heuristic import HeuristicPlanner
+from aoi.agents.records import Step
+from aoi.agents.tools import read_tools
+from aoi.agents.tools.base import ToolCall, ToolDef
+from tests.agents.fake_backend import FakeBackend, pod
+
+NS = "test-hotel-reservation"
+INCIDENT = f"Pods are failing in namespace {NS}."
+
+
+def backend() -> FakeBackend:
+    return FakeBackend(
+        {
+            "Pod": [
+                pod("geo-abc12-x1", NS, "geo", ready=False, waiting="CrashLoopBackOff"),
+                pod("user-abc12-y2", NS, "user"),
+            ]
+        },
+        logs={"geo-abc12-x1": "starting geo\npanic: config invalid: missing GeoMongoAddress"},
+    )
+
+
+class ScriptedPlanner:
+    """Returns the given steps (or raises the given exceptions) in order, then repeats the last."""
+
+    def __init__(self, script: list[Any], name: str = "scripted", tokens: int = 0) -> None:
+        self.script = script
+        self.name = name
+        self.tokens = tokens
+        self.contexts: list[PlannerContext] = []
+
+    def next_step(self, context: PlannerContext) -> PlannerOutput:
+        self.contexts.append(context)
+        item = self.script[min(len(self.contexts) - 1, len(self.script) - 1)]
+        if isinstance(item, Exception):
+            raise item
+        return PlannerOutput(step=item, prompt_tokens=self.tokens, completion_tokens=self.tokens)
+
+
+def probe(tool: str, **args: Any) -> Step:
+    return Step(action_type="probe", tool=tool, args=args, summary=f"look at {tool}")
+
+
+SUBMIT = Step(
+    action_type="submit",
+    summary="geo crashes",
+    args={
+        "detected": True,
+        "faulty_components": ["geo"],
+        "system_level": "Application",
+        "fault_type": "Misconfiguration",
+    },
+    confidence=80,
+)
+
+
+def _write_fn(backend: Any, call: ToolCall, name: str) -> str:
+    """Scale something (a write)."""
+    call.invocation = f"kubectl scale {name}"
+    return "scaled"
+
+
+def test_constructor_refuses_any_write_tool() -> None:
+    writer = ToolDef(name="scale", description="scale", fn=_write_fn, effect="write").bind(backend())
+    with pytest.raises(WriteToolRefused, match="scale"):
+        Observer([*read_tools(backend()), writer], HeuristicPlanner())
+
+
+def test_scripted_run_records_steps_and_submits_the_diagnosis() -> None:
+    planner = ScriptedPlanner(
+        [probe("get_pods", namespace=NS), probe("get_logs", namespace=NS, name="geo"), SUBMIT], tokens=7
+    )
+    trajectory = Observer(read_tools(backend()), planner).run(INCIDENT, task="analysis", problem_id="p1")
+    diagnosis = trajectory.diagnosis
+    assert diagnosis is not None
+    assert [s.step.tool for s in trajectory.steps[:2]] == ["get_pods", "get_logs"]
+    assert (
+        trajectory.steps[1].result is not None
+        and "missing GeoMongoAddress" in trajectory.steps[1].result.output
+    )
+    assert diagnosis.faulty_components == ["geo"] and diagnosis.confidence == pytest.approx(0.8)
+    assert diagnosis.steps == 3 and diagnosis.tokens.in_ == 21 and diagnosis.tokens.out == 21
+    assert not diagnosis.degraded and diagnosis.planner == "scripted"
+    assert diagnosis.evidence and diagnosis.evidence[-1].invocation.startswith("kubectl logs geo-abc12-x1")
+    json = diagnosis.to_json_dict()
+    assert json["tokens"] == {"in": 21, "out": 21}
+
+
+def test_planner_sees_memory_of_earlier_steps_and_the_previous_in_full() -> None:
+    planner = ScriptedPlanner(
+        [
+            probe("get_pods", namespace=NS),
+            probe("get_nodes"),
+            probe("get_logs", namespace=NS, name="geo"),
+            SUBMIT,
+        ]
+    )
+    Observer(read_tools(backend()), planner).run(INCIDENT)
+    memory = planner.contexts[3].memory
+    assert "#1 get_pods" in memory and "#2 get_nodes" in memory
+    assert "Previous step #3" in memory and "panic: config invalid" in memory
+    assert planner.contexts[3].budget_left.steps == Budget().max_steps - 3  # three steps taken
+
+
+def test_step_budget_is_a_hard_limit_and_marks_the_diagnosis() -> None:
+    forever = ScriptedPlanner(
+        [probe("get_pods", namespace=NS), probe("get_nodes"), probe("get_events", namespace=NS)]
+    )
+    forever.script = [probe("get_pods", namespace=NS), probe("get_nodes")] * 50
+    trajectory = Observer(read_tools(backend()), forever, Budget(max_steps=5)).run(INCIDENT)
+    assert len(forever.contexts) == 5
+    diagnosis = trajectory.diagnosis
+    assert diagnosis is not None and diagnosis.degraded
+    assert any("step budget of 5 exhausted" in n for n in diagnosis.notes)
+    assert diagnosis.detected and "geo" in diagnosis.faulty_components  # concluded from what was seen
+
+
+def test_token_budget_stops_the_investigation() -> None:
+    planner = ScriptedPlanner([probe("get_pods", namespace=NS), probe("get_nodes")] * 10, tokens=600)
+    trajectory = Observer(read_tools(backend()), planner, Budget(max_tokens=2000)).run(INCIDENT)
+    assert len(planner.contexts) == 2  # 2 x 1200 tokens > 2000
+    assert trajectory.diagnosis is not None and any("token budget" in n for n in trajectory.diagnosis.notes)
+
+
+def test_deadline_is_respected() -> None:
+    planner = ScriptedPlanner([probe("get_pods", namespace=NS)] * 3)
+    trajectory = Observer(read_tools(backend()), planner, Budget(deadline_s=1e-9)).run(INCIDENT)
+    assert planner.contexts == []
+    assert trajectory.diagnosis is not None and any("deadline" in n for n in trajectory.diagnosis.notes)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        PlannerError("invalid JSON"),
+        TimeoutError("model endpoint timed out"),
+        probe("delete_namespace", namespace=NS),
+        probe("get_pods", bogus_arg=1),
+        Step(action_type="submit", args={"detected": "maybe"}),
+    ],
+    ids=["planner-error", "timeout", "unknown-tool", "bad-args", "invalid-submit"],
+)
+def test_failing_planner_is_retried_then_the_heuristic_takes_over(failure: Any) -> None:
+    planner = ScriptedPlanner([failure])
+    trajectory = Observer(read_tools(backend()), planner, Budget(max_retries=2)).run(
+        INCIDENT, task="localization"
+    )
+    diagnosis = trajectory.diagnosis
+    assert diagnosis is not None
+    assert len(planner.contexts) == 3  # the first try and two retries
+    assert diagnosis.degraded and diagnosis.planner == "scripted->heuristic"
+    assert any("fell back to the heuristic planner" in n for n in diagnosis.notes)
+    assert diagnosis.faulty_components == ["geo"]
+    assert all(s.planner == "heuristic" for s in trajectory.steps)
+
+
+def test_a_transient_failure_is_retried_without_falling_back() -> None:
+    planner = ScriptedPlanner([PlannerError("429"), probe("get_pods", namespace=NS), SUBMIT])
+    trajectory = Observer(read_tools(backend()), planner).run(INCIDENT)
+    assert trajectory.diagnosis is not None and not trajectory.diagnosis.degraded
+    assert trajectory.diagnosis.notes and "429" in trajectory.diagnosis.notes[0]
+
+
+def test_a_loop_of_identical_probes_counts_as_a_failure() -> None:
+    planner = ScriptedPlanner([probe("get_pods", namespace=NS)])
+    trajectory = Observer(read_tools(backend()), planner, Budget(max_retries=1)).run(INCIDENT)
+    assert trajectory.diagnosis is not None and trajectory.diagnosis.degraded
+    assert any("loop" in n for n in trajectory.diagnosis.notes)
+
+
+def test_proposals_outside_the_whitelist_are_dropped() -> None:
+    bad = Step(action_type="propose", args={"verb": "delete_namespace", "target": NS, "namespace": NS})
+    good = Step(action_type="propose", args={"verb": "rollout_restart", "target": "geo", "namespace": NS})
+    trajectory = Observer(read_tools(backend()), ScriptedPlanner([bad, good, SUBMIT])).run(INCIDENT)
+    diagnosis = trajectory.diagnosis
+    assert diagnosis is not None
+    assert [r.verb for r in diagnosis.remediations] == ["rollout_restart"]
+    assert diagnosis.remediations[0].command == f"kubectl -n {NS} rollout restart deployment/geo"
+    assert (
+        diagnosis.remediations[0].rule_id == "k8s-rollout-restart" and diagnosis.remediations[0].risk == "low"
+    )
+    assert any("dropped" in n for n in diagnosis.notes)
+
+
+def test_memory_of_an_empty_history_is_empty() -> None:
+    assert build_memory([]) == ""
