@@ -135,6 +135,16 @@ def test_insisting_on_an_unknown_tool_raises_unknown_tool_error(serve: Any, slee
     assert "unknown tool 'delete_namespace'" in server.completion_requests[1]["messages"][-1]["content"]
 
 
+def test_wrong_argument_names_are_reasked_with_the_tools_real_arguments(serve: Any, sleeps: Sleeps) -> None:
+    wrong = {"action_type": "probe", "tool": "get_logs", "args": {"pod": "geo", "namespace": "ns"}}
+    right = {"action_type": "probe", "tool": "get_logs", "args": {"name": "geo", "namespace": "ns"}}
+    server = serve([step_reply(wrong), step_reply(right)])
+    output = make_planner(server, sleeps).next_step(context())
+    assert output.step.args == right["args"]
+    reask = server.completion_requests[1]["messages"][-1]["content"]
+    assert "unknown argument(s) ['pod']" in reask and "missing required argument(s) ['name']" in reask
+
+
 def test_rate_limit_waits_for_retry_after_then_succeeds(serve: Any, sleeps: Sleeps) -> None:
     server = serve([rate_limited(0.25), step_reply(PROBE)])
     output = make_planner(server, sleeps).next_step(context())
