@@ -219,6 +219,7 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=RESULTS)
     opts = parser.parse_args()
 
+    load_start = round(os.getloadavg()[0], 2)  # other work on the machine skews concurrent figures
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(opts.workers)
     results: dict[str, Any] = {}
@@ -238,6 +239,7 @@ def main() -> int:
     report = {
         "machine": {
             "cpus": os.cpu_count(),
+            "load_average_1m": {"start": load_start, "end": round(os.getloadavg()[0], 2)},
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
