@@ -1,0 +1,1 @@
+"""How the simulated programs behave: what a container runs, whom it can reach, what it can do."""

@@ -1,0 +1,1 @@
+"""The simulated Kubernetes control plane: object store, selectors, patches, controllers, kubelet."""
