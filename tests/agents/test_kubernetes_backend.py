@@ -6,6 +6,7 @@ deployment would build them from two ServiceAccounts; every write is checked on 
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,8 @@ from aoi.agents.backends.base import (
 )
 from aoi.agents.backends.kubernetes import KubernetesReadBackend, load_api_client, make_backends
 from aoi.agents.backends.kubernetes_write import KubernetesWriteBackend, label_selector_string
+from aoi.sim import SimCluster, grade, load_suite
 from aoi.sim.api.server import READ_CONTEXT, WRITE_CONTEXT, SimApiServer
-from aoi.sim.cluster import SimCluster
 
 NS = "test-hotel-reservation"
 RESTARTED = "kubectl.kubernetes.io/restartedAt"
@@ -180,6 +181,31 @@ def test_exec_db_runs_the_mongo_shell_in_the_database_pod(own: Backends) -> None
     assert "is Running" in own.writer.dry_run(
         WriteOp("exec_db", {"namespace": NS, "pod": pod, "command": "x"})
     )
+
+
+def test_an_exec_and_restart_through_the_http_api_mitigate_a_revoked_mongodb_role(tmp_path: Path) -> None:
+    problem = load_suite("aiopslab")["revoke_auth_mongodb-mitigation-1"]
+    cluster = SimCluster.from_problem(problem)
+    with SimApiServer(cluster) as server:
+        path = server.write_kubeconfig(tmp_path / "kubeconfig")
+        reader, writer = make_backends(path, READ_CONTEXT, path, WRITE_CONTEXT)
+        assert not grade(problem, cluster, {}).success
+        db_pod = reader.list_objects("Pod", NS, label_selector="io.kompose.service=mongodb-geo")[0]
+        env = {e["name"]: e for e in db_pod["spec"]["containers"][0]["env"]}
+        secret = KubernetesReadBackend(load_api_client(path, WRITE_CONTEXT)).get_object(
+            "Secret", NS, env["MONGO_INITDB_ROOT_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"]
+        )
+        password = base64.b64decode(secret["data"]["password"]).decode()
+        database = env["MONGO_DATABASE"]["value"]
+        script = f"use {database}; db.grantRolesToUser('admin', [{{role: 'readWrite', db: '{database}'}}])"
+        writer.exec_db(
+            NS,
+            db_pod["metadata"]["name"],
+            f'mongo admin -u admin -p {password} --authenticationDatabase admin --eval "{script}"',
+        )
+        writer.rollout_restart(NS, "geo")  # the crash-looping client reconnects with its role back
+        result = grade(problem, cluster, {})
+        assert result.success, result.details
 
 
 def test_label_selector_strings_match_kubectl() -> None:

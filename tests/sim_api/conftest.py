@@ -10,8 +10,8 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from aoi.sim import SimCluster
 from aoi.sim.api.server import READ_CONTEXT, WRITE_CONTEXT, SimApiServer
-from aoi.sim.cluster import SimCluster
 
 HOTEL = "test-hotel-reservation"
 

@@ -4,8 +4,9 @@
 fault applied) and serves it until Ctrl-C: a Kubernetes API over TLS for ``kubectl`` and the official
 clients, and Prometheus + Jaeger APIs on a plain-HTTP port. It writes a kubeconfig with a read-only
 context (current) and a write context and prints how to point ``kubectl`` and AOI's ``kubernetes``
-backend at it. With ``--clock realtime`` (default) the simulated clock follows the wall clock, so
-crash loops keep restarting and metrics keep flowing; ``--clock frozen`` keeps it still.
+backend at it. When it stops, a mitigation problem's end state is graded. With ``--clock realtime``
+(default) the simulated clock follows the wall clock, so crash loops keep restarting and metrics
+keep flowing; ``--clock frozen`` keeps it still.
 """
 
 from __future__ import annotations
@@ -25,17 +26,12 @@ SYSTEM_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
 
 
 def _load(problem_id: str, suite: Path | None) -> Any:
-    from aoi.sim import load_suite
+    from aoi.sim import ProblemError, load_problem
 
-    problems = load_suite(str(suite) if suite else "aiopslab")
-    if problem_id not in problems:
-        where = suite or "the aiopslab suite"
-        known = ", ".join(sorted(problems)[:5])
-        raise typer.BadParameter(
-            f"no problem {problem_id!r} in {where}; e.g. {known} (see `aoi problems list`)",
-            param_hint="--problem",
-        )
-    return problems[problem_id]
+    try:
+        return load_problem(problem_id, suite if suite is not None else "aiopslab")
+    except ProblemError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--problem / --suite") from exc
 
 
 def _tick(cluster: Any, lock: threading.RLock, stop: threading.Event, interval_s: float = 1.0) -> None:
@@ -120,3 +116,9 @@ def serve(
         if ticker.is_alive():
             ticker.join(timeout=5)
     typer.echo("Stopped the simulated cluster.")
+    if chosen.task == "mitigation":
+        from aoi.sim import grade
+
+        result = grade(chosen, cluster, {})
+        verdict = "passes" if result.success else "does not pass"
+        typer.echo(f"Its end state {verdict} the mitigation check: {result.details}")
