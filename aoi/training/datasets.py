@@ -35,21 +35,28 @@ PromptRenderer = Callable[[PlannerContext], list[Message]]
 Row = dict[str, Any]
 
 DEFAULT_STEP_BUDGET = 25
-TEXT_CHARS = 160  # summary/reasoning are clipped: a small model's completions must stay short
+TEXT_CHARS = 120  # summary/reasoning are clipped: a small model's completions must stay short
 
 
-def default_renderer(tool_format: str = "compact") -> PromptRenderer:
-    """The model planners' prompt: the packaged template, the default policy's verbs, compact tools."""
-    from aoi.agents.planners.openai_planner import default_verbs
-    from aoi.agents.planners.prompt import load_template, render_messages
-
-    template = load_template()
-    verbs = default_verbs()
+def planner_renderer(planner: Any) -> PromptRenderer:
+    """The exact prompt a model planner renders (its template, verbs and tool format)."""
+    from aoi.agents.planners.prompt import render_messages
 
     def render(context: PlannerContext) -> list[Message]:
-        return render_messages(template, context, verbs, tool_format)  # type: ignore[arg-type]
+        return render_messages(planner.template, context, planner.verbs, planner.tool_format)
 
     return render
+
+
+def default_renderer(model_dir: Path | None = None) -> PromptRenderer:
+    """The ``local`` planner's prompt (the model we train is served by it): compact tools and verbs.
+
+    Building a ``LocalPlanner`` only resolves where its model is (nothing is loaded); ``model_dir``
+    defaults to the packaged SmolLM2.
+    """
+    from aoi.agents.planners.local_planner import LocalPlanner
+
+    return planner_renderer(LocalPlanner(model_path=model_dir))
 
 
 def default_tool_specs() -> list[ToolSpec]:
@@ -59,12 +66,27 @@ def default_tool_specs() -> list[ToolSpec]:
     return [definition.bind(None).spec for definition in READ_TOOLS]
 
 
+def _shorten(value: Any, summary: str) -> Any:
+    """Clip long free text; blank nested copies of the step's summary (experts often repeat it as the
+    reasoning, the diagnosis summary and every rationale)."""
+    if isinstance(value, str):
+        if summary and value == summary:
+            return ""
+        return value if len(value) <= TEXT_CHARS else value[: TEXT_CHARS - 1] + "…"
+    if isinstance(value, dict):
+        return {k: _shorten(v, summary) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shorten(v, summary) for v in value]
+    return value
+
+
 def step_json(step: Step) -> str:
-    """The completion text: compact JSON of the step, long free text clipped, ``null`` tool dropped."""
+    """The completion text: compact JSON of the step — long free text clipped, repeats of the summary
+    blanked, a ``null`` tool dropped — so a small model's answer stays short. Still a valid step: the
+    Observer falls back to the step summary wherever a nested summary or rationale is empty."""
     data = step.model_dump(mode="json")
-    for key in ("summary", "reasoning"):
-        if len(data[key]) > TEXT_CHARS:
-            data[key] = data[key][: TEXT_CHARS - 1] + "…"
+    summary = data["summary"]
+    data = {k: (_shorten(v, summary) if k != "summary" else _shorten(v, "")) for k, v in data.items()}
     if data.get("tool") is None:
         data.pop("tool", None)
     return json.dumps(data, ensure_ascii=False)

@@ -34,6 +34,8 @@ class EvolveReport:
     patterns: Counter[str] = field(default_factory=Counter)
     datasets: list[SavedDataset] = field(default_factory=list)
     evolutions: list[dict[str, Any]] = field(default_factory=list)
+    sft_rows: list[Row] = field(default_factory=list, repr=False)
+    kto_rows: list[Row] = field(default_factory=list, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -95,8 +97,7 @@ def run_evolver(
 ) -> EvolveReport:
     """Evolve every case; file notes unless ``library`` is None (dry run); save corrective datasets."""
     report = EvolveReport(cases=len(cases))
-    sft_rows: list[Row] = []
-    kto_rows: list[Row] = []
+    sft_rows, kto_rows = report.sft_rows, report.kto_rows
     for case in cases:
         evolution = evolve(case)
         report.patterns.update(evolution.patterns)

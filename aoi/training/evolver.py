@@ -182,7 +182,7 @@ def classify(case: FailureCase) -> list[str]:
         found.add("wrong_path")
     if trajectory.task == "mitigation" and not _has_fix(trajectory):
         found.add("missing_resolution")
-    mitigation_failed = checks & {"mitigation", "end_state", "recovered"}
+    mitigation_failed = checks & {"mitigation", "end_state", "fault_left_in_place"}
     if _has_fix(trajectory) and (case.source in ("rejected", "execution_failed") or mitigation_failed):
         found.add("wrong_fix")
     targets = _fix_targets(trajectory)

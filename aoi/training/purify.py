@@ -109,5 +109,23 @@ def purify(trajectory: Trajectory) -> Purified:
             removed.append(Removal(item.index, "dead end: off the causal path"))
             continue
         kept.append(item)
-    renumbered = [item.model_copy(update={"index": i}) for i, item in enumerate(kept, start=1)]
+    mapping = {item.index: i for i, item in enumerate(kept, start=1)}
+    renumbered = [_renumbered(item, i, mapping) for i, item in enumerate(kept, start=1)]
     return Purified(trajectory.model_copy(update={"steps": renumbered}), removed)
+
+
+def _renumbered(item: TrajectoryStep, index: int, mapping: dict[int, int]) -> TrajectoryStep:
+    """The step at its new index; a submit's cited evidence (step numbers) follows the renumbering,
+    and citations of removed steps are dropped."""
+    evidence = item.step.args.get("evidence") if item.step.action_type == "submit" else None
+    if not isinstance(evidence, list):
+        return item.model_copy(update={"index": index})
+    cited: list[object] = []
+    for entry in evidence:
+        old = entry.get("step") if isinstance(entry, dict) else entry
+        if isinstance(old, int) and old in mapping:
+            cited.append({**entry, "step": mapping[old]} if isinstance(entry, dict) else mapping[old])
+        elif not isinstance(old, int):
+            cited.append(entry)
+    step = item.step.model_copy(update={"args": {**item.step.args, "evidence": cited}})
+    return item.model_copy(update={"index": index, "step": step})

@@ -78,7 +78,21 @@ def test_expert_completion_scores_full_marks_with_the_judge() -> None:
 def test_step_json_clips_long_text_and_drops_a_null_tool() -> None:
     text = step_json(Step(action_type="submit", summary="x" * 500, args={"detected": False}))
     data = json.loads(text)
-    assert "tool" not in data and len(data["summary"]) == 160
+    assert "tool" not in data and len(data["summary"]) == 120
+
+
+def test_step_json_blanks_repeats_of_the_summary() -> None:
+    text = "Service geo targets port 9999 where nothing listens"
+    step = Step(
+        action_type="submit",
+        summary=text,
+        reasoning=text,
+        args={"detected": True, "summary": text, "remediations": [{"verb": "x", "rationale": text}]},
+    )
+    data = json.loads(step_json(step))
+    assert data["summary"] == text
+    assert data["reasoning"] == "" and data["args"]["summary"] == ""
+    assert data["args"]["remediations"][0]["rationale"] == ""
 
 
 def test_hash_is_content_addressed_and_saved_files_round_trip(tmp_path: Path) -> None:

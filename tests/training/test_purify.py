@@ -70,6 +70,22 @@ def test_failed_repeated_and_dead_end_probes_are_removed_with_reasons() -> None:
     assert len(trajectory.steps) == 7
 
 
+def test_submit_evidence_citations_follow_the_renumbering() -> None:
+    trajectory = _trajectory(
+        [
+            _probe(1, "get_pods", [], namespace=NS),
+            _probe(2, "get_logs", ["geo"], status="error", namespace=NS, pod="geo-1"),
+            _probe(3, "get_logs", ["geo"], namespace=NS, pod="geo-2"),
+        ]
+    )
+    submit = trajectory.steps[-1]
+    submit.index = 4
+    submit.step.args["evidence"] = [{"step": 3, "finding": "errors"}, {"step": 2, "finding": "x"}, 1]
+    kept = purify(trajectory).kept
+    assert [s.index for s in kept] == [1, 2, 3]
+    assert kept[-1].step.args["evidence"] == [{"step": 2, "finding": "errors"}, 1]
+
+
 def test_probes_cited_as_evidence_are_kept_even_off_path() -> None:
     cited = _probe(0, "get_events", ["frontend"], namespace="x")
     assert cited.result is not None and cited.result.invocation == "get_events namespace=x"
