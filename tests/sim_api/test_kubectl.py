@@ -138,3 +138,14 @@ def test_delete_pod_returns_once_it_is_gone(fresh_hotel: Served) -> None:
     pod = _geo_pods(fresh_hotel)[0]
     assert f'pod "{pod}" deleted' in kubectl(fresh_hotel, "delete", "pod", pod, write=True).stdout
     assert pod not in _geo_pods(fresh_hotel) and len(_geo_pods(fresh_hotel)) == 1
+
+
+def test_describe_service_lists_endpoints_from_endpoint_slices(hotel: Served) -> None:
+    text = kubectl(hotel, "describe", "service", "geo").stdout
+    ips = [
+        a["ip"]
+        for s in hotel.cluster.get_object("Endpoints", HOTEL, "geo")["subsets"]
+        for a in s["addresses"]
+    ]
+    endpoints_line = next(line for line in text.splitlines() if line.startswith("Endpoints:"))
+    assert ips and all(ip in endpoints_line for ip in ips)

@@ -182,3 +182,17 @@ def test_unsupported_requests_get_clear_status_errors(hotel: Served) -> None:
     with pytest.raises(ApiException) as info:
         core.delete_namespaced_event("x", HOTEL)
     assert info.value.status == 405
+
+
+def test_endpoint_slices_and_node_leases_are_views_of_endpoints_and_nodes(hotel: Served) -> None:
+    discovery = k8s.DiscoveryV1Api(hotel.reader)
+    slices = discovery.list_namespaced_endpoint_slice(
+        HOTEL, label_selector="kubernetes.io/service-name=geo"
+    ).items
+    subsets = hotel.cluster.get_object("Endpoints", HOTEL, "geo")["subsets"]
+    assert [e.addresses[0] for s in slices for e in s.endpoints] == [
+        a["ip"] for s in subsets for a in s["addresses"]
+    ]
+    assert slices[0].ports[0].port == subsets[0]["ports"][0]["port"]
+    lease = k8s.CoordinationV1Api(hotel.reader).read_namespaced_lease("kind-worker", "kube-node-lease")
+    assert lease.spec.holder_identity == "kind-worker" and lease.spec.renew_time is not None

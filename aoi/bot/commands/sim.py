@@ -79,6 +79,7 @@ def serve(
         server = SimApiServer(cluster, port=port, telemetry_port=telemetry)
     except OSError as exc:
         raise typer.BadParameter(str(exc), param_hint="--port / --telemetry-port") from exc
+    server.start()
     path = kubeconfig or get_settings().data_dir / "sim" / f"kubeconfig-{server.port}.yaml"
     server.write_kubeconfig(path)
     namespaces = [

@@ -32,6 +32,7 @@ from starlette.routing import BaseRoute, Route
 from aoi.sim.api import resources as res
 from aoi.sim.api.auth import READER_DENIED_RESOURCES, Credentials
 from aoi.sim.api.cluster import ServedCluster
+from aoi.sim.api.derived import get_derived, list_derived
 from aoi.sim.api.scale import desired_replicas, scale_object
 from aoi.sim.api.status import ApiError, forbidden, json_response, not_found
 from aoi.sim.api.tables import to_table
@@ -201,12 +202,18 @@ class KubeApi:
 
     def _handle(self, request: Request, target: Target, verb: str, body: bytes) -> Response:
         kind, ns, name = target.resource.kind, target.namespace, target.name
+        label_selector = request.query_params.get("labelSelector") or None
+        field_selector = request.query_params.get("fieldSelector") or None
+        if kind in res.DERIVED_KINDS:
+            if verb == "list":
+                items = list_derived(self.cluster, kind, ns, label_selector, field_selector)
+                return self._objects(request, kind, items, single=False)
+            return self._objects(
+                request, kind, [get_derived(self.cluster, kind, ns, name or "")], single=True
+            )
         if verb == "list":
             items = self.cluster.list_objects(
-                kind,
-                namespace=ns,
-                label_selector=request.query_params.get("labelSelector") or None,
-                field_selector=request.query_params.get("fieldSelector") or None,
+                kind, namespace=ns, label_selector=label_selector, field_selector=field_selector
             )
             return self._objects(request, kind, items, single=False)
         assert name is not None

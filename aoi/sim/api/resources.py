@@ -86,10 +86,14 @@ RESOURCES: tuple[Resource, ...] = (
         subresources=("scale",),
         categories=("all",),
     ),
+    # Read-only views derived from Endpoints and Nodes (see derived.py).
+    Resource("endpointslices", "EndpointSlice", "discovery.k8s.io", "v1", True, (), tuple(READ_VERBS)),
+    Resource("leases", "Lease", "coordination.k8s.io", "v1", True, (), tuple(READ_VERBS)),
 )
 
 BY_PATH: dict[tuple[str, str], Resource] = {(r.group_version, r.plural): r for r in RESOURCES}
 BY_KIND: dict[str, Resource] = {r.kind: r for r in RESOURCES}
+DERIVED_KINDS = frozenset({"EndpointSlice", "Lease"})
 GROUP_VERSIONS: tuple[str, ...] = tuple(dict.fromkeys(r.group_version for r in RESOURCES if r.group))
 
 
@@ -152,7 +156,7 @@ def api_versions(server_address: str) -> dict[str, Any]:
 
 
 def api_group_list() -> dict[str, Any]:
-    """``/apis``: the named groups (only ``apps`` holds resources the simulator serves)."""
+    """``/apis``: the named groups (``apps``; ``discovery.k8s.io`` and ``coordination.k8s.io`` derived)."""
     groups = []
     for gv in GROUP_VERSIONS:
         group, version = gv.split("/")

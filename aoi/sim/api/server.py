@@ -193,7 +193,10 @@ class SimApiServer:
         shutil.rmtree(self._cert.directory, ignore_errors=True)
 
     def serve_forever(self) -> None:
-        """Block until Ctrl-C or SIGTERM, then stop both servers (graceful: in-flight requests finish)."""
+        """Block until Ctrl-C or SIGTERM, then stop both servers (graceful: in-flight requests finish).
+
+        Starts the servers unless ``start`` was called already (callers that print URLs start first,
+        so the URLs they print are accepting connections)."""
         stopping = threading.Event()
 
         def _handle(_signum: int, _frame: FrameType | None) -> None:
@@ -201,7 +204,8 @@ class SimApiServer:
 
         previous = {sig: signal.signal(sig, _handle) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            self.start()
+            if not self._threads:
+                self.start()
             while not stopping.wait(0.5):
                 if not all(t.is_alive() for t in self._threads):
                     raise RuntimeError("the simulated API server stopped unexpectedly")

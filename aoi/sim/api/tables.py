@@ -300,6 +300,27 @@ COLUMNS: dict[str, list[Column]] = {
     ],
 }
 
+
+def _slice_ports(obj: Obj, _now: float) -> str:
+    return ",".join(str(p.get("port")) for p in obj.get("ports") or []) or "<unset>"
+
+
+def _slice_endpoints(obj: Obj, _now: float) -> str:
+    addresses = [a for e in obj.get("endpoints") or [] for a in e.get("addresses", [])]
+    if not addresses:
+        return "<none>"
+    return ",".join(addresses[:3]) + (f" + {len(addresses) - 3} more..." if len(addresses) > 3 else "")
+
+
+COLUMNS["EndpointSlice"] = [
+    NAME,
+    ("AddressType", "string", 0, lambda o, _n: o.get("addressType", "")),
+    ("Ports", "string", 0, _slice_ports),
+    ("Endpoints", "string", 0, _slice_endpoints),
+    AGE,
+]
+COLUMNS["Lease"] = [NAME, ("Holder", "string", 0, lambda o, _n: _spec(o).get("holderIdentity", "")), AGE]
+
 _MODES = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX", "ReadWriteOncePod": "RWOP"}
 
 
