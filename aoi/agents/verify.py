@@ -66,6 +66,24 @@ def _service_problems(tools: dict[str, Tool], namespace: str, name: str) -> list
     rows = result.data or []
     if not rows or not rows[0]["ready"]:
         return [f"service {name} has no ready endpoints"]
+    return _port_mapping_problems(tools, namespace, name)
+
+
+def _port_mapping_problems(tools: dict[str, Tool], namespace: str, name: str) -> list[str]:
+    """A numeric targetPort must be a port the selected pods' containers declare."""
+    services = tools["get_services"](namespace=namespace).data or []
+    service = next((s for s in services if s["name"] == name), None)
+    if service is None:
+        return [f"service {name} not found"]
+    selector = service.get("selector") or {}
+    ports: set[int] = set()
+    for dep in tools["get_deployments"](namespace=namespace).data or []:
+        labels = dep.get("template_labels") or {}
+        if selector and all(labels.get(k) == v for k, v in selector.items()):
+            ports.update(int(p) for p in dep.get("ports") or [] if p is not None)
+    wrong = [t for t in service.get("target_ports") or [] if isinstance(t, int) and ports and t not in ports]
+    if wrong:
+        return [f"service {name} targetPort {wrong[0]} is not a container port ({sorted(ports)})"]
     return []
 
 

@@ -106,7 +106,10 @@ def service_problem(facts: Facts, name: str) -> Finding | None:
     if svc is None:
         return None
     workload = backing_workload(facts, svc)
-    evidence: list[tuple[str, dict[str, Any], str]] = [("get_services", {"namespace": facts.namespace}, "")]
+
+    def services_row(text: str) -> tuple[str, dict[str, Any], str]:
+        return ("get_services", {"namespace": facts.namespace}, f"Service {name}: {text}")
+
     dep = facts.deployment(workload) if workload else None
     if dep is not None and dep["desired"] == 0:
         return Finding(
@@ -133,7 +136,10 @@ def service_problem(facts: Facts, name: str) -> Finding | None:
             name,
             f"selector {selector} matches none of the pods of {workload} (labels {labels})",
             rank=10,
-            evidence=evidence,
+            evidence=[
+                services_row(f"selector {selector}"),
+                ("get_endpoints", {"namespace": facts.namespace}, f"Service {name} has no endpoints"),
+            ],
             remediation={"verb": "patch_service_selector", "target": name, "params": {"selector": wanted}},
         )
     ports = _container_ports(facts, workload) if workload else []
@@ -149,7 +155,7 @@ def service_problem(facts: Facts, name: str) -> Finding | None:
                 f"{target} (containers of {workload} listen on {', '.join(map(str, ports))})",
                 rank=10,
                 evidence=[
-                    *evidence,
+                    services_row(f"port {service_port} → targetPort {target}"),
                     ("get_deployments", {"namespace": facts.namespace}, f"{workload} ports {ports}"),
                 ],
                 remediation={
@@ -187,7 +193,10 @@ def diagnose_link(facts: Facts, caller: str, err: DepError) -> Finding | None:
             err.host,
             err.line[:200],
             rank=20,
-            evidence=[logs, ("get_logs", {"namespace": ns, "name": err.host, "tail": 100}, "")],
+            evidence=[
+                logs,
+                ("get_logs", {"namespace": ns, "name": err.host, "tail": 100}, f"{err.host}'s own log"),
+            ],
             remediation={"verb": "mongo", "target": err.host, "params": {}},
         )
     if not err.host:
@@ -210,7 +219,14 @@ def diagnose_link(facts: Facts, caller: str, err: DepError) -> Finding | None:
             f"it dials {err.host}:{err.port} but Service {err.host} exposes port(s) "
             f"{', '.join(map(str, svc['ports']))}",
             rank=30,
-            evidence=[logs, ("describe_service", {"namespace": ns, "name": err.host}, "")],
+            evidence=[
+                logs,
+                (
+                    "describe_service",
+                    {"namespace": ns, "name": err.host},
+                    f"ports {svc['ports']} of {err.host}",
+                ),
+            ],
         )
     own = service_problem(facts, err.host)
     if own is not None:

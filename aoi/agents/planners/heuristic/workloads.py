@@ -89,9 +89,24 @@ def _scheduling_finding(facts: Facts, workload: str, message: str, pod: dict[str
     ns = facts.namespace
     evidence = [("describe_pod", {"namespace": ns, "name": pod["name"]}, message[:200])]
     lowered = message.lower()
-    if "persistentvolumeclaim" in lowered or "unbound" in lowered or "volume" in lowered:
-        return Finding("volume_missing", workload, message[:200], rank=15, evidence=evidence)
-    if "affinity" in lowered or "selector" in lowered:
+    # The scheduler lists one reason per group of nodes; a cordoned or NotReady node is the cause an
+    # operator can undo, and it also explains "volume node affinity conflict" for a local volume.
+    down = [n for n in facts.nodes or [] if n["unschedulable"] or not n["ready"]]
+    if down and ("were unschedulable" in lowered or "not ready" in lowered or "unreachable" in lowered):
+        node = down[0]
+        return Finding(
+            "node_unavailable",
+            workload,
+            f"node {node['name']} is {node['status']}; scheduler: {message[:160]}",
+            rank=15,
+            evidence=[*evidence, ("get_nodes", {}, f"{node['name']} {node['status']}")],
+            remediation={"verb": "uncordon", "target": node["name"], "params": {}},
+        )
+    if (
+        "node affinity/selector" in lowered
+        or "node selector" in lowered
+        or "didn't match pod's node affinity" in lowered
+    ):
         return Finding(
             "node_selector",
             workload,
@@ -100,16 +115,8 @@ def _scheduling_finding(facts: Facts, workload: str, message: str, pod: dict[str
             evidence=evidence,
             remediation={"verb": "patch_node_selector", "target": workload, "params": {"node_selector": {}}},
         )
-    cordoned = [n["name"] for n in facts.nodes or [] if n["unschedulable"] or not n["ready"]]
-    if ("unschedulable" in lowered or "taint" in lowered or "not ready" in lowered) and cordoned:
-        return Finding(
-            "node_unavailable",
-            workload,
-            f"{message[:160]} (nodes {', '.join(cordoned)} are {facts.nodes and 'unavailable'})",
-            rank=15,
-            evidence=[*evidence, ("get_nodes", {}, ", ".join(cordoned))],
-            remediation={"verb": "uncordon", "target": cordoned[0], "params": {}},
-        )
+    if "persistentvolumeclaim" in lowered or "unbound" in lowered or "volume" in lowered:
+        return Finding("volume_missing", workload, message[:200], rank=15, evidence=evidence)
     return None
 
 
@@ -138,7 +145,14 @@ def own_problem(facts: Facts, workload: str) -> Finding | None:
         )
     if status == "CreateContainerConfigError" or any("not found" in m and "Error:" in m for m in messages):
         detail = next((m for m in messages if "not found" in m or "couldn't find" in m), status)
-        return Finding("config_missing", workload, detail[:200], rank=15, evidence=evidence)
+        return Finding(
+            "config_missing",
+            workload,
+            detail[:200],
+            rank=15,
+            evidence=evidence,
+            remediation={"verb": "rollout_undo", "target": workload, "params": {}},
+        )
     mounts = [m for m in messages if "MountVolume" in m or "FailedMount" in m]
     if status == "ContainerCreating" and mounts:
         return Finding("config_missing", workload, mounts[0][:200], rank=15, evidence=evidence)
