@@ -62,9 +62,10 @@ class RunSettings:
 
 @dataclass
 class SftSettings(RunSettings):
-    """Supervised warm start on expert steps (loss on the completion only)."""
+    """Supervised warm start on expert steps (loss on the completion only). ``max_length`` covers prompt
+    + completion: the Observer's prompt alone is ~2,200–3,300 SmolLM2 tokens."""
 
-    max_length: int = 1024
+    max_length: int = 4096
 
 
 @dataclass
@@ -103,7 +104,7 @@ class KtoSettings(RunSettings):
     beta: float = 0.1
     desirable_weight: float = 1.0
     undesirable_weight: float = 1.0
-    max_length: int = 1024
+    max_length: int = 4096
 
     def __post_init__(self) -> None:
         super().__post_init__()

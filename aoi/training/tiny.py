@@ -40,7 +40,7 @@ def build_tiny_model(
     *,
     hidden_size: int = 32,
     num_layers: int = 2,
-    vocab_size: int = 512,
+    vocab_size: int = 1024,
     seed: int = 0,
 ) -> Path:
     """Write a tiny random Llama + BPE tokenizer (with a chat template) to ``output_dir``.
@@ -85,7 +85,7 @@ def build_tiny_model(
         num_hidden_layers=num_layers,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=2048,
+        max_position_embeddings=32768,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=tokenizer.bos_token_id,

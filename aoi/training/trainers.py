@@ -12,6 +12,7 @@ returns a :class:`~aoi.training.runs.TrainResult`. The rows' schemas:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from aoi.training.rewards import step_judge_reward, valid_step_reward
 from aoi.training.runs import TrainResult, common_trainer_args, finish_run, load_trainable_model
 
 RewardFunc = Callable[..., list[float]]
+log = logging.getLogger(__name__)
 
 _REQUIRED = {
     "sft": ("prompt", "completion"),
@@ -55,11 +57,35 @@ def _tokenizer(settings: SftSettings | GrpoSettings | KtoSettings) -> Any:
     return tokenizer
 
 
+def _check_lengths(method: str, rows: Sequence[Mapping[str, Any]], tokenizer: Any, max_length: int) -> None:
+    """Rows longer than ``max_length`` lose their completion to truncation; refuse if none would fit."""
+    too_long = 0
+    for row in rows:
+        prompt = tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True)
+        completion = tokenizer("".join(m["content"] for m in row["completion"]))["input_ids"]
+        too_long += len(prompt) + len(completion) > max_length
+    if too_long == len(rows):
+        raise ValueError(
+            f"all {len(rows)} {method.upper()} rows are longer than max_length={max_length} tokens "
+            "(prompt + completion); raise max_length (the model's context permitting)"
+        )
+    if too_long:
+        log.warning(
+            "%d of %d %s rows exceed max_length=%d and will be truncated",
+            too_long,
+            len(rows),
+            method,
+            max_length,
+        )
+
+
 def train_sft(settings: SftSettings, rows: Sequence[Mapping[str, Any]], dataset_hash: str) -> TrainResult:
     """Supervised warm start: teaches the model the step format and the expert's moves."""
     from trl import SFTConfig, SFTTrainer
 
     _check_rows("sft", rows)
+    tokenizer = _tokenizer(settings)
+    _check_lengths("sft", rows, tokenizer, settings.max_length)
     model, peft_config = load_trainable_model(settings)
     args = SFTConfig(**common_trainer_args(settings), max_length=settings.max_length)
     trainer = SFTTrainer(
@@ -139,6 +165,8 @@ def train_kto(settings: KtoSettings, rows: Sequence[Mapping[str, Any]], dataset_
     labels = {bool(row["label"]) for row in rows}
     if labels != {True, False}:
         raise ValueError(f"KTO needs both thumbs-up and thumbs-down rows; all {len(rows)} rows are {labels}")
+    tokenizer = _tokenizer(settings)
+    _check_lengths("kto", rows, tokenizer, settings.max_length)
     model, peft_config = load_trainable_model(settings)
     args = KTOConfig(
         **common_trainer_args(settings),
@@ -151,7 +179,7 @@ def train_kto(settings: KtoSettings, rows: Sequence[Mapping[str, Any]], dataset_
         model=model,
         args=args,
         train_dataset=_dataset(rows, keep=("prompt", "completion", "label")),
-        processing_class=_tokenizer(settings),
+        processing_class=tokenizer,
         peft_config=peft_config,
     )
     keys = ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "kl")
