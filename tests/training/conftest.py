@@ -7,7 +7,11 @@ from typing import Any
 
 import pytest
 
+from aoi.agents.planners.heuristic import HeuristicPlanner
 from aoi.agents.records import Step
+from aoi.sim import load_suite
+from aoi.training.datasets import default_tool_specs, planner_renderer, step_rows
+from aoi.training.rollout import run_episode
 
 SERVICES = ["user-service", "geo", "compose-post-service", "frontend"]
 
@@ -60,3 +64,33 @@ def store(tmp_path: Path) -> Any:
     opened = Store.open(f"sqlite:///{tmp_path / 'aoi.db'}", migrate=True)
     yield opened
     opened.dispose()
+
+
+WORLD_PROBLEMS = ["k8s_target_port-misconfig-localization-1", "k8s_target_port-misconfig-mitigation-1"]
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A tiny model whose tokenizer knows the rendered prompts, and expert rows from real episodes."""
+    from aoi.agents.planners.local_planner import LocalPlanner
+    from aoi.training.tiny import build_tiny_model
+
+    suite = load_suite("aiopslab")
+    episodes = [run_episode(suite[pid], HeuristicPlanner()) for pid in WORLD_PROBLEMS]
+    smol_render = planner_renderer(LocalPlanner())
+    draft = [
+        r for e in episodes for r in step_rows(e.trajectory, tools=default_tool_specs(), render=smol_render)
+    ]
+    corpus = [m["content"] for r in draft for m in r["prompt"]] + [r["expert_step"] for r in draft]
+    tiny = build_tiny_model(tmp_path_factory.mktemp("weekly") / "tiny", corpus, vocab_size=2048)
+    render = planner_renderer(LocalPlanner(model_path=tiny))
+    rows = [r for e in episodes for r in step_rows(e.trajectory, tools=default_tool_specs(), render=render)]
+    heldout = [next(p for p in suite.values() if p.split == "test" and p.task == "localization")]
+    return {
+        "tiny": tiny,
+        "render": render,
+        "rows": rows,
+        "episodes": episodes,
+        "suite": suite,
+        "heldout": heldout,
+    }

@@ -12,50 +12,19 @@ from typing import Any
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from aoi.agents.planners.heuristic import HeuristicPlanner
-from aoi.sim import load_suite
 from aoi.store import repo
 from aoi.store.repo_proposals import NewProposal
 from aoi.training.config import GrpoSettings, KtoSettings, LoraSettings, SftSettings
-from aoi.training.datasets import default_tool_specs, planner_renderer, step_rows
+from aoi.training.datasets import default_tool_specs
 from aoi.training.embeddings import HashingEmbedder
 from aoi.training.guidance import GuidanceLibrary
 from aoi.training.pipeline import EvalScore
 from aoi.training.registry import ModelRegistry
-from aoi.training.rollout import run_episode
 from aoi.training.vllm_client import VllmAdapterClient
 from aoi.training.weekly import WEEKLY_JOB_ID, WeeklyConfig, add_weekly_job, decide, run_weekly
 from tests.training.test_vllm_client import FakeVllm, fake_vllm  # noqa: F401 - the fixture
 
-TRAIN = ["k8s_target_port-misconfig-localization-1", "k8s_target_port-misconfig-mitigation-1"]
 LORA = LoraSettings(r=4, alpha=8, dropout=0.0)
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A tiny model whose tokenizer knows the rendered prompts, and expert rows from real episodes."""
-    from aoi.agents.planners.local_planner import LocalPlanner
-    from aoi.training.tiny import build_tiny_model
-
-    suite = load_suite("aiopslab")
-    episodes = [run_episode(suite[pid], HeuristicPlanner()) for pid in TRAIN]
-    smol_render = planner_renderer(LocalPlanner())
-    draft = [
-        r for e in episodes for r in step_rows(e.trajectory, tools=default_tool_specs(), render=smol_render)
-    ]
-    corpus = [m["content"] for r in draft for m in r["prompt"]] + [r["expert_step"] for r in draft]
-    tiny = build_tiny_model(tmp_path_factory.mktemp("weekly") / "tiny", corpus, vocab_size=2048)
-    render = planner_renderer(LocalPlanner(model_path=tiny))
-    rows = [r for e in episodes for r in step_rows(e.trajectory, tools=default_tool_specs(), render=render)]
-    heldout = [next(p for p in suite.values() if p.split == "test" and p.task == "localization")]
-    return {
-        "tiny": tiny,
-        "render": render,
-        "rows": rows,
-        "episodes": episodes,
-        "suite": suite,
-        "heldout": heldout,
-    }
 
 
 def _seed_feedback(store: Any, world: dict[str, Any]) -> None:

@@ -1,0 +1,81 @@
+"""`aoi train grpo|kto` train on a saved dataset with --max-steps/--output and register the adapters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from aoi.bot.cli import app
+from aoi.bot.settings import get_settings
+from aoi.store.db import Store
+from aoi.training.datasets import save_dataset
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    url = f"sqlite:///{tmp_path / 'aoi.db'}"
+    monkeypatch.setenv("AOI_DATABASE_URL", url)
+    monkeypatch.setenv("AOI_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    store = Store.open(url, migrate=True)
+    yield store
+    store.dispose()
+    get_settings.cache_clear()
+
+
+def test_train_grpo_with_sft_warm_start_registers_both(
+    env: Store, world: dict[str, Any], tmp_path: Path
+) -> None:
+    dataset = save_dataset(world["rows"], tmp_path / "ds", "expert")
+    out = tmp_path / "run"
+    args = ["train", "grpo", "--base", str(world["tiny"]), "--dataset", str(dataset.path), "--max-steps", "1"]
+    args += [
+        "--sft-steps",
+        "1",
+        "--max-completion-length",
+        "8",
+        "--lora-r",
+        "4",
+        "--output",
+        str(out),
+        "--json",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["dataset_hash"] == dataset.hash
+    assert [r["method"] for r in payload["runs"]] == ["sft", "grpo"]
+    assert (out / "grpo" / "adapter" / "adapter_config.json").is_file()
+    assert json.loads((out / "grpo" / "run.json").read_text())["config"]["max_steps"] == 1
+    listed = json.loads(CliRunner().invoke(app, ["models", "list", "--json"]).output)
+    assert {m["version"] for m in listed} == {r["version"] for r in payload["runs"]}
+    assert all(m["dataset_hash"] == dataset.hash for m in listed)
+
+
+def test_train_kto_on_a_saved_thumbs_dataset(env: Store, world: dict[str, Any], tmp_path: Path) -> None:
+    rows = [{**r, "label": i % 2 == 0} for i, r in enumerate(world["rows"])]
+    dataset = save_dataset(rows, tmp_path / "ds", "kto")
+    out = tmp_path / "kto"
+    args = ["train", "kto", "--base", str(world["tiny"]), "--dataset", str(dataset.path), "--max-steps", "1"]
+    result = CliRunner().invoke(app, [*args, "--output", str(out), "--no-register", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["run"]["method"] == "kto" and payload["run"]["version"] is None
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_train_kto_without_feedback_says_there_is_nothing_to_learn(env: Store, world: dict[str, Any]) -> None:
+    result = CliRunner().invoke(app, ["train", "kto", "--base", str(world["tiny"])])
+    assert result.exit_code == 1
+    assert "nothing for KTO to learn from" in result.output
+
+
+def test_train_with_a_missing_base_model_is_refused(env: Store, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["train", "grpo", "--base", str(tmp_path / "nope")])
+    assert result.exit_code == 1
+    assert "not a Hugging Face model folder" in result.output
