@@ -324,7 +324,7 @@ def slack_announcer(settings: Settings) -> Any:
     if not (settings.slack_bot_token and settings.announce_channel):
         return None
     from slack_sdk import WebClient
-    from slack_sdk.errors import SlackApiError
+    from slack_sdk.errors import SlackClientError
 
     client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     channel = settings.announce_channel
@@ -337,7 +337,7 @@ def slack_announcer(settings: Settings) -> Any:
             client.files_upload_v2(
                 channel=channel, file=str(png), title="weekly retrain", thread_ts=posted.get("ts")
             )
-        except SlackApiError as exc:  # the text already went out; the chart is a bonus
-            log.warning("could not upload the retrain chart: %s", exc)
+        except (SlackClientError, OSError, ValueError) as exc:  # the text went out; the chart is a bonus
+            log.warning("could not upload the retrain chart %s to %s: %r", png, channel, exc)
 
     return announce
