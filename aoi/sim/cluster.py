@@ -22,6 +22,7 @@ from aoi.sim.kube.reconcile import reconcile
 from aoi.sim.kube.selectors import parse_field_selector, parse_label_selector
 from aoi.sim.kube.store import API_VERSIONS, CLUSTER_SCOPED, ObjectStore, canonical_kind, clone, iso
 from aoi.sim.kube.validation import validate_update
+from aoi.sim.telemetry.facade import TelemetryMixin
 from aoi.sim.world import MongoData, MongoUser, State
 
 if TYPE_CHECKING:
@@ -33,13 +34,14 @@ FAULT_AFTER_S = 3000.0  # healthy history before a problem's fault
 OBSERVE_AFTER_S = 600.0  # how long the fault has been in place when the agent arrives
 
 
-class SimCluster:
+class SimCluster(TelemetryMixin):
     """A simulated cluster; ``SimCluster.from_problem(p)`` is the usual way to get one."""
 
     def __init__(self, apps: Iterable[str] = APP_NAMES, seed: int = 0, start: float | None = None) -> None:
         t0 = BASE_TIME + (seed % 365) * 86400.0 if start is None else start
         self._state = State(store=ObjectStore(seed), apps={}, seed=seed, now=t0)
         self.version = 0
+        self._telemetry_init()
         store = self._state.store
         for obj in (
             *builder.build_nodes(),
@@ -67,6 +69,8 @@ class SimCluster:
         cluster.advance(
             BASE_TIME + (problem.seed % 365) * 86400.0 + FAULT_AFTER_S + OBSERVE_AFTER_S - cluster.now()
         )
+        if problem.noise is not None:
+            cluster._add_noise(problem.noise.model_dump())
         return cluster
 
     # -- internals --------------------------------------------------------------------------------
@@ -93,6 +97,7 @@ class SimCluster:
     def _after_write(self) -> None:
         reconcile(self._state)
         self.version += 1
+        self._record_epoch()
 
     def _live(self, kind: str, namespace: str | None, name: str) -> Obj:
         kind = canonical_kind(kind)

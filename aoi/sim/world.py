@@ -47,6 +47,7 @@ class ContainerRun:
     listen_port: int | None = None
     snapshot: Snapshot = field(default_factory=Snapshot)
     fatal: list[str] = field(default_factory=list)
+    last_fatal: list[str] = field(default_factory=list)
     probe_events: list[tuple[str, str]] = field(default_factory=list)
 
     def restart_count(self, now: float) -> int:

@@ -63,10 +63,14 @@ def clients_of(app: AppSpec, service: str) -> list[str]:
     return sorted({caller for caller, callee in app.edges() if callee == service})
 
 
-def restart_pods(c: SimCluster, app: AppSpec, service: str) -> None:
-    """Delete the service's pods (their controller recreates them), as an operator's restart does."""
-    for pod in pods_of(c, app, service):
-        c.delete_object("Pod", app.namespace, pod["metadata"]["name"])
+def restart_pods(c: SimCluster, app: AppSpec, *services: str) -> None:
+    """Delete the services' pods (their controllers recreate them), as an operator's restart does."""
+    from aoi.sim.kube.controllers import delete_pod
+
+    for service in services:
+        for pod in pods_of(c, app, service):
+            delete_pod(c._state, c._state.store.require("Pod", app.namespace, pod["metadata"]["name"]))
+    c._after_write()
 
 
 def pods_ready(c: SimCluster, app: AppSpec, service: str) -> bool:

@@ -139,8 +139,7 @@ class RedeployWithoutPV:
                 "status": {"phase": "Pending"},
             }
             state.store.put(fresh, state.now)
-        for spec in app.services:
-            restart_pods(c, app, spec.name)
+        restart_pods(c, app, *app.service_names)
 
     def check(
         self, c: SimCluster, app: AppSpec, target: str | None, params: dict[str, Any]

@@ -101,8 +101,7 @@ class RevokeRole:
         database = app.service(target or "").database or ""
         u = _data(c, app, target).users[user]
         u.roles = [r for r in u.roles if r != ("readWrite", database)]
-        for client in clients_of(app, target or ""):
-            restart_pods(c, app, client)
+        restart_pods(c, app, *clients_of(app, target or ""))
 
     def check(
         self, c: SimCluster, app: AppSpec, target: str | None, params: dict[str, Any]
@@ -119,8 +118,7 @@ class DropUser:
     def inject(self, c: SimCluster, app: AppSpec, target: str | None, params: dict[str, Any]) -> None:
         user, _ = _user(c, app, target)
         _data(c, app, target).users.pop(user, None)
-        for client in clients_of(app, target or ""):
-            restart_pods(c, app, client)
+        restart_pods(c, app, *clients_of(app, target or ""))
 
     def check(
         self, c: SimCluster, app: AppSpec, target: str | None, params: dict[str, Any]

@@ -57,7 +57,9 @@ def _apply(
     )
     c.probe_events = [(r, m) for _, r, m in out.events]
     if prev is not None:
-        c.restarts, c.last_term = prev.restarts, prev.last_term
+        c.restarts, c.last_term, c.last_fatal = prev.restarts, prev.last_term, prev.last_fatal
+        if prev.state == "crashloop":
+            c.last_fatal = list(prev.fatal)
         if prev.state == "crashloop" and prev.crash_origin is not None:
             n, start, end = crash_cycles(prev.crash_origin, prev.run_s, state.now)
             c.restarts = prev.restarts + n + (0 if out.state == "waiting" else 1)
@@ -89,10 +91,11 @@ def run_kubelet(state: State) -> bool:
     changed = False
     pods = [p for p in state.store.items("Pod") if p["metadata"]["uid"] in state.pods]
     pods.sort(key=lambda p: _tier(state, p))
-    tier = None
+    tier, tier_changed = None, False
     for pod in pods:
-        if tier is not None and _tier(state, pod) != tier:
+        if tier is not None and _tier(state, pod) != tier and tier_changed:
             sync_endpoints(state)  # later tiers find the databases they connect to at start-up
+            tier_changed = False
         tier = _tier(state, pod)
         run = state.pods[pod["metadata"]["uid"]]
         app = state.app_of(pod["metadata"]["namespace"])
@@ -126,7 +129,7 @@ def run_kubelet(state: State) -> bool:
                         )
                 continue
             run.containers[spec["name"]] = _apply(state, pod, run, spec, out, prev)
-            changed = True
+            changed = tier_changed = True
     return changed
 
 

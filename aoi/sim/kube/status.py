@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aoi.sim.kube.controllers import REVISION, owned_by, pod_ready, rolling_params
+from aoi.sim.kube.controllers import REVISION, by_owner, pod_ready, rolling_params
 from aoi.sim.kube.selectors import match_labels
 from aoi.sim.kube.store import iso
 from aoi.sim.world import State
@@ -48,8 +48,10 @@ def render_workloads(state: State) -> None:
     for pod in state.store.items("Pod"):
         pods_by_ns.setdefault(pod["metadata"]["namespace"], []).append(pod)
     rs_pods: dict[str, list[Obj]] = {}
+    pods_of = by_owner(state, "Pod")
+    rs_of = by_owner(state, "ReplicaSet")
     for rs in state.store.items("ReplicaSet"):
-        pods = [p for p in pods_by_ns.get(rs["metadata"]["namespace"], []) if owned_by(p, rs)]
+        pods = pods_of.get(rs["metadata"]["uid"], [])
         rs_pods[rs["metadata"]["uid"]] = pods
         total, ready = _counts(state, pods)
         state.store.set_field(
@@ -67,9 +69,7 @@ def render_workloads(state: State) -> None:
         )
     now = iso(state.now)
     for dep in state.store.items("Deployment"):
-        owned = [
-            rs for rs in state.store.items("ReplicaSet", dep["metadata"]["namespace"]) if owned_by(rs, dep)
-        ]
+        owned = rs_of.get(dep["metadata"]["uid"], [])
         rev = dep["metadata"].get("annotations", {}).get(REVISION)
         new = next((rs for rs in owned if rs["metadata"]["annotations"].get(REVISION) == rev), None)
         pods = [p for rs in owned for p in rs_pods.get(rs["metadata"]["uid"], [])]
@@ -140,7 +140,7 @@ def render_workloads(state: State) -> None:
         status["conditions"] = [avail, prog]
         state.store.set_field(dep, "status", status)
     for sts in state.store.items("StatefulSet"):
-        pods = [p for p in pods_by_ns.get(sts["metadata"]["namespace"], []) if owned_by(p, sts)]
+        pods = pods_of.get(sts["metadata"]["uid"], [])
         total, ready = _counts(state, pods)
         state.store.set_field(
             sts,
