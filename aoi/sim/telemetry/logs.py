@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from aoi.sim.apps import AppSpec, ServiceSpec
 from aoi.sim.behaviour.health import Epoch, ServiceStats
+from aoi.sim.behaviour.network import dependency_address
 from aoi.sim.errors import NotFound, SimError
 from aoi.sim.kube.builder import stable_int
 from aoi.sim.telemetry.logstyle import render, style, timestamp, vocabulary
@@ -83,7 +84,7 @@ class LogRenderer:
         svc = (obj["metadata"].get("labels") or {}).get(app.label_key, "")
         program = app.service(c.persona) if c.persona else None
         win = self.window(c, pod, previous)
-        lines = self._lines(app, svc, program, pod, run.ip, win, c.listen_port)
+        lines = self._lines(app, svc, program, pod, run.ip, win, c)
         for i, text in enumerate(self.noise.get(namespace, {}).get(svc, [])):
             t = self.state.now - 600 + (i + 1) * 600 / (len(self.noise[namespace][svc]) + 1)
             if win.start <= t <= win.end:
@@ -99,18 +100,21 @@ class LogRenderer:
         pod: str,
         ip: str,
         win: Window,
-        port: int | None,
+        c: ContainerRun,
     ) -> list[tuple[float, str]]:
         if program is None:
             return []  # the process never started (exec failure): no output
         st_name = program.log_style
+        overrides = dict(next((r.overrides for r in app.registry if r.image == c.image), {}))
+        db = program.init_deps[0] if program.init_deps else None
+        addr = dependency_address(app, program, db, c.snapshot, overrides) if db else None
         ctx = {
             "svc": program.name,
             "Svc": "".join(p.capitalize() for p in program.name.split("-")),
-            "port": str(port or program.container_port or ""),
+            "port": str(c.listen_port or program.container_port or ""),
             "pod": pod,
             "pod_ip": ip,
-            "db_host": next((d for d in program.init_deps), "") + ":27017",
+            "db_host": f"{addr.host}:{addr.port}" if addr else "",
             "uid": f"{stable_int(pod) % 10**8:08x}",
         }
         out: list[tuple[float, str]] = []
@@ -118,9 +122,12 @@ class LogRenderer:
         sty = style(st_name)
         if start == win.start:
             for i, item in enumerate(sty.startup):
-                out.append(
-                    (win.start + 0.01 * (i + 1), self._fmt(st_name, win.start + 0.01 * (i + 1), item, ctx))
-                )
+                if item == ["db_ok"]:
+                    if win.fatal:
+                        break
+                    continue
+                ts = win.start + 0.01 * (i + 1)
+                out.append((ts, self._fmt(st_name, ts, item, ctx)))
         if win.crashed:
             out.extend(self._fatal(app, st_name, program, win, ctx))
             return out
