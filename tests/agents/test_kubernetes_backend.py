@@ -18,12 +18,13 @@ from aoi.agents.backends.base import (
     ForbiddenError,
     NotFoundError,
     ReadBackend,
+    UnsupportedError,
     WriteBackend,
     WriteOp,
 )
 from aoi.agents.backends.kubernetes import KubernetesReadBackend, load_api_client, make_backends
 from aoi.agents.backends.kubernetes_write import KubernetesWriteBackend, label_selector_string
-from aoi.sim import SimCluster, grade, load_suite
+from aoi.sim import SimCluster, grade, load_suite, promql
 from aoi.sim.api.server import READ_CONTEXT, WRITE_CONTEXT, SimApiServer
 
 NS = "test-hotel-reservation"
@@ -41,6 +42,7 @@ class Backends:
 
 def _serve(tmp_path: Path) -> Iterator[Backends]:
     cluster = SimCluster(apps=["hotel-reservation"], seed=5)
+    cluster.advance(900)  # some telemetry history
     with SimApiServer(cluster) as server:
         path = server.write_kubeconfig(tmp_path / "kubeconfig")
         reader, writer = make_backends(
@@ -104,6 +106,39 @@ def test_reader_errors_carry_the_api_servers_message(shared: Backends) -> None:
         shared.reader.list_objects("Secret", NS)
     with pytest.raises(BackendError, match="not supported by the Kubernetes backend"):
         shared.reader.list_objects("CronJob", NS)
+
+
+def test_reader_metrics_and_traces_come_from_prometheus_and_jaeger(shared: Backends) -> None:
+    cluster, reader = shared.cluster, shared.reader
+    now = cluster.now()
+    assert reader.now() == now  # the metrics server's (simulated) clock, not this machine's
+    assert reader.metric_names() == sorted(cluster.metric_names())
+    expr = "sum by (service) (rate(http_server_requests_total[5m]))"
+    assert reader.prom_query(expr) == promql.query(cluster, expr)
+    assert reader.prom_query_range(expr, now - 300, now, 60) == promql.query_range(
+        cluster, expr, now - 300, now, 60
+    )
+    with pytest.raises(BackendError, match="Prometheus 400 bad_data: parse error"):
+        reader.prom_query("sum(")
+    assert reader.trace_services() == sorted(cluster.trace_services())
+    frontend = reader.find_traces(service="frontend", limit=3)
+    assert 0 < len(frontend) <= 3
+    assert all("frontend" in {p["serviceName"] for p in t["processes"].values()} for t in frontend)
+    merged = reader.find_traces(limit=4)  # no service: every service searched, newest first
+    starts = [min(s["startTime"] for s in t["spans"]) for t in merged]
+    assert len(merged) == 4 and starts == sorted(starts, reverse=True)
+    unconfigured = KubernetesReadBackend(load_api_client(shared.kubeconfig, READ_CONTEXT))
+    with pytest.raises(UnsupportedError, match="AOI_PROMETHEUS_URL"):
+        unconfigured.prom_query("up")
+    with pytest.raises(UnsupportedError, match="AOI_JAEGER_URL"):
+        unconfigured.trace_services()
+
+
+def test_reader_reads_pod_logs(shared: Backends) -> None:
+    pod = _geo_pods(shared)[0]
+    assert shared.reader.pod_logs(NS, pod, tail_lines=5) == shared.cluster.pod_logs(NS, pod, tail_lines=5)
+    with pytest.raises(NotFoundError):
+        shared.reader.pod_logs(NS, "ghost")
 
 
 def test_a_writer_built_on_the_read_credentials_is_refused_by_the_server(shared: Backends) -> None:

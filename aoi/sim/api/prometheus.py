@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
@@ -89,8 +90,14 @@ class PrometheusApi:
         async def endpoint(request: Request) -> Response:
             params: QueryParams | FormData = request.query_params
             if request.method == "POST":
-                form = await request.form()
-                params = FormData([*request.query_params.multi_items(), *form.multi_items()])
+                content_type = request.headers.get("content-type", "").split(";")[0].strip()
+                if content_type != "application/x-www-form-urlencoded":
+                    message = (
+                        f"POST needs Content-Type application/x-www-form-urlencoded, got {content_type!r}"
+                    )
+                    return json_response({"status": "error", "errorType": "bad_data", "error": message}, 400)
+                form = parse_qsl((await request.body()).decode(), keep_blank_values=True)
+                params = FormData([*request.query_params.multi_items(), *form])
             try:
                 with self.lock:
                     data = handler(params, request)
