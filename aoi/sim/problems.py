@@ -72,7 +72,7 @@ class Problem(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Problem:
-        from aoi.sim.faults.catalogue import check_fault
+        from aoi.sim.faults.catalogue import check_fault, fault_spec
         from aoi.sim.grader import expected_answer
 
         if self.fault is not None:
@@ -81,6 +81,8 @@ class Problem(BaseModel):
             raise ProblemError(
                 f"task {self.task} needs a fault (only detection problems may have fault: null)"
             )
+        if self.fault is not None and self.task == "mitigation" and fault_spec(self.fault.type).transient:
+            raise ProblemError(f"fault {self.fault.type} heals by itself, so it cannot be a mitigation task")
         if self.fault is not None and self.task == "localization" and self.fault.target is None:
             raise ProblemError(f"fault {self.fault.type} has no target, so it cannot be a localization task")
         if self.noise is not None:

@@ -1,0 +1,76 @@
+"""``aoi problems``: list the problem catalogue and generate new problem files.
+
+``list`` reads a suite (``aiopslab``, ``train``, ``test`` or a JSON/YAML file); ``generate`` draws
+problems over valid (fault, target, task) combinations and writes them as JSON or YAML (by suffix).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from aoi.sim import ProblemError, load_suite
+from aoi.sim.generate import generate_problems
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="The simulator's problem catalogue.")
+
+
+@app.command("list")
+def list_problems(
+    split: str | None = typer.Option(None, help="Only this split: train or test"),
+    suite: str = typer.Option("aiopslab", help="aiopslab, train, test or a problem file"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table"),
+) -> None:
+    """List problems (id, app, task, fault, target, split)."""
+    if split not in (None, "train", "test"):
+        typer.echo(f"error: --split must be train or test, got {split!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        problems = [p for p in load_suite(suite).values() if split is None or p.split == split]
+    except ProblemError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if as_json:
+        typer.echo(json.dumps([p.model_dump(exclude_none=True) for p in problems], indent=2))
+        return
+    table = Table(title=f"{len(problems)} problems ({suite}{', ' + split if split else ''})")
+    for column in ("id", "app", "task", "fault", "target", "split"):
+        table.add_column(column)
+    for p in problems:
+        fault = (
+            p.fault.type + (f" ({p.fault.params['flag']})" if p.fault and "flag" in p.fault.params else "")
+            if p.fault
+            else "-"
+        )
+        table.add_row(p.id, p.app, p.task, fault, (p.fault.target if p.fault else None) or "-", p.split)
+    Console().print(table)
+
+
+@app.command("generate")
+def generate(
+    n: int = typer.Option(..., "--n", help="How many problems"),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same problems)"),
+    split: str | None = typer.Option(None, help="Only fault types of this split: train or test"),
+    output: Path = typer.Option(..., "-o", "--output", help="Problem file to write (.json, .yaml or .yml)"),
+) -> None:
+    """Draw N problems over valid (fault, target, task) combinations and write them to a file."""
+    if output.suffix not in (".json", ".yaml", ".yml"):
+        typer.echo(f"error: -o must end in .json, .yaml or .yml, got {output}", err=True)
+        raise typer.Exit(2)
+    try:
+        problems = generate_problems(n, seed, split)
+    except ProblemError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    data = {"problems": [p.model_dump(exclude_none=True) for p in problems]}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix == ".json":
+        output.write_text(json.dumps(data, indent=1) + "\n")
+    else:
+        output.write_text(yaml.safe_dump(data, sort_keys=False))
+    typer.echo(f"wrote {len(problems)} problems to {output}")
