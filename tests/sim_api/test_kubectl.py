@@ -149,3 +149,14 @@ def test_describe_service_lists_endpoints_from_endpoint_slices(hotel: Served) ->
     ]
     endpoints_line = next(line for line in text.splitlines() if line.startswith("Endpoints:"))
     assert ips and all(ip in endpoints_line for ip in ips)
+
+
+def test_exec_runs_the_database_shell_with_the_write_context_only(hotel: Served) -> None:
+    pods = hotel.cluster.list_objects("Pod", HOTEL, label_selector="io.kompose.service=mongodb-geo")
+    pod = pods[0]["metadata"]["name"]
+    command = ["exec", pod, "--", "mongo", "--quiet", "--eval", "db.version()"]
+    assert kubectl(hotel, *command, write=True).stdout.strip().endswith("4.4.6")
+    refused = kubectl(hotel, *command, check=False)
+    assert refused.returncode != 0 and "forbidden" in refused.stderr.lower()
+    not_a_shell = kubectl(hotel, "exec", pod, "--", "ls", "/", write=True, check=False)
+    assert not_a_shell.returncode == 126 and "can only run its database shell" in not_a_shell.stderr
