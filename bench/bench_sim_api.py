@@ -164,7 +164,11 @@ def main() -> None:
         "meets_target": results["http_typed"] >= TARGET_HTTP_READS_PER_S,
         "http_reads": args.http_reads,
         "local_reads": args.local_reads,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
     }
     print(f"{'path':<14}{'reads/s':>12}{'vs in-process':>16}")
     for key, value in results.items():
