@@ -20,7 +20,7 @@ _VOLATILE = re.compile(
     r"|\b\d{2}:\d{2}:\d{2}(?:[.,]\d+)?\b"  # clock times
     r"|\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"  # UUIDs
     r"|\b[0-9a-f]{12,}\b"  # hex ids (trace/span ids)
-    r"|\b\d+(?:\.\d+)?\b",  # numbers
+    r"|\d+(?:\.\d+)?",  # numbers (also inside units such as 23.9ms)
     re.IGNORECASE,
 )
 

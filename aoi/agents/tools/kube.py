@@ -66,6 +66,7 @@ def get_pods(
     data = []
     for pod in pods:
         st = pod_status(pod)
+        st["age_s"] = now - st["created"] if st["created"] is not None else None
         data.append(st)
         last = f" (last: {st['last_termination_reason']})" if st["last_termination_reason"] else ""
         row: tuple[Any, ...] = (

@@ -119,43 +119,72 @@ def _error_message(span: dict[str, Any]) -> str:
     for tag in span.get("tags") or []:
         if tag.get("key") in ("error.message", "otel.status_description", "exception.message", "message"):
             return str(tag.get("value"))
-    for log in span.get("logs") or []:
-        for field in log.get("fields") or []:
-            if field.get("key") in ("error.message", "message", "exception.message", "event"):
-                return str(field.get("value"))
+    fields = {f.get("key"): f.get("value") for log in span.get("logs") or [] for f in log.get("fields") or []}
+    for key in ("error.message", "exception.message", "message", "event"):
+        if fields.get(key):
+            return str(fields[key])
     return ""
 
 
+def _tag(span: dict[str, Any], key: str) -> Any:
+    return next((t.get("value") for t in span.get("tags") or [] if t.get("key") == key), None)
+
+
 def summarise_traces(traces: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per-(service, operation) statistics and error origins over Jaeger traces."""
+    """Per-(service, operation) statistics, error origins, failed calls and time on the wire.
+
+    A client span (``span.kind=client`` with ``peer.service``) that errored while its callee's span
+    did not — or that has no callee span at all — is a *failed call* to that peer; the client span's
+    duration minus its callee's server span is the time spent between them (network, queues).
+    """
     durations: dict[tuple[str, str], list[float]] = defaultdict(list)
     self_times: dict[str, list[float]] = defaultdict(list)
+    gaps: dict[str, list[float]] = defaultdict(list)
     errors: Counter[tuple[str, str]] = Counter()
     origins: Counter[str] = Counter()
     origin_messages: dict[str, Counter[str]] = defaultdict(Counter)
+    failed_calls: Counter[str] = Counter()
+    call_messages: dict[str, Counter[str]] = defaultdict(Counter)
     for trace in traces:
         processes = trace.get("processes") or {}
         spans = trace.get("spans") or []
+
+        def service_of(span: dict[str, Any], processes: dict[str, Any] = processes) -> str:
+            return str((processes.get(str(span.get("processID"))) or {}).get("serviceName", "unknown"))
+
         children: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for span in spans:
             for ref in span.get("references") or []:
                 if ref.get("refType", "CHILD_OF") == "CHILD_OF":
                     children[str(ref.get("spanID"))].append(span)
         for span in spans:
-            service = str((processes.get(span.get("processID")) or {}).get("serviceName", "unknown"))
+            service = service_of(span)
             op = str(span.get("operationName", ""))
             duration = float(span.get("duration") or 0) / 1000.0
             kids = children.get(str(span.get("spanID")), [])
             child_ms = sum(float(k.get("duration") or 0) for k in kids) / 1000.0
             durations[(service, op)].append(duration)
             self_times[service].append(max(0.0, duration - child_ms))
-            if _is_error(span):
-                errors[(service, op)] += 1
-                if not any(_is_error(k) for k in kids):
-                    origins[service] += 1
-                    message = _error_message(span)
-                    if message:
-                        origin_messages[service][message] += 1
+            peer = _tag(span, "peer.service")
+            callee = [k for k in kids if service_of(k) == peer] if peer else []
+            if peer and callee:
+                gaps[str(peer)].append(
+                    max(0.0, duration - max(float(k.get("duration") or 0) for k in callee) / 1000.0)
+                )
+            if not _is_error(span) or any(_is_error(k) for k in kids):
+                continue
+            errors[(service, op)] += 1
+            message = _error_message(span)
+            if peer and _tag(span, "span.kind") == "client":
+                edge = f"{service}->{peer}"
+                failed_calls[edge] += 1
+                if message:
+                    call_messages[edge][message] += 1
+                if not callee:
+                    continue  # the callee never answered: not an error *in* this service
+            origins[service] += 1
+            if message:
+                origin_messages[service][message] += 1
     by_op = []
     for (service, op), values in sorted(durations.items()):
         by_op.append(
@@ -168,12 +197,14 @@ def summarise_traces(traces: list[dict[str, Any]]) -> dict[str, Any]:
                 "max_ms": max(values),
             }
         )
-    self_p50 = {svc: statistics.median(vals) for svc, vals in self_times.items() if vals}
     return {
         "operations": by_op,
         "error_origins": dict(origins),
         "error_messages": {svc: dict(c.most_common(3)) for svc, c in origin_messages.items()},
-        "self_p50_ms": self_p50,
+        "failed_calls": dict(failed_calls),
+        "failed_call_messages": {edge: dict(c.most_common(2)) for edge, c in call_messages.items()},
+        "self_p50_ms": {svc: statistics.median(vals) for svc, vals in self_times.items() if vals},
+        "wire_p50_ms": {peer: statistics.median(vals) for peer, vals in gaps.items() if vals},
         "traces": len(traces),
     }
 
@@ -222,6 +253,14 @@ def get_traces(
     ]
     self_rows = sorted(summary["self_p50_ms"].items(), key=lambda kv: -kv[1])
     lines.append("self time p50 (ms) by service: " + ", ".join(f"{s}={v:.1f}" for s, v in self_rows[:8]))
+    wire = sorted(summary["wire_p50_ms"].items(), key=lambda kv: -kv[1])
+    if wire:
+        lines.append("time on the wire p50 (ms) by callee: " + ", ".join(f"{s}={v:.1f}" for s, v in wire[:8]))
+    if summary["failed_calls"]:
+        lines.append("failed calls (the callee did not answer successfully):")
+        for edge, count in sorted(summary["failed_calls"].items(), key=lambda kv: -kv[1]):
+            messages = "; ".join(summary["failed_call_messages"].get(edge, {}))
+            lines.append(f"  {edge}: {count}" + (f" — {messages}" if messages else ""))
     if summary["error_origins"]:
         lines.append("error origins (span errored, its children did not):")
         for svc, count in sorted(summary["error_origins"].items(), key=lambda kv: -kv[1]):

@@ -17,6 +17,7 @@ from aoi.agents.planners.heuristic.facts import Facts
 from aoi.agents.planners.heuristic.rules import Rules
 
 _IP = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+_DATABASE_LINE = re.compile(r"database|mongo|\bdb\b|storage", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Finding:
     evidence: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
     remediation: dict[str, Any] | None = None
     extra_targets: list[str] = field(default_factory=list)
+    address: tuple[str, int | None] | None = None  # the wrong address a misconfigured caller dials
 
 
 def _service_by_ip(facts: Facts) -> dict[str, str]:
@@ -54,14 +56,17 @@ def _count_of(line: str) -> int:
 
 
 def dependency_errors(facts: Facts, workload: str, rules: Rules) -> list[DepError]:
-    """Complaints in ``workload``'s logs, most frequent first; the host is mapped to a Service name."""
+    """Complaints in ``workload``'s logs, most frequent first; the host is mapped to a Service name.
+
+    A line that names no address (``not authorized on geo-db``) is attributed to the address the
+    program last mentioned (``Read database URL: mongodb-geo:27017``), as a reader of the log would.
+    """
     by_ip = _service_by_ip(facts)
     found: Counter[tuple[str, int | None, str, str]] = Counter()
     example: dict[tuple[str, int | None, str, str], str] = {}
+    context: tuple[str, int | None] | None = None
+    db_context: tuple[str, int | None] | None = None
     for line in facts.log_lines(workload):
-        signal = rules.classify(line)
-        if signal is None:
-            continue
         addresses = [(m.group("host"), int(m.group("port"))) for m in rules.address.finditer(line)]
         hosts: list[tuple[str, int | None]] = [
             (by_ip.get(h, h), p) for h, p in addresses if not _IP.match(h) or h in by_ip
@@ -72,6 +77,20 @@ def dependency_errors(facts: Facts, workload: str, rules: Rules) -> list[DepErro
             ]
             no_port: int | None = None
             hosts = [(str(n), no_port) for n in named if n != workload][:1]
+        signal = rules.classify(line)
+        if signal is None:
+            if hosts:
+                context = hosts[0]
+                if _DATABASE_LINE.search(line):
+                    db_context = hosts[0]
+            continue
+        if signal.issue == "dns":
+            looked_up = rules.dns_name.search(line)
+            if looked_up and not _IP.match(looked_up.group("host")):
+                hosts = [(looked_up.group("host"), hosts[0][1] if hosts else None)]
+        remembered = db_context if signal.kind == "mongo" and db_context else context
+        if not hosts and remembered is not None:
+            hosts = [remembered]
         for host, port in hosts[:1] or [("", None)]:
             key = (host.split(".")[0] if host else "", port, signal.kind, signal.issue)
             found[key] += _count_of(line)
@@ -177,10 +196,53 @@ def static_service_problems(facts: Facts) -> list[Finding]:
     return out
 
 
+def requires_tls(facts: Facts, workload: str) -> bool:
+    """Whether the workload's server is started requiring TLS from every client."""
+    details = facts.deployment_details.get(workload) or {}
+    args = " ".join(str(a) for c in details.get("containers") or [] for a in (c.get("args") or []))
+    return bool(re.search(r"--(tls|ssl)Mode[ =](requireTLS|requireSSL)", args))
+
+
+def _database_link(
+    facts: Facts, caller: str, err: DepError, logs: tuple[str, dict[str, Any], str]
+) -> Finding | None:
+    """A client cannot reach its database: wrong address, broken Service, or TLS it does not speak."""
+    svc = facts.service(err.host)
+    ns = facts.namespace
+    if svc is None or (err.port is not None and svc.get("ports") and err.port not in svc["ports"]):
+        exposed = ", ".join(map(str, (svc or {}).get("ports") or [])) or "nothing (no such Service)"
+        return Finding(
+            "caller_misconfigured",
+            caller,
+            f"it connects to {err.host}:{err.port} but Service {err.host} exposes {exposed}",
+            rank=30,
+            evidence=[logs, ("get_services", {"namespace": ns}, f"{err.host} ports {exposed}")],
+            address=(err.host, err.port),
+        )
+    own = service_problem(facts, err.host)
+    if own is not None:
+        return own
+    if requires_tls(facts, err.host):
+        return Finding(
+            "mongo_auth_mismatch",
+            err.host,
+            "the server requires TLS while its clients connect without it",
+            rank=20,
+            evidence=[
+                logs,
+                ("describe_deployment", {"namespace": ns, "name": err.host}, "--tlsMode requireTLS"),
+            ],
+            remediation={"verb": "rollout_undo", "target": err.host, "params": {}},
+        )
+    return None
+
+
 def diagnose_link(facts: Facts, caller: str, err: DepError) -> Finding | None:
     """Why ``caller`` cannot use ``err.host``; None when the link looks fine (look at the callee)."""
     ns = facts.namespace
     logs = ("get_logs", {"namespace": ns, "name": caller}, err.line)
+    if err.kind == "mongo" and err.host and err.issue in ("unreachable", "tls"):
+        return _database_link(facts, caller, err, logs)
     if err.kind == "mongo" and err.host:
         verdict = {
             "unauthorized": "mongo_unauthorized",
@@ -210,6 +272,7 @@ def diagnose_link(facts: Facts, caller: str, err: DepError) -> Finding | None:
                 f"it dials {err.host}:{err.port}, which is not a Service in {ns}",
                 rank=30,
                 evidence=[logs],
+                address=(err.host, err.port),
             )
         return None
     if err.port is not None and svc.get("ports") and err.port not in svc["ports"]:
@@ -227,6 +290,7 @@ def diagnose_link(facts: Facts, caller: str, err: DepError) -> Finding | None:
                     f"ports {svc['ports']} of {err.host}",
                 ),
             ],
+            address=(err.host, err.port),
         )
     own = service_problem(facts, err.host)
     if own is not None:

@@ -18,6 +18,7 @@ from aoi.agents.planners.heuristic.analysis import (
     diagnose_link,
     static_service_problems,
 )
+from aoi.agents.planners.heuristic.config_fix import caller_fix
 from aoi.agents.planners.heuristic.facts import Facts
 from aoi.agents.planners.heuristic.mongo import complete_mongo_fix
 from aoi.agents.planners.heuristic.rules import Rules
@@ -104,6 +105,8 @@ def submission(facts: Facts, rules: Rules) -> dict[str, Any]:
     best = _merge_same_cause(best, all_findings)
     spec = rules.verdicts[best.verdict]
     remediations: list[dict[str, Any]] = []
+    if best.verdict == "caller_misconfigured" and best.remediation is None:
+        best.remediation = caller_fix(facts, best)
     if best.remediation is not None:
         fix = dict(best.remediation)
         fix.setdefault("namespace", facts.namespace or "")

@@ -47,19 +47,56 @@ class VerdictSpec(BaseModel):
     summary: str = Field(min_length=1)
 
 
+class MetricQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    roles: list[str] = Field(min_length=1)
+    minutes: int = Field(ge=0, le=1440)
+    promql: str
+
+
+class Thresholds(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    error_rate: float = Field(gt=0)
+    latency_ratio: float = Field(gt=1)
+    memory_ratio: float = Field(gt=1)
+    throttled_share: float = Field(gt=0, le=1)
+    network_gap_ms: float = Field(gt=0)
+    young_pod_ratio: float = Field(gt=0, lt=1)
+
+
 class Rules(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: Literal[1]
     system_namespaces: list[str]
     address_pattern: str
+    dns_name_pattern: str
     log_signals: list[LogSignal] = Field(min_length=1)
+    log_grep: str
     flag_off_variants: list[str]
     verdicts: dict[str, VerdictSpec]
+    metric_roles: dict[str, str]
+    metric_queries: list[MetricQuery]
+    thresholds: Thresholds
+
+    def role_of(self, metric: str) -> str | None:
+        return next(
+            (role for role, pattern in self.metric_roles.items() if _compiled(pattern).match(metric)), None
+        )
+
+    def query(self, query_id: str) -> MetricQuery:
+        return next(q for q in self.metric_queries if q.id == query_id)
 
     @property
     def address(self) -> re.Pattern[str]:
         return _compiled(self.address_pattern)
+
+    @property
+    def dns_name(self) -> re.Pattern[str]:
+        return _compiled(self.dns_name_pattern)
 
     def classify(self, line: str) -> LogSignal | None:
         """The first signal whose pattern matches ``line``."""
@@ -108,6 +145,12 @@ def parse_rules(data: object, source: str) -> Rules:
     missing = sorted(REQUIRED_VERDICTS - set(rules.verdicts))
     if missing:
         raise RulesError(f"{source}: verdicts is missing {missing}")
+    for index, query in enumerate(rules.metric_queries):
+        unknown = sorted(set(query.roles) - set(rules.metric_roles))
+        if unknown:
+            raise RulesError(
+                f"{source}: metric_queries[{index}](id={query.id}).roles: unknown roles {unknown}"
+            )
     try:
         re.compile(rules.address_pattern)
     except re.error as exc:

@@ -1,0 +1,155 @@
+"""The scoped executor: policy re-check, approver check, idempotency, audit, dry run, verification."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from aoi.agents.audit import InMemoryAuditSink, InMemoryLedger
+from aoi.agents.backends.base import WriteOp
+from aoi.agents.backends.sim import SimReadBackend, SimWriteBackend
+from aoi.agents.executor import Executor
+from aoi.agents.records import ActionRequest
+from aoi.policies.evaluate import Actor
+from aoi.policies.schema import load_policy
+from aoi.sim import SimCluster, grade, load_suite
+
+PROBLEM = "k8s_target_port-misconfig-mitigation-1"
+NS = "test-social-network"
+APPROVER = Actor(user_id="U0AOISRE01")  # listed in the default policy's sre-oncall set
+FIX = ActionRequest(
+    verb="patch_service_target_port",
+    target="user-service",
+    namespace=NS,
+    params={"target_port": 9090, "port_index": 0},
+)
+
+
+class CountingWriter(SimWriteBackend):
+    """Counts real writes (dry runs work on a copy and are not counted)."""
+
+    def __init__(self, cluster: SimCluster) -> None:
+        super().__init__(cluster)
+        self.writes: list[str] = []
+        self.lock = threading.Lock()
+
+    def patch(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        with self.lock:
+            self.writes.append("patch")
+        return super().patch(*args, **kwargs)
+
+    def dry_run(self, op: WriteOp) -> str:
+        return SimWriteBackend.dry_run(self, op)
+
+
+@pytest.fixture
+def cluster() -> SimCluster:
+    return SimCluster.from_problem(load_suite("aiopslab")[PROBLEM])
+
+
+def make(cluster: SimCluster, **kwargs: Any) -> tuple[Executor, CountingWriter, InMemoryAuditSink]:
+    writer = CountingWriter(cluster)
+    audit = InMemoryAuditSink()
+    executor = Executor(
+        writer,
+        SimReadBackend(cluster),
+        load_policy(None),
+        audit,
+        verify_timeout_s=120,
+        verify_interval_s=10,
+        sleep=cluster.advance,
+        **kwargs,
+    )
+    return executor, writer, audit
+
+
+def test_approved_fix_runs_once_is_audited_and_verified(cluster: SimCluster) -> None:
+    executor, writer, audit = make(cluster)
+    result = executor.execute("prop_1", FIX, APPROVER)
+    assert result.status == "succeeded", result
+    assert result.rule_id == "k8s-patch-service-target-port"
+    assert result.dry_run and result.dry_run.startswith("dry run ok")
+    assert "recovered" in result.verification
+    assert writer.writes == ["patch"]
+    assert [e.action for e in audit.events] == ["execute.before", "execute.after"]
+    before, after = audit.events
+    assert before.before is not None and before.before["spec"]["ports"][0]["targetPort"] == 9999
+    assert after.after is not None and after.after["spec"]["ports"][0]["targetPort"] == 9090
+    assert grade(load_suite("aiopslab")[PROBLEM], cluster, {"detected": True}).success
+
+
+def test_the_same_proposal_id_never_executes_twice(cluster: SimCluster) -> None:
+    executor, writer, audit = make(cluster)
+    first = executor.execute("prop_1", FIX, APPROVER)
+    again = executor.execute("prop_1", FIX, APPROVER)
+    assert first.status == "succeeded" and not first.duplicate
+    assert again.duplicate and again.status == "succeeded" and "not executed again" in again.detail
+    assert writer.writes == ["patch"]
+    assert audit.events[-1].action == "execute.duplicate"
+
+
+def test_concurrent_clicks_execute_exactly_once(cluster: SimCluster) -> None:
+    executor, writer, _ = make(cluster, ledger=InMemoryLedger())
+    results = []
+    barrier = threading.Barrier(8)
+
+    def click() -> None:
+        barrier.wait()
+        results.append(executor.execute("prop_race", FIX, APPROVER))
+
+    threads = [threading.Thread(target=click) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert writer.writes == ["patch"]
+    assert sum(not r.duplicate for r in results) == 1
+
+
+@pytest.mark.parametrize(
+    ("request_", "reason"),
+    [
+        (ActionRequest(verb="delete_namespace", target=NS, namespace=NS), "not in the policy whitelist"),
+        (FIX.model_copy(update={"namespace": "kube-system"}), "kube-system"),
+        (FIX.model_copy(update={"params": {"target_port": 99999}}), "target_port"),
+        (FIX.model_copy(update={"target": "user-service; rm -rf /"}), "not a single valid"),
+    ],
+    ids=["unknown-verb", "protected-namespace", "out-of-bounds", "shell-injection"],
+)
+def test_requests_outside_the_policy_are_refused_and_change_nothing(
+    cluster: SimCluster, request_: ActionRequest, reason: str
+) -> None:
+    executor, writer, audit = make(cluster)
+    result = executor.execute("prop_bad", request_, APPROVER)
+    assert result.status == "refused"
+    assert reason in result.detail
+    assert writer.writes == []
+    assert [e.action for e in audit.events] == ["execute.refused"]
+
+
+def test_an_actor_who_is_not_an_approver_is_refused(cluster: SimCluster) -> None:
+    executor, writer, audit = make(cluster)
+    result = executor.execute("prop_2", FIX, Actor(user_id="U0NOBODY1"))
+    assert result.status == "refused" and "not an approver" in result.detail
+    assert writer.writes == [] and audit.events[0].action == "execute.refused"
+    allowed, *_ = make(cluster, extra_approvers=["U0NOBODY1"])
+    assert allowed.execute("prop_3", FIX, Actor(user_id="U0NOBODY1")).status == "succeeded"
+
+
+def test_a_wrong_fix_runs_but_is_reported_as_failed_by_verification(cluster: SimCluster) -> None:
+    executor, writer, _ = make(cluster)
+    wrong = FIX.model_copy(update={"params": {"target_port": 8080, "port_index": 0}})
+    result = executor.execute("prop_4", wrong, APPROVER)
+    assert writer.writes == ["patch"]
+    assert result.status == "failed" and result.verification.startswith("not recovered")
+
+
+def test_a_failing_dry_run_stops_before_any_write(cluster: SimCluster) -> None:
+    executor, writer, audit = make(cluster)
+    missing = FIX.model_copy(update={"target": "no-such-service"})
+    result = executor.execute("prop_5", missing, APPROVER)
+    assert result.status == "failed" and "not found" in result.detail
+    assert writer.writes == []
+    assert [e.action for e in audit.events] == ["execute.before", "execute.after"]
