@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 
+from aoi.agents.backends.sim import SimReadBackend
+from aoi.agents.observer import Budget, Observer
 from aoi.agents.planners.base import BudgetLeft, Planner, PlannerContext, PlannerError
 from aoi.agents.planners.model_steps import InvalidStepError, ModelUnavailableError, UnknownToolError
 from aoi.agents.planners.openai_planner import OpenAIPlanner, retry_after_seconds
-from aoi.agents.tools import READ_TOOLS
+from aoi.agents.tools import READ_TOOLS, read_tools
+from aoi.sim import SimCluster, grade, load_problem
 from tests.fakes.openai_server import (
     FakeOpenAIServer,
     Scripted,
@@ -265,3 +268,18 @@ def test_retry_after_accepts_seconds_milliseconds_and_http_dates() -> None:
     assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
     assert retry_after_seconds({"retry-after": "soon"}) is None
     assert retry_after_seconds({}) is None
+
+
+def test_observer_falls_back_to_the_heuristic_planner_when_the_endpoint_stays_down(sleeps: Sleeps) -> None:
+    problem = load_problem("k8s_target_port-misconfig-localization-1")
+    cluster = SimCluster.from_problem(problem)
+    with FakeOpenAIServer(lambda request: server_error(503)) as server:
+        planner = make_planner(server, sleeps)
+        observer = Observer(read_tools(SimReadBackend(cluster)), planner, Budget(max_retries=1))
+        trajectory = observer.run("Errors in namespace test-social-network", problem.task, problem.id)
+    diagnosis = trajectory.diagnosis
+    assert diagnosis is not None and diagnosis.degraded
+    assert diagnosis.planner == "openai->heuristic"
+    assert any("ModelUnavailableError" in note for note in diagnosis.notes)
+    assert len(server.completion_requests) == 2 * planner.max_attempts  # two tries of three attempts
+    assert grade(problem, cluster, diagnosis.to_json_dict()).success
