@@ -10,6 +10,7 @@ any) was applied: faults are ordinary writes and world changes made by ``aoi.sim
 from __future__ import annotations
 
 import base64
+import pickle
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -188,17 +189,30 @@ class SimCluster(TelemetryMixin):
     ) -> list[Obj]:
         """Copies of the objects of ``kind`` (all namespaces when ``namespace`` is None)."""
         kind = canonical_kind(kind)
+        key = ("list", kind, namespace, label_selector, field_selector)
+        blob: bytes = self._cached(
+            key,
+            lambda: pickle.dumps(
+                self._select(kind, namespace, label_selector, field_selector),
+                protocol=pickle.HIGHEST_PROTOCOL,
+            ),
+        )
+        result: list[Obj] = pickle.loads(blob)
+        return result
+
+    def _select(
+        self, kind: str, namespace: str | None, label_selector: str | None, field_selector: str | None
+    ) -> list[Obj]:
         labels_ok = parse_label_selector(label_selector)
         fields_ok = parse_field_selector(field_selector)
-        store = self._state.store
         cutoff = iso(self._state.now - EVENT_TTL_S)
-        out = []
-        for obj in store.items(kind, namespace):
-            if kind == "Event" and obj["lastTimestamp"] < cutoff:
-                continue
-            if labels_ok(obj["metadata"].get("labels") or {}) and fields_ok(obj):
-                out.append(store.read_copy(obj))
-        return out
+        return [
+            obj
+            for obj in self._state.store.items(kind, namespace)
+            if (kind != "Event" or obj["lastTimestamp"] >= cutoff)
+            and labels_ok(obj["metadata"].get("labels") or {})
+            and fields_ok(obj)
+        ]
 
     def get_object(self, kind: str, namespace: str | None, name: str) -> Obj:
         """A copy of one object; raises ``NotFound``."""

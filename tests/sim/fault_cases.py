@@ -84,6 +84,8 @@ class Case:
     self_healing: bool = False
 
     def problem(self, task: str = "mitigation") -> Problem:
+        """The case as a problem; self-healing faults have no mitigation task, so they get detection."""
+        task = "detection" if self.self_healing and task == "mitigation" else task
         return Problem.model_validate(
             {
                 "id": f"case-{self.fault}",

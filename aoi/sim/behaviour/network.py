@@ -9,6 +9,7 @@ client would see: ``dns`` (no such host), ``timeout`` (no such Service port, pac
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 
@@ -55,13 +56,17 @@ def parse_address(text: str, default_port: int | None = None) -> Address | None:
 
 def _config_value(snapshot: Snapshot, ref: str, key: str) -> object:
     doc = snapshot.files.get(ref)
-    if doc is None:
-        return None
+    data = _parse_json(doc) if doc is not None else None
+    return data.get(key) if isinstance(data, dict) else None
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_json(doc: str) -> object:
+    """Parsed config documents, memoised (callers must not mutate the result)."""
     try:
-        data = json.loads(doc)
+        return json.loads(doc)
     except json.JSONDecodeError:
         return None
-    return data.get(key) if isinstance(data, dict) else None
 
 
 def dependency_address(

@@ -8,6 +8,7 @@ and the PersistentVolumes they bind to. Pods, ReplicaSets and Endpoints are left
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from typing import Any
 
@@ -25,7 +26,12 @@ def b64(text: str) -> str:
 
 def stable_int(*parts: object) -> int:
     """A deterministic integer from arbitrary parts (stable across processes, unlike ``hash``)."""
-    return int.from_bytes(hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest(), "big")
+    return _stable("|".join(map(str, parts)))
+
+
+@functools.lru_cache(maxsize=65536)
+def _stable(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
 def build_nodes() -> list[Obj]:

@@ -7,13 +7,14 @@ fixed point. Status rendering lives in ``status``; pod start-up in ``kubelet``.
 
 from __future__ import annotations
 
-import copy
+import functools
 import hashlib
 import json
 import math
 from typing import Any
 
 from aoi.sim.kube import events
+from aoi.sim.kube.store import clone
 from aoi.sim.world import State
 
 Obj = dict[str, Any]
@@ -23,8 +24,22 @@ REVISION = "deployment.kubernetes.io/revision"
 
 def template_hash(template: Obj) -> str:
     """A pod-template-hash-like 10-character id of a pod template."""
-    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).digest()
+    return _hash_text(json.dumps(template, sort_keys=True, separators=(",", ":")))
+
+
+@functools.lru_cache(maxsize=4096)
+def _hash_text(text: str) -> str:
+    digest = hashlib.sha256(text.encode()).digest()
     return "".join(_ALPHABET[b % len(_ALPHABET)] for b in digest[:10])
+
+
+def workload_hash(state: State, obj: Obj) -> str:
+    """``template_hash`` of a live Deployment/StatefulSet, memoised per resourceVersion."""
+    memo: dict[tuple[str, str], str] = state.extra.setdefault("template_hash", {})
+    key = (obj["metadata"]["uid"], obj["metadata"]["resourceVersion"])
+    if key not in memo:
+        memo[key] = template_hash(obj["spec"]["template"])
+    return memo[key]
 
 
 def owner_ref(owner: Obj) -> Obj:
@@ -96,9 +111,9 @@ def rolling_params(dep: Obj) -> tuple[int, int]:
 
 
 def _new_replicaset(state: State, dep: Obj, h: str, revision: int) -> Obj:
-    template = copy.deepcopy(dep["spec"]["template"])
+    template = clone(dep["spec"]["template"])
     template.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = h
-    selector = copy.deepcopy(dep["spec"]["selector"])
+    selector = clone(dep["spec"]["selector"])
     selector.setdefault("matchLabels", {})["pod-template-hash"] = h
     rs: Obj = {
         "kind": "ReplicaSet",
@@ -154,7 +169,7 @@ def sync_deployments(state: State) -> bool:
     pods_of = by_owner(state, "Pod")
     for dep in state.store.items("Deployment"):
         owned = list(rs_of.get(dep["metadata"]["uid"], []))
-        h = template_hash(dep["spec"]["template"])
+        h = workload_hash(state, dep)
         revs = [int(rs["metadata"].get("annotations", {}).get(REVISION, "0")) for rs in owned]
         max_rev = max(revs, default=0)
         new = next(
@@ -217,7 +232,7 @@ def _new_pod(state: State, owner: Obj, name: str, extra_labels: dict[str, str] |
             "annotations": dict(template.get("metadata", {}).get("annotations", {}) or {}),
             "ownerReferences": [owner_ref(owner)],
         },
-        "spec": copy.deepcopy(template["spec"]),
+        "spec": clone(template["spec"]),
         "status": {"phase": "Pending", "qosClass": "Burstable"},
     }
     if not pod["metadata"]["annotations"]:
@@ -259,7 +274,7 @@ def sync_statefulsets(state: State) -> bool:
     changed = False
     for sts in state.store.items("StatefulSet"):
         ns, name = sts["metadata"]["namespace"], sts["metadata"]["name"]
-        revision = f"{name}-{template_hash(sts['spec']['template'])}"
+        revision = f"{name}-{workload_hash(state, sts)}"
         desired = int(sts["spec"].get("replicas", 1))
         pods = {p["metadata"]["name"]: p for p in by_owner(state, "Pod").get(sts["metadata"]["uid"], [])}
         for i in range(desired):
@@ -313,75 +328,4 @@ def collect_garbage(state: State) -> bool:
                 else:
                     state.store.remove(kind, obj["metadata"]["namespace"], obj["metadata"]["name"])
                 changed = True
-    return changed
-
-
-def sync_volumes(state: State) -> bool:
-    """Bind Pending PVCs to Available PVs of their storage class; mark PVs of deleted claims Released."""
-    changed = False
-    pvs = state.store.items("PersistentVolume")
-    for pv in pvs:
-        ref = pv["spec"].get("claimRef")
-        phase = pv.get("status", {}).get("phase")
-        if ref:
-            claim = state.store.get("PersistentVolumeClaim", ref.get("namespace", ""), ref.get("name", ""))
-            if claim is not None and ref.get("uid") in (None, claim["metadata"]["uid"]):
-                want = "Bound"
-            elif ref.get("uid") is None:
-                want = "Available"
-            else:
-                want = "Released"
-        else:
-            want = "Available"
-        if phase != want:
-            changed |= state.store.set_field(pv, "status", {"phase": want})
-    for pvc in state.store.items("PersistentVolumeClaim"):
-        if pvc.get("status", {}).get("phase") == "Bound" and pvc["spec"].get("volumeName"):
-            continue
-        ns, name = pvc["metadata"]["namespace"], pvc["metadata"]["name"]
-        match = next(
-            (
-                pv
-                for pv in pvs
-                if pv["status"].get("phase") == "Available"
-                and pv["spec"].get("storageClassName") == pvc["spec"].get("storageClassName")
-                and (
-                    not pv["spec"].get("claimRef")
-                    or (
-                        pv["spec"]["claimRef"].get("name") == name
-                        and pv["spec"]["claimRef"].get("namespace") == ns
-                    )
-                )
-            ),
-            None,
-        )
-        if match is None:
-            events.record(
-                state,
-                pvc,
-                "FailedBinding",
-                "no persistent volumes available for this claim and no storage class is set",
-                "Warning",
-                component="persistentvolume-controller",
-            )
-            continue
-        match["spec"]["claimRef"] = {
-            "kind": "PersistentVolumeClaim",
-            "namespace": ns,
-            "name": name,
-            "uid": pvc["metadata"]["uid"],
-            "apiVersion": "v1",
-            "resourceVersion": pvc["metadata"]["resourceVersion"],
-        }
-        match["status"] = {"phase": "Bound"}
-        state.store.touch(match)
-        pvc["spec"]["volumeName"] = match["metadata"]["name"]
-        pvc["status"] = {
-            "phase": "Bound",
-            "accessModes": list(match["spec"].get("accessModes", [])),
-            "capacity": dict(match["spec"].get("capacity", {})),
-        }
-        pvc["metadata"].setdefault("annotations", {})["pv.kubernetes.io/bind-completed"] = "yes"
-        state.store.touch(pvc)
-        changed = True
     return changed

@@ -10,10 +10,10 @@ and never modify their inputs.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from aoi.sim.errors import SimError
+from aoi.sim.kube.store import clone
 
 MERGE_KEYS: dict[str, str] = {
     "containers": "name",
@@ -29,14 +29,18 @@ MERGE_KEYS: dict[str, str] = {
 
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386: objects merge recursively, ``null`` deletes, everything else replaces."""
+    return _merge_in_place(clone(target), clone(patch))
+
+
+def _merge_in_place(target: Any, patch: Any) -> Any:
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return patch
+    result = target if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
         else:
-            result[key] = merge_patch(result.get(key), value)
+            result[key] = _merge_in_place(result.get(key), value)
     return result
 
 
@@ -52,8 +56,8 @@ def _merge_key(field: str, items: list[Any], parent_path: str) -> str | None:
 def strategic_merge_patch(target: Any, patch: Any, path: str = "") -> Any:
     """Kubernetes strategic merge patch (the subset documented in the module docstring)."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return clone(patch)
+    result = clone(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if key.startswith("$"):
             continue
@@ -64,17 +68,17 @@ def strategic_merge_patch(target: Any, patch: Any, path: str = "") -> Any:
         elif isinstance(value, dict):
             result[key] = strategic_merge_patch(result.get(key), value, f"{path}.{key}")
         else:
-            result[key] = copy.deepcopy(value)
+            result[key] = clone(value)
     return result
 
 
 def _merge_list(field: str, current: list[Any], patch: list[Any], path: str) -> list[Any]:
     if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
-        return [copy.deepcopy(i) for i in patch if not (isinstance(i, dict) and "$patch" in i)]
+        return [clone(i) for i in patch if not (isinstance(i, dict) and "$patch" in i)]
     key = _merge_key(field, current + patch, path)
     if key is None or not all(isinstance(i, dict) for i in current + patch):
-        return copy.deepcopy(patch)
-    out = [copy.deepcopy(i) for i in current]
+        return clone(patch)
+    out = [clone(i) for i in current]
     for item in patch:
         if key not in item:
             raise SimError(f"strategic merge patch: item of {path} lacks its merge key {key!r}: {item}")
@@ -83,7 +87,7 @@ def _merge_list(field: str, current: list[Any], patch: list[Any], path: str) -> 
             if idx is not None:
                 out.pop(idx)
         elif idx is None:
-            out.append(copy.deepcopy(item))
+            out.append(clone(item))
         else:
             out[idx] = strategic_merge_patch(out[idx], item, f"{path}[{item[key]}]")
     return out
@@ -114,12 +118,12 @@ def _walk(doc: Any, parts: list[str], path: str) -> Any:
 
 def _add(doc: Any, parts: list[str], value: Any, path: str, replace: bool) -> Any:
     if not parts:
-        return copy.deepcopy(value)
+        return clone(value)
     parent = _walk(doc, parts[:-1], path)
     last = parts[-1]
     if isinstance(parent, list):
         if last == "-" and not replace:
-            parent.append(copy.deepcopy(value))
+            parent.append(clone(value))
             return doc
         try:
             idx = int(last)
@@ -128,13 +132,13 @@ def _add(doc: Any, parts: list[str], value: Any, path: str, replace: bool) -> An
         if not 0 <= idx <= len(parent) - (1 if replace else 0):
             raise SimError(f"JSON patch path {path!r}: index {idx} out of range")
         if replace:
-            parent[idx] = copy.deepcopy(value)
+            parent[idx] = clone(value)
         else:
-            parent.insert(idx, copy.deepcopy(value))
+            parent.insert(idx, clone(value))
     elif isinstance(parent, dict):
         if replace and last not in parent:
             raise SimError(f"JSON patch replace: path {path!r} does not exist")
-        parent[last] = copy.deepcopy(value)
+        parent[last] = clone(value)
     else:
         raise SimError(f"JSON patch path {path!r}: parent is not an object or list")
     return doc
@@ -161,7 +165,7 @@ def json_patch(target: Any, ops: Any) -> Any:
         raise SimError(
             "a JSON patch must be a list of operations like {'op': 'replace', 'path': ..., 'value': ...}"
         )
-    doc = copy.deepcopy(target)
+    doc = clone(target)
     for n, op in enumerate(ops):
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
             raise SimError(f"JSON patch operation #{n} must be an object with 'op' and 'path': {op!r}")
@@ -177,11 +181,7 @@ def json_patch(target: Any, ops: Any) -> Any:
             _remove(doc, parts, path)
         elif kind in ("move", "copy"):
             src = _pointer(op.get("from", ""))
-            value = (
-                _remove(doc, src, op["from"])
-                if kind == "move"
-                else copy.deepcopy(_walk(doc, src, op["from"]))
-            )
+            value = _remove(doc, src, op["from"]) if kind == "move" else clone(_walk(doc, src, op["from"]))
             doc = _add(doc, parts, value, path, replace=False)
         elif kind == "test":
             if _walk(doc, parts, path) != op["value"]:

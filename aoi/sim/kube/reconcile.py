@@ -11,11 +11,11 @@ from aoi.sim.kube.controllers import (
     sync_deployments,
     sync_replicasets,
     sync_statefulsets,
-    sync_volumes,
 )
 from aoi.sim.kube.kubelet import render_pod_status, run_kubelet
 from aoi.sim.kube.scheduler import schedule
 from aoi.sim.kube.status import render_workloads, sync_endpoints
+from aoi.sim.kube.volumes import sync_volumes
 from aoi.sim.world import State
 
 MAX_PASSES = 12

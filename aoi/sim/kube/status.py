@@ -175,6 +175,11 @@ def _resolve_target(port: Obj, pod: Obj) -> int | None:
 def sync_endpoints(state: State) -> bool:
     """One Endpoints object per selector Service, mirroring the endpoints controller; True on change."""
     changed = False
+    by_label: dict[tuple[str, str, str], list[Obj]] = {}
+    for pod in state.store.items("Pod"):
+        if pod["metadata"]["uid"] in state.pods:
+            for k, v in (pod["metadata"].get("labels") or {}).items():
+                by_label.setdefault((pod["metadata"]["namespace"], k, v), []).append(pod)
     for svc in state.store.items("Service"):
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
         selector = svc["spec"].get("selector")
@@ -182,9 +187,10 @@ def sync_endpoints(state: State) -> bool:
             continue
         subsets: list[Obj] = []
         groups: dict[tuple[tuple[str, int], ...], Obj] = {}
-        for pod in state.store.items("Pod", ns):
-            run = state.pods.get(pod["metadata"]["uid"])
-            if run is None or not match_labels(selector, pod["metadata"].get("labels", {})):
+        first_key, first_value = next(iter(selector.items()))
+        for pod in by_label.get((ns, first_key, str(first_value)), []):
+            run = state.pods[pod["metadata"]["uid"]]
+            if not match_labels(selector, pod["metadata"].get("labels", {})):
                 continue
             ports = []
             for p in svc["spec"].get("ports", []):

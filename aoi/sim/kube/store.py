@@ -8,6 +8,7 @@ re-render status every pass without churning versions. Cluster-scoped kinds use 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import pickle
 import random
 import uuid
@@ -54,7 +55,12 @@ def canonical_kind(kind: str) -> str:
 
 def iso(t: float) -> str:
     """Kubernetes timestamp format (RFC 3339, seconds, UTC)."""
-    return dt.datetime.fromtimestamp(int(t), tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso(int(t))
+
+
+@functools.lru_cache(maxsize=8192)
+def _iso(t: int) -> str:
+    return dt.datetime.fromtimestamp(t, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def clone(obj: Any) -> Any:

@@ -6,12 +6,13 @@ history. Results are cached per state version, so repeated reads between writes 
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 from aoi.sim.behaviour.health import Epoch, compute_epoch
 from aoi.sim.errors import ProblemError, SimError
 from aoi.sim.kube import events
-from aoi.sim.kube.store import API_VERSIONS, canonical_kind, clone
+from aoi.sim.kube.store import API_VERSIONS, canonical_kind
 from aoi.sim.telemetry.logs import LogRenderer
 from aoi.sim.telemetry.metrics import MetricsRenderer
 from aoi.sim.telemetry.traces import TraceRenderer
@@ -105,7 +106,8 @@ class TelemetryMixin:
 
     def trace_services(self) -> list[str]:
         """Services that report spans (databases appear only as their callers' client spans)."""
-        return self._trace_renderer().services()
+        names: list[str] = self._cached(("trace_services",), lambda: self._trace_renderer().services())
+        return list(names)
 
     def find_traces(
         self,
@@ -122,10 +124,15 @@ class TelemetryMixin:
         if service is not None and service not in self.trace_services():
             raise SimError(f"unknown trace service {service!r}; services: {', '.join(self.trace_services())}")
         key = ("traces", service, start, end, limit, errors_only, min_duration_us)
-        found = self._cached(
-            key, lambda: self._trace_renderer().find(service, start, end, limit, errors_only, min_duration_us)
+        blob: bytes = self._cached(
+            key,
+            lambda: pickle.dumps(
+                self._trace_renderer().find(service, start, end, limit, errors_only, min_duration_us),
+                protocol=pickle.HIGHEST_PROTOCOL,
+            ),
         )
-        return [clone(t) for t in found]
+        found: list[Obj] = pickle.loads(blob)
+        return found
 
     # -- noise (problem files' red-team and robustness lines) ------------------------------------------
     def _add_noise(self, noise: dict[str, Any]) -> None:

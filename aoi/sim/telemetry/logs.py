@@ -19,11 +19,11 @@ from aoi.sim.behaviour.network import dependency_address
 from aoi.sim.errors import NotFound, SimError
 from aoi.sim.kube.builder import stable_int
 from aoi.sim.telemetry.logstyle import render, style, timestamp, vocabulary
+from aoi.sim.telemetry.server_logs import MONGO_ISSUES, mongo_server_lines
 from aoi.sim.world import ContainerRun, State, crash_cycles
 
 TICK_S = 10.0
 WINDOW_S = 2 * 3600.0
-MONGO_ISSUES = {"tls", "auth_failed", "unauthorized", "unauthenticated"}
 _WORDS = ("telescope", "binoculars", "travel", "accessories", "assembly", "optics")
 
 
@@ -271,7 +271,7 @@ class LogRenderer:
                     )
                 )
         if program.kind == "mongodb":
-            out.extend(self._mongo_server(app, svc, health, t, rng, ctx))
+            out.extend(mongo_server_lines(app, svc, health, t, rng, ctx["pod"]))
         if sty.noise and rng.random() < 1 / 12:
             item = rng.choice(sty.noise)
             peer_svc = rng.choice([s.name for s in app.services if s.kind == "app"])
@@ -331,58 +331,6 @@ class LogRenderer:
         table = vocabulary().client_errors.get(family, vocabulary().client_errors["grpc-go"])
         key = {"noconfig": "dns", "down": "refused"}.get(kind or "refused", kind or "refused")
         return _fill(table.get(key, table["refused"]), values)
-
-    def _mongo_server(
-        self, app: AppSpec, svc: str, health: object, t: float, rng: random.Random, ctx: dict[str, str]
-    ) -> list[tuple[float, str]]:
-        out = []
-        for caller, st in sorted(getattr(health, "services", {}).items()):
-            cs = st.calls.get(svc)
-            issue = cs.kind if cs and cs.conn_fail > 0 and cs.kind in MONGO_ISSUES else None
-            if issue is None:
-                crashing = [
-                    p
-                    for p in getattr(health, "pods", {}).values()
-                    if p.service == caller and p.crash and any(f.startswith(f"mongo|{svc}|") for f in p.fatal)
-                ]
-                issue = crashing[0].fatal[0].split("|")[2] if crashing and rng.random() < 0.3 else None
-            if issue is None:
-                continue
-            remote = f"10.244.{rng.randint(1, 3)}.{rng.randint(2, 200)}:{rng.randint(32768, 60999)}"
-            te = t + rng.random() * 0.9
-            db = app.service(svc).database or "admin"
-            src, msg = {
-                "auth_failed": (
-                    "I|ACCESS|20249|conn{n}",
-                    'Authentication failed|{{"mechanism":"SCRAM-SHA-1",'
-                    '"speculative":false,"principalName":"admin","authenticationDatabase":"admin",'
-                    '"remote":"{remote}","extraInfo":{{}},"error":"UserNotFound: Could not find user '
-                    '\\"admin\\" for db \\"admin\\""}}',
-                ),
-                "unauthorized": (
-                    "I|ACCESS|20436|conn{n}",
-                    'Checking authorization failed|{{"error":{{"code":13,'
-                    '"codeName":"Unauthorized","errmsg":"not authorized on {db} to execute command '
-                    '{{ find: \\"{coll}\\", $db: \\"{db}\\" }}"}}}}',
-                ),
-                "unauthenticated": (
-                    "I|ACCESS|20436|conn{n}",
-                    'Checking authorization failed|{{"error":{{"code":13,'
-                    '"codeName":"Unauthorized","errmsg":"command find requires authentication"}}}}',
-                ),
-                "tls": (
-                    "I|NETWORK|22988|conn{n}",
-                    "Error receiving request from client. Ending connection from "
-                    'remote|{{"error":{{"code":141,"codeName":"SSLHandshakeFailed","errmsg":"The server is '
-                    'configured to only allow SSL connections"}},"remote":"{remote}","connectionId":{n}}}',
-                ),
-            }[issue]
-            n = str(rng.randint(100, 9000))
-            values = {"n": n, "remote": remote, "db": db, "coll": db.split("-")[0]}
-            out.append(
-                (te, render("mongodb", te, "info", _fill(src, values), _fill(msg, values), ctx["pod"], svc))
-            )
-        return out
 
 
 def _fill(template: str, values: dict[str, str]) -> str:
