@@ -120,16 +120,16 @@ def _sqlite_engine(parsed: URL, *, foreign_keys: bool, pool_size: int) -> Engine
     return engine
 
 
-def _sqlite_lock_path(engine: Engine) -> Path | None:
+def sqlite_lock_path(url: URL) -> Path | None:
     """The lock file that queues SQLite writers (None for PostgreSQL or in-memory SQLite)."""
-    database = engine.url.database or ""
-    if engine.dialect.name != "sqlite" or database in ("", ":memory:") or fcntl is None:
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:") or fcntl is None:
         return None
     return Path(database).expanduser().with_name(Path(database).name + "-aoi-write.lock")
 
 
 @contextmanager
-def _queued(lock_path: Path | None) -> Iterator[None]:
+def queued_writer(lock_path: Path | None) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``lock_path`` for the duration of a SQLite write transaction.
 
     Why: SQLite's own busy handler makes waiting writers sleep and poll, so under 20-way contention
@@ -160,7 +160,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._write_engine = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
-        self._write_lock = _sqlite_lock_path(engine)
+        self._write_lock = sqlite_lock_path(engine.url)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = False) -> Store:
@@ -191,7 +191,7 @@ class Store:
         """
         engine = self._write_engine if write else self.engine
         lock = self._write_lock if write else None
-        with _queued(lock), Session(engine, expire_on_commit=False) as session, session.begin():
+        with queued_writer(lock), Session(engine, expire_on_commit=False) as session, session.begin():
             yield session
 
     def dispose(self) -> None:

@@ -7,6 +7,7 @@ upgrading works from an installed wheel with no alembic.ini in the working direc
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,10 +18,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import OperationalError
 
-from aoi.store.db import Store, make_engine, parse_database_url
+from aoi.store.db import Store, make_engine, parse_database_url, queued_writer, sqlite_lock_path
 from aoi.store.errors import DatabaseUnavailableError, SchemaOutOfDateError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Alembic keeps its running environment in module globals (``alembic.context``): one command at a
+# time per process, whatever the database.
+_ALEMBIC = threading.Lock()
 
 
 def alembic_config(url: str) -> Config:
@@ -65,15 +69,19 @@ def current_revision(url: str) -> str | None:
 
 
 def upgrade(url: str, revision: str = "head") -> str | None:
-    """Apply migrations up to ``revision``; idempotent. Returns the revision reached."""
-    with _reachable(url):
+    """Apply migrations up to ``revision``; idempotent. Returns the revision reached.
+
+    Safe to call from several processes at start-up: SQLite runs queue on the writers' file lock,
+    PostgreSQL runs on an advisory lock taken in ``env.py``; the later ones find the schema current.
+    """
+    with _ALEMBIC, _reachable(url), queued_writer(sqlite_lock_path(parse_database_url(url))):
         command.upgrade(alembic_config(url), revision)
     return current_revision(url)
 
 
 def downgrade(url: str, revision: str) -> str | None:
     """Revert migrations down to ``revision`` (``"base"`` drops every store table)."""
-    with _reachable(url):
+    with _ALEMBIC, _reachable(url), queued_writer(sqlite_lock_path(parse_database_url(url))):
         command.downgrade(alembic_config(url), revision)
     return current_revision(url)
 
@@ -85,7 +93,8 @@ def make_revision(url: str, message: str) -> str:
     existing = [rev.revision for rev in ScriptDirectory.from_config(config).walk_revisions()]
     numbers = [int(rev) for rev in existing if rev.isdigit()]
     rev_id = f"{max(numbers, default=0) + 1:04d}"
-    script = command.revision(config, message=message, autogenerate=True, rev_id=rev_id)
+    with _ALEMBIC:
+        script = command.revision(config, message=message, autogenerate=True, rev_id=rev_id)
     if script is None or isinstance(script, list):
         raise SchemaOutOfDateError("alembic produced no single revision script")
     return str(script.path)

@@ -69,9 +69,8 @@ class ProcessPool:
         return [collected[i] for i in range(self.size)]
 
     def close(self) -> None:
-        for queue in self._tasks:
-            queue.put(None)
+        """Stop the idle workers (they hold nothing: each task disposed of its own engine)."""
+        for proc in self._procs:
+            proc.terminate()
         for proc in self._procs:
             proc.join(timeout=10)
-            if proc.is_alive():
-                proc.kill()

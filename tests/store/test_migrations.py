@@ -33,23 +33,23 @@ def _tables(url: str) -> set[str]:
         engine.dispose()
 
 
-def test_upgrade_to_head_matches_the_models_exactly(db_url: str) -> None:
-    assert migrate.upgrade(db_url) == migrate.head_revision()
-    assert _diff(db_url) == []
-    assert _tables(db_url) == set(StoreModel.metadata.tables) | {"alembic_version"}
+def test_upgrade_to_head_matches_the_models_exactly(empty_db_url: str) -> None:
+    assert migrate.upgrade(empty_db_url) == migrate.head_revision()
+    assert _diff(empty_db_url) == []
+    assert _tables(empty_db_url) == set(StoreModel.metadata.tables) | {"alembic_version"}
 
 
-def test_upgrade_is_idempotent_and_downgrade_to_base_removes_every_table(db_url: str) -> None:
-    migrate.upgrade(db_url)
-    migrate.upgrade(db_url)
-    assert migrate.downgrade(db_url, "base") is None
-    assert _tables(db_url) <= {"alembic_version"}
-    migrate.upgrade(db_url)
-    assert _diff(db_url) == []
+def test_upgrade_is_idempotent_and_downgrade_to_base_removes_every_table(empty_db_url: str) -> None:
+    migrate.upgrade(empty_db_url)
+    migrate.upgrade(empty_db_url)
+    assert migrate.downgrade(empty_db_url, "base") is None
+    assert _tables(empty_db_url) <= {"alembic_version"}
+    migrate.upgrade(empty_db_url)
+    assert _diff(empty_db_url) == []
 
 
-def test_an_unmigrated_database_is_refused_with_the_command_to_run(db_url: str) -> None:
-    store = Store(make_engine(db_url))
+def test_an_unmigrated_database_is_refused_with_the_command_to_run(empty_db_url: str) -> None:
+    store = Store(make_engine(empty_db_url))
     try:
         with pytest.raises(SchemaOutOfDateError, match="aoi db upgrade"):
             migrate.ensure_current(store)
@@ -58,26 +58,35 @@ def test_an_unmigrated_database_is_refused_with_the_command_to_run(db_url: str) 
 
 
 def test_cli_upgrades_from_any_directory_without_an_alembic_ini(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    empty_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
-    behind = runner.invoke(app, ["db", "current", "--url", db_url])
+    behind = runner.invoke(app, ["db", "current", "--url", empty_db_url])
     assert behind.exit_code == 1 and "aoi db upgrade" in behind.output
-    first = runner.invoke(app, ["db", "upgrade", "--url", db_url])
+    first = runner.invoke(app, ["db", "upgrade", "--url", empty_db_url])
     assert first.exit_code == 0, first.output
     assert f"-> {migrate.head_revision()}" in first.output
-    again = runner.invoke(app, ["db", "upgrade", "--url", db_url])
+    again = runner.invoke(app, ["db", "upgrade", "--url", empty_db_url])
     assert again.exit_code == 0 and "already at" in again.output
-    assert runner.invoke(app, ["db", "current", "--url", db_url]).exit_code == 0
-    refused = runner.invoke(app, ["db", "downgrade", "base", "--url", db_url])
+    assert runner.invoke(app, ["db", "current", "--url", empty_db_url]).exit_code == 0
+    refused = runner.invoke(app, ["db", "downgrade", "base", "--url", empty_db_url])
     assert refused.exit_code == 1 and "--yes" in refused.output
-    down = runner.invoke(app, ["db", "downgrade", "base", "--url", db_url, "--yes"])
+    down = runner.invoke(app, ["db", "downgrade", "base", "--url", empty_db_url, "--yes"])
     assert down.exit_code == 0, down.output
-    assert _tables(db_url) <= {"alembic_version"}
+    assert _tables(empty_db_url) <= {"alembic_version"}
 
 
 def test_procfile_release_step_runs_the_migrations() -> None:
     procfile = Path(__file__).resolve().parents[2] / "Procfile"
     lines = dict(line.split(":", 1) for line in procfile.read_text().splitlines() if ":" in line)
     assert lines["release"].strip() == "aoi db upgrade"
+
+
+def test_concurrent_upgrades_at_start_up_all_succeed_and_agree(empty_db_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        reached = list(pool.map(lambda _i: migrate.upgrade(empty_db_url), range(4)))
+    assert reached == [migrate.head_revision()] * 4
+    assert _diff(empty_db_url) == []

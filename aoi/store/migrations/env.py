@@ -39,9 +39,15 @@ def _configure(**kwargs: Any) -> None:
     )
 
 
+# Any constant: serialises concurrent `aoi db upgrade` runs (web and worker starting together).
+MIGRATION_LOCK_KEY = 0x414F4931  # "AOI1"
+
+
 def _run(connection: Connection) -> None:
     _configure(connection=connection)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
         context.run_migrations()
 
 
