@@ -9,6 +9,7 @@ adapters — runs without the 17 s SmolLM2 load.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ ANSWER = {
     "args": {"namespace": "test-hotel"},
 }
 ANSWER_TEXT = json.dumps(ANSWER)
+TINY_VOCAB = 512  # the teaching recipe below (steps, learning rate) was measured with this vocabulary
 SHORT_TEMPLATE = """\
 version: 1
 system: Reply with one JSON step. Read only.
@@ -99,13 +101,15 @@ def prompt_messages(template_path: Path) -> list[dict[str, str]]:
 @pytest.fixture(scope="module")
 def random_model(tmp_path_factory: pytest.TempPathFactory, prompt_messages: list[dict[str, str]]) -> Path:
     corpus = [m["content"] for m in prompt_messages] + [ANSWER_TEXT]
-    return build_tiny_model(tmp_path_factory.mktemp("random"), corpus=corpus)
+    return build_tiny_model(tmp_path_factory.mktemp("random"), corpus=corpus, vocab_size=TINY_VOCAB)
 
 
 @pytest.fixture(scope="module")
 def taught_model(tmp_path_factory: pytest.TempPathFactory, prompt_messages: list[dict[str, str]]) -> Path:
     folder = tmp_path_factory.mktemp("taught")
-    build_tiny_model(folder, corpus=[m["content"] for m in prompt_messages] + [ANSWER_TEXT])
+    build_tiny_model(
+        folder, corpus=[m["content"] for m in prompt_messages] + [ANSWER_TEXT], vocab_size=TINY_VOCAB
+    )
     model = transformers.AutoModelForCausalLM.from_pretrained(folder)
     teach(model, transformers.AutoTokenizer.from_pretrained(folder), prompt_messages, ANSWER_TEXT)
     model.save_pretrained(folder)
@@ -184,11 +188,16 @@ def test_control_tokens_in_cluster_text_cannot_open_a_fake_system_turn(
 
 
 def test_a_prompt_longer_than_the_context_window_is_a_typed_error(
-    random_model: Path, template_path: Path
+    tmp_path: Path, random_model: Path, template_path: Path
 ) -> None:
-    planner = LocalPlanner(random_model, template_path=template_path, verbs=[], max_new_tokens=8)
-    with pytest.raises(ModelUnavailableError, match=r"exceeds the 2048-token context"):
-        planner.next_step(context("pods are failing " * 1500))
+    short_context = tmp_path / "short-context"
+    shutil.copytree(random_model, short_context)
+    config = json.loads((short_context / "config.json").read_text())
+    config["max_position_embeddings"] = 256
+    (short_context / "config.json").write_text(json.dumps(config))
+    planner = LocalPlanner(short_context, template_path=template_path, verbs=[], max_new_tokens=8)
+    with pytest.raises(ModelUnavailableError, match=r"exceeds the 256-token context"):
+        planner.next_step(context("pods are failing " * 200))
 
 
 def test_bad_model_and_adapter_paths_fail_at_construction(tmp_path: Path, random_model: Path) -> None:
