@@ -2,9 +2,11 @@
 
 SQLite is tuned for several processes sharing one file: WAL journal (readers never block the writer),
 a busy timeout (writers queue instead of failing), foreign keys on, ``synchronous=FULL`` (a committed
-click survives a power cut), and write transactions that start with ``BEGIN IMMEDIATE`` so two writers
-never deadlock upgrading read locks. PostgreSQL runs at READ COMMITTED; the repository functions take
-row locks (``SELECT … FOR UPDATE``) or use conditional updates where a decision must happen once.
+click survives a power cut), and write transactions that first queue on a kernel file lock and then
+start with ``BEGIN IMMEDIATE``, so two writers never deadlock upgrading read locks and a waiting click
+is served in turn rather than by SQLite's sleep-and-poll busy handler. PostgreSQL runs at READ
+COMMITTED; the repository functions take row locks (``SELECT … FOR UPDATE``) or use conditional
+updates where a decision must happen once.
 """
 
 from __future__ import annotations
