@@ -19,7 +19,7 @@ from aoi.sim import Problem
 from aoi.training.config import GrpoSettings, KtoSettings, SftSettings
 from aoi.training.registry import ModelRegistry, RegisteredModel
 from aoi.training.rewards_verified import VerifiedOutcomeReward
-from aoi.training.rollout import Episode, run_episodes, scores
+from aoi.training.rollout import AbstainingFallback, Episode, run_episodes, scores
 from aoi.training.runs import TrainResult
 from aoi.training.trainers import train_grpo, train_kto, train_sft
 
@@ -170,11 +170,14 @@ def evaluate_local(
     max_new_tokens: int = 192,
     on_episode: Callable[[Episode], None] | None = None,
 ) -> EvalScore:
-    """Run the ``local`` planner (base + optional adapter) on ``problems`` and score it."""
+    """Run the ``local`` planner (base + optional adapter) on ``problems`` and score the model *alone*:
+    the heuristic fallback is replaced by one that abstains, so a rescued episode counts as a miss."""
     from aoi.agents.planners.local_planner import LocalPlanner
 
     planner = LocalPlanner(model_path=base_model, adapter_path=adapter, max_new_tokens=max_new_tokens)
-    episodes = run_episodes(problems, planner, k=k, budget=budget, on_episode=on_episode)
+    episodes = run_episodes(
+        problems, planner, k=k, budget=budget, on_episode=on_episode, fallback=AbstainingFallback()
+    )
     summary = scores(episodes)
     return EvalScore(
         label=label,

@@ -17,9 +17,9 @@ from typing import Any
 from aoi.agents.backends.sim import SimReadBackend
 from aoi.agents.evaluation.runner import app_namespace, execute_top_proposal, incident_text, with_seed
 from aoi.agents.observer import Budget, Observer
-from aoi.agents.planners.base import Planner
+from aoi.agents.planners.base import FallbackPlanner, Planner, PlannerContext, PlannerOutput
 from aoi.agents.proposals import policy_annotator
-from aoi.agents.records import Trajectory
+from aoi.agents.records import Step, Trajectory
 from aoi.agents.tools import read_tools
 from aoi.policies.schema import Policy, load_policy
 from aoi.sim import Problem, SimCluster, grade
@@ -62,6 +62,32 @@ def failed_checks(success: bool, details: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(checks)
 
 
+class AbstainingFallback:
+    """A fallback that answers nothing: measures a model on its own (no heuristic rescue).
+
+    The Observer hands over to its fallback when the model keeps failing and asks it to conclude when
+    the budget runs out; this one submits "no answer", and :func:`run_episode` scores that as a miss.
+    """
+
+    name = "abstain"
+
+    def conclude(self, context: PlannerContext) -> Step:
+        return Step(
+            action_type="submit",
+            summary="no valid step from the model: no answer",
+            args={"detected": False, "faulty_components": []},
+            confidence=0.0,
+        )
+
+    def next_step(self, context: PlannerContext) -> PlannerOutput:
+        return PlannerOutput(step=self.conclude(context))
+
+
+def abstained(trajectory: Trajectory) -> bool:
+    """Whether the answer came from :class:`AbstainingFallback` (the model itself gave none)."""
+    return bool(trajectory.steps) and trajectory.steps[-1].planner == AbstainingFallback.name
+
+
 def run_episode(
     problem: Problem,
     planner: Planner,
@@ -70,8 +96,13 @@ def run_episode(
     budget: Budget | None = None,
     guidance: GuidanceSource | None = None,
     policy: Policy | None = None,
+    fallback: FallbackPlanner | None = None,
 ) -> Episode:
-    """Fresh cluster → Observer (with guidance) → top fix executed for mitigation → graded."""
+    """Fresh cluster → Observer (with guidance) → top fix executed for mitigation → graded.
+
+    ``fallback`` replaces the Observer's heuristic fallback; with :class:`AbstainingFallback` an
+    episode the model could not answer itself counts as failed, whatever the grader says.
+    """
     started = time.perf_counter()
     policy = policy or load_policy(None)
     cluster = SimCluster.from_problem(with_seed(problem, run))
@@ -82,6 +113,7 @@ def run_episode(
         read_tools(SimReadBackend(cluster)),
         planner,
         budget,
+        fallback=fallback,
         guidance=(lambda _text: list(notes)) if guidance is not None else None,
         annotate=policy_annotator(policy),
     )
@@ -93,14 +125,15 @@ def run_episode(
         result = execute_top_proposal(cluster, diagnosis, policy)
         executed = None if result is None else f"{result.status}: {result.verb} {result.target}"
     verdict = grade(problem, cluster, diagnosis.to_json_dict())
+    success = bool(verdict.success) and not abstained(trajectory)
     return Episode(
         problem_id=problem.id,
         run=run,
         task=str(problem.task),
         split=str(problem.split),
-        success=bool(verdict.success),
+        success=success,
         trajectory=trajectory,
-        failed_checks=failed_checks(bool(verdict.success), verdict.details),
+        failed_checks=failed_checks(success, verdict.details),
         executed=executed,
         seconds=round(time.perf_counter() - started, 4),
         guidance=list(notes),
@@ -115,6 +148,7 @@ def run_episodes(
     budget: Budget | None = None,
     guidance: GuidanceSource | None = None,
     on_episode: Callable[[Episode], None] | None = None,
+    fallback: FallbackPlanner | None = None,
 ) -> list[Episode]:
     """Every problem ``k`` times (run r uses the harness's seed for run r), in this process.
 

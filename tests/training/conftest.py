@@ -82,7 +82,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         r for e in episodes for r in step_rows(e.trajectory, tools=default_tool_specs(), render=smol_render)
     ]
     corpus = [m["content"] for r in draft for m in r["prompt"]] + [r["expert_step"] for r in draft]
-    tiny = build_tiny_model(tmp_path_factory.mktemp("weekly") / "tiny", corpus, vocab_size=2048)
+    tiny = build_tiny_model(tmp_path_factory.mktemp("weekly") / "tiny", corpus, vocab_size=8192)
     render = planner_renderer(LocalPlanner(model_path=tiny))
     rows = [r for e in episodes for r in step_rows(e.trajectory, tools=default_tool_specs(), render=render)]
     heldout = [next(p for p in suite.values() if p.split == "test" and p.task == "localization")]

@@ -149,3 +149,22 @@ def test_expert_rows_score_full_marks_on_the_verified_reward(
         tool_names=[r["tool_names"] for r in rows],
     )
     assert values[-1] == 1.0 and all(v >= 0.3 for v in values)
+
+
+class _Broken:
+    name = "broken-model"
+
+    def next_step(self, context: object) -> object:
+        from aoi.agents.planners.base import PlannerError
+
+        raise PlannerError("no valid JSON")
+
+
+def test_abstaining_fallback_measures_the_model_alone(suite: dict[str, Problem]) -> None:
+    from aoi.training.rollout import AbstainingFallback, abstained
+
+    rescued = run_episode(suite[LOCALIZATION], _Broken())  # type: ignore[arg-type]
+    assert rescued.success  # the heuristic fallback took over and solved it
+    alone = run_episode(suite[LOCALIZATION], _Broken(), fallback=AbstainingFallback())  # type: ignore[arg-type]
+    assert abstained(alone.trajectory) and not alone.success
+    assert alone.failed_checks == ("localization",)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from aoi.agents.observer import Budget
 from aoi.store import repo
 from aoi.store.repo_proposals import NewProposal
 from aoi.training.config import GrpoSettings, KtoSettings, LoraSettings, SftSettings
@@ -61,6 +62,8 @@ def _config(tmp_path: Path, tiny: Path) -> WeeklyConfig:
         sft=SftSettings(**common),
         kto=KtoSettings(**common),
         margin=0.05,
+        eval_budget=Budget(max_steps=2, max_retries=0),
+        eval_max_new_tokens=8,
     )
 
 
