@@ -166,3 +166,12 @@ def test_crash_loop_restart_count_grows_with_the_clock(hotel: SimCluster) -> Non
     assert after["restartCount"] > before["restartCount"] >= 0
     assert after["lastState"]["terminated"]["reason"] == "OOMKilled"
     assert after["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+
+
+def test_a_deep_copy_is_an_independent_cluster(hotel: SimCluster) -> None:
+    import copy
+
+    twin = copy.deepcopy(hotel)
+    twin.scale(HOTEL, "geo", 3)
+    assert len(twin.list_objects("Pod", HOTEL, label_selector="io.kompose.service=geo")) == 3
+    assert len(hotel.list_objects("Pod", HOTEL, label_selector="io.kompose.service=geo")) == 1
