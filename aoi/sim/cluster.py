@@ -278,6 +278,11 @@ class SimCluster(TelemetryMixin):
 
             delete_pod(state, live)
             live = clone(live)
+        elif kind == "PersistentVolumeClaim" and self._claim_in_use(namespace or "", name):
+            live["metadata"]["deletionTimestamp"] = iso(state.now)  # pvc-protection: Terminating until unused
+            state.store.touch(live)
+            self._after_write()
+            return clone(live)
         elif kind == "Node":
             for pod in state.store.items("Pod"):
                 if pod["spec"].get("nodeName") == name:
@@ -288,6 +293,13 @@ class SimCluster(TelemetryMixin):
             live = state.store.remove(kind, namespace or "", name)
         self._after_write()
         return clone(live)
+
+    def _claim_in_use(self, namespace: str, claim: str) -> bool:
+        return any(
+            (v.get("persistentVolumeClaim") or {}).get("claimName") == claim
+            for p in self._state.store.items("Pod", namespace)
+            for v in p["spec"].get("volumes") or []
+        )
 
     def set_image(self, namespace: str, deployment: str, container: str, image: str) -> Obj:
         """``kubectl set image deployment/NAME CONTAINER=IMAGE``."""

@@ -175,3 +175,15 @@ def test_a_deep_copy_is_an_independent_cluster(hotel: SimCluster) -> None:
     twin.scale(HOTEL, "geo", 3)
     assert len(twin.list_objects("Pod", HOTEL, label_selector="io.kompose.service=geo")) == 3
     assert len(hotel.list_objects("Pod", HOTEL, label_selector="io.kompose.service=geo")) == 1
+
+
+def test_a_claim_in_use_stays_terminating_until_its_pod_is_gone(hotel: SimCluster) -> None:
+    hotel.delete_object("PersistentVolumeClaim", HOTEL, "geo-pvc")
+    assert hotel.get_object("PersistentVolumeClaim", HOTEL, "geo-pvc")["metadata"]["deletionTimestamp"]
+    hotel.scale(HOTEL, "mongodb-geo", 0)
+    with pytest.raises(NotFound):
+        hotel.get_object("PersistentVolumeClaim", HOTEL, "geo-pvc")
+    assert hotel.get_object("PersistentVolume", None, "geo-pv")["status"]["phase"] == "Released"
+    hotel.scale(HOTEL, "mongodb-geo", 1)
+    pod = hotel.list_objects("Pod", HOTEL, label_selector="io.kompose.service=mongodb-geo")[0]
+    assert 'persistentvolumeclaim "geo-pvc" not found' in pod["status"]["conditions"][0]["message"]

@@ -15,6 +15,17 @@ Obj = dict[str, Any]
 def sync_volumes(state: State) -> bool:
     """Bind Pending PVCs to Available PVs of their storage class; mark PVs of deleted claims Released."""
     changed = False
+    for pvc in state.store.items("PersistentVolumeClaim"):
+        if pvc["metadata"].get("deletionTimestamp"):
+            ns, name = pvc["metadata"]["namespace"], pvc["metadata"]["name"]
+            used = any(
+                (v.get("persistentVolumeClaim") or {}).get("claimName") == name
+                for p in state.store.items("Pod", ns)
+                for v in p["spec"].get("volumes") or []
+            )
+            if not used:
+                state.store.remove("PersistentVolumeClaim", ns, name)
+                changed = True
     pvs = state.store.items("PersistentVolume")
     for pv in pvs:
         ref = pv["spec"].get("claimRef")
