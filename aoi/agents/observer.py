@@ -47,6 +47,7 @@ from aoi.agents.records import (
 from aoi.agents.tools.base import Tool, ToolArgumentError
 
 GuidanceSource = Callable[[str], list[str]]
+REDACTION_MARK = "[REDACTED:"
 
 
 class WriteToolRefused(ValueError):
@@ -252,9 +253,16 @@ class _Run:
         requests = list(self.proposals) + [parse_action_request(r) for r in args.get("remediations") or []]
         unique: dict[str, ActionRequest] = {}
         for request in requests:
-            unique.setdefault(request.model_dump_json(exclude={"rationale"}), request)
+            key = request.model_dump_json(exclude={"rationale"})
+            if REDACTION_MARK in key:
+                # a value copied from redacted tool output: writing it back would destroy the secret
+                self.notes.append(
+                    f"proposal {request.verb} {request.target} dropped: it contains redacted text"
+                )
+                continue
+            unique.setdefault(key, request)
         remediations = self.o.annotate(list(unique.values()))
-        dropped = len(unique) - len(remediations)
+        dropped = len(unique) - len(remediations)  # refused by the policy
         if dropped:
             self.notes.append(f"{dropped} proposed action(s) dropped: not allowed by the action whitelist")
         raw_root = args.get("root_cause")

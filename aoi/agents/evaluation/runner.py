@@ -87,13 +87,29 @@ def with_seed(problem: Problem, run: int) -> Problem:
     return problem.model_copy(update={"seed": int(problem.seed) + 1000 * run})
 
 
+MAX_APPROVED_STEPS = 3
+
+
 def execute_top_proposal(
-    cluster: SimCluster, diagnosis: Diagnosis, policy: Policy, verify_timeout_s: float = 120.0
+    cluster: SimCluster, diagnosis: Diagnosis, policy: Policy, verify_timeout_s: float = 600.0
 ) -> ExecutionResult | None:
-    """Execute the first remediation through the executor, approved by ``EVAL_ACTOR``."""
+    """Execute only the first remediation (what a single Approve click on the top proposal does)."""
     if not diagnosis.remediations:
         return None
-    top = diagnosis.remediations[0]
+    return execute_proposals(
+        cluster,
+        diagnosis.model_copy(update={"remediations": diagnosis.remediations[:1]}),
+        policy,
+        verify_timeout_s,
+    )[0]
+
+
+def execute_proposals(
+    cluster: SimCluster, diagnosis: Diagnosis, policy: Policy, verify_timeout_s: float = 600.0
+) -> list[ExecutionResult]:
+    """Approve and execute the proposals in the order shown (one click each, at most
+    ``MAX_APPROVED_STEPS``), stopping at the first that is refused or fails, as an on-call engineer
+    working down the proposal list would. Each goes through the executor approved by ``EVAL_ACTOR``."""
     reader = SimReadBackend(cluster)
     executor = Executor(
         SimWriteBackend(cluster),
@@ -105,7 +121,13 @@ def execute_top_proposal(
         verify_interval_s=10.0,
         sleep=cluster.advance,
     )
-    return executor.execute(new_id("prop"), top, EVAL_ACTOR)
+    results: list[ExecutionResult] = []
+    for remediation in diagnosis.remediations[:MAX_APPROVED_STEPS]:
+        result = executor.execute(new_id("prop"), remediation, EVAL_ACTOR)
+        results.append(result)
+        if result.status == "refused" or (result.status == "failed" and not result.dry_run):
+            break
+    return results
 
 
 def run_problem(
@@ -130,8 +152,8 @@ def run_problem(
     assert diagnosis is not None  # Observer.run always concludes
     executed = None
     if problem.task == "mitigation":
-        result = execute_top_proposal(cluster, diagnosis, policy)
-        executed = None if result is None else f"{result.status}: {result.verb} {result.target}"
+        results = execute_proposals(cluster, diagnosis, policy)
+        executed = "; ".join(f"{r.status}: {r.verb} {r.target}" for r in results) or None
     verdict = grade(problem, cluster, diagnosis.to_json_dict())
     return RunRecord(
         problem_id=problem.id,

@@ -44,6 +44,7 @@ class Finding:
     remediation: dict[str, Any] | None = None
     extra_targets: list[str] = field(default_factory=list)
     address: tuple[str, int | None] | None = None  # the wrong address a misconfigured caller dials
+    followups: list[dict[str, Any]] = field(default_factory=list)  # further steps of the same fix
 
 
 def _service_by_ip(facts: Facts) -> dict[str, str]:
@@ -67,7 +68,7 @@ def dependency_errors(facts: Facts, workload: str, rules: Rules) -> list[DepErro
     context: tuple[str, int | None] | None = None
     db_context: tuple[str, int | None] | None = None
     for line in facts.log_lines(workload):
-        addresses = [(m.group("host"), int(m.group("port"))) for m in rules.address.finditer(line)]
+        addresses = rules.addresses(line)
         hosts: list[tuple[str, int | None]] = [
             (by_ip.get(h, h), p) for h, p in addresses if not _IP.match(h) or h in by_ip
         ]

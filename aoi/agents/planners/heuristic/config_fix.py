@@ -29,22 +29,42 @@ def corrected_address(facts: Facts, host: str, port: int | None) -> tuple[str, i
     return str(svc["name"]), fixed_port
 
 
-def caller_fix(facts: Facts, finding: Finding) -> dict[str, Any]:
-    """``patch_configmap`` with the address corrected where the caller's ConfigMap holds the wrong one,
-    else ``rollout_undo`` of the caller (the wrong address came with its last rollout)."""
-    undo: dict[str, Any] = {"verb": "rollout_undo", "target": finding.target, "params": {}}
+def _rewrites(
+    host: str, port: int | None, right: tuple[str, int | None]
+) -> list[tuple[re.Pattern[str], str]]:
+    """Ways the wrong address can be written in a config file, with their corrections."""
+    out = []
+    if port is not None and right[1] is not None:
+        out.append(
+            (re.compile(rf"(?<![-\w.]){re.escape(f'{host}:{port}')}(?![-\w])"), f"{right[0]}:{right[1]}")
+        )
+    if right[0] != host:
+        out.append((re.compile(rf"(?<=[\"']){re.escape(host)}(?=[\"'])"), right[0]))
+    return out
+
+
+def caller_fix(facts: Facts, finding: Finding) -> list[dict[str, Any]]:
+    """Correct the address in the ConfigMap the caller reads it from, then restart the caller so it
+    reloads it; when no ConfigMap holds the wrong address it came with the image: roll back."""
+    undo: list[dict[str, Any]] = [{"verb": "rollout_undo", "target": finding.target, "params": {}}]
     if finding.address is None:
         return undo
     host, port = finding.address
-    wrong = f"{host}:{port}" if port is not None else host
     right = corrected_address(facts, host, port)
     if right is None or (right[0], right[1]) == (host, port):
         return undo
-    replacement = f"{right[0]}:{right[1]}" if right[1] is not None else right[0]
-    pattern = re.compile(rf"(?<![-\w.]){re.escape(wrong)}(?![-\w])")
     for name in mounted_configmaps(facts, finding.target):
         data = facts.configmaps.get(name) or {}
-        changed = {key: pattern.sub(replacement, text) for key, text in data.items() if pattern.search(text)}
+        changed = {}
+        for key, text in data.items():
+            fixed = text
+            for pattern, replacement in _rewrites(host, port, right):
+                fixed = pattern.sub(replacement, fixed)
+            if fixed != text:
+                changed[key] = fixed
         if changed:
-            return {"verb": "patch_configmap", "target": name, "params": {"data": changed}}
+            return [
+                {"verb": "patch_configmap", "target": name, "params": {"data": changed}},
+                {"verb": "rollout_restart", "target": finding.target, "params": {}},
+            ]
     return undo

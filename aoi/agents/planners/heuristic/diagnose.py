@@ -23,7 +23,12 @@ from aoi.agents.planners.heuristic.facts import Facts
 from aoi.agents.planners.heuristic.mongo import complete_mongo_fix
 from aoi.agents.planners.heuristic.rules import Rules
 from aoi.agents.planners.heuristic.telemetry import quiet_findings
-from aoi.agents.planners.heuristic.workloads import first_bad_pod, own_problem, unhealthy_workloads
+from aoi.agents.planners.heuristic.workloads import (
+    first_bad_pod,
+    own_problem,
+    unhealthy_workloads,
+    wrong_binary_findings,
+)
 
 
 def findings(facts: Facts, rules: Rules) -> list[Finding]:
@@ -43,6 +48,7 @@ def findings(facts: Facts, rules: Rules) -> list[Finding]:
         if len(out) == found:
             out.append(unexplained_failure(facts, workload, errors))
     out += static_service_problems(facts)
+    out += wrong_binary_findings(facts)
     if not out:
         out += quiet_findings(facts, rules, suspects)
     return out
@@ -106,13 +112,16 @@ def submission(facts: Facts, rules: Rules) -> dict[str, Any]:
     spec = rules.verdicts[best.verdict]
     remediations: list[dict[str, Any]] = []
     if best.verdict == "caller_misconfigured" and best.remediation is None:
-        best.remediation = caller_fix(facts, best)
+        first, *rest = caller_fix(facts, best)
+        best.remediation, best.followups = first, rest
+    summary = spec.summary.format(target=best.target, detail=best.detail)
     if best.remediation is not None:
-        fix = dict(best.remediation)
-        fix.setdefault("namespace", facts.namespace or "")
-        fix.setdefault("rationale", spec.summary.format(target=best.target, detail=best.detail))
-        completed = complete_mongo_fix(facts, best, fix)
-        if completed is not None:
+        for step, fix in enumerate([best.remediation, *best.followups], start=1):
+            fix = {"namespace": facts.namespace or "", **fix}
+            fix.setdefault("rationale", summary if step == 1 else f"step {step} of the fix: {summary}")
+            completed = complete_mongo_fix(facts, best, fix)
+            if completed is None:
+                break
             remediations.append(completed)
     return {
         "detected": True,

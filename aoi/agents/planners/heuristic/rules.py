@@ -72,7 +72,7 @@ class Rules(BaseModel):
 
     version: Literal[1]
     system_namespaces: list[str]
-    address_pattern: str
+    address_patterns: list[str] = Field(min_length=1)
     dns_name_pattern: str
     log_signals: list[LogSignal] = Field(min_length=1)
     log_grep: str
@@ -90,9 +90,14 @@ class Rules(BaseModel):
     def query(self, query_id: str) -> MetricQuery:
         return next(q for q in self.metric_queries if q.id == query_id)
 
-    @property
-    def address(self) -> re.Pattern[str]:
-        return _compiled(self.address_pattern)
+    def addresses(self, line: str) -> list[tuple[str, int]]:
+        """(host, port) pairs named in ``line``, in order of appearance."""
+        found: list[tuple[int, str, int]] = []
+        for pattern in self.address_patterns:
+            found += [
+                (m.start(), m.group("host"), int(m.group("port"))) for m in _compiled(pattern).finditer(line)
+            ]
+        return [(host, port) for _, host, port in sorted(found)]
 
     @property
     def dns_name(self) -> re.Pattern[str]:
@@ -151,10 +156,15 @@ def parse_rules(data: object, source: str) -> Rules:
             raise RulesError(
                 f"{source}: metric_queries[{index}](id={query.id}).roles: unknown roles {unknown}"
             )
-    try:
-        re.compile(rules.address_pattern)
-    except re.error as exc:
-        raise RulesError(f"{source}: address_pattern is not a valid regular expression: {exc}") from exc
+    for index, pattern in enumerate(rules.address_patterns):
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise RulesError(
+                f"{source}: address_patterns[{index}] is not a valid regular expression: {exc}"
+            ) from exc
+        if {"host", "port"} - set(compiled.groupindex):
+            raise RulesError(f"{source}: address_patterns[{index}] needs named groups host and port")
     return rules
 
 

@@ -55,6 +55,11 @@ def quiet_probes(facts: Facts, ns: str, rules: Rules) -> Iterator[Probe]:
                 "describe_configmap", {"namespace": ns, "name": name}, f"which feature flags {name} turns on"
             )
     sig = read_signals(facts, rules)
+    for workload in sig.young:
+        if facts.deployment(workload) is not None:
+            yield Probe(
+                "describe_deployment", {"namespace": ns, "name": workload}, f"what changed in {workload}"
+            )
     yield Probe("get_trace_services", {}, "which services report traces")
     entry = _entry_service(facts)
     if entry and (sig.any() or enabled_flags(facts, rules)):
@@ -76,6 +81,7 @@ def quiet_probes(facts: Facts, ns: str, rules: Rules) -> Iterator[Probe]:
             )
     deepest = sig.deepest_erroring()
     if deepest and facts.deployment(deepest) is not None:
+        yield Probe("describe_deployment", {"namespace": ns, "name": deepest}, f"how {deepest} is deployed")
         yield Probe(
             "get_logs",
             {"namespace": ns, "name": deepest, "tail": 500, "grep": rules.log_grep},
@@ -94,22 +100,6 @@ def quiet_probes(facts: Facts, ns: str, rules: Rules) -> Iterator[Probe]:
             )
 
 
-def _binary_of(facts: Facts, workload: str) -> str | None:
-    details = facts.deployment_details.get(workload) or {}
-    containers = details.get("containers") or []
-    command = containers[0].get("command") if containers else None
-    return str(command[0]).rsplit("/", 1)[-1] if command else None
-
-
-def _runs_other_binary(facts: Facts, workload: str) -> str | None:
-    """The other workload whose program ``workload`` starts (wrong binary), if any."""
-    binary = _binary_of(facts, workload)
-    names = {d["name"] for d in facts.deployments or []}
-    if binary and binary != workload and binary in names:
-        return binary
-    return None
-
-
 def _cpu_limit_m(facts: Facts, workload: str) -> float | None:
     details = facts.deployment_details.get(workload) or {}
     containers = details.get("containers") or []
@@ -118,6 +108,23 @@ def _cpu_limit_m(facts: Facts, workload: str) -> float | None:
         return None
     text = str(cpu)
     return float(text[:-1]) if text.endswith("m") else float(text) * 1000
+
+
+def _cpu_fix(facts: Facts, workload: str) -> dict[str, Any]:
+    """Raise the CPU limit of the workload's (first) container to one core."""
+    details = facts.deployment_details.get(workload) or {}
+    containers = details.get("containers") or []
+    container = containers[0]["name"] if containers else workload
+    return {
+        "verb": "set_resources",
+        "target": workload,
+        "params": {"container": container, "limits": {"cpu": "1"}},
+    }
+
+
+def _flag_servers(facts: Facts, configmap: str) -> list[str]:
+    """Workloads that serve a flag file (named as the ConfigMap's prefix, e.g. flagd for flagd-config)."""
+    return [d["name"] for d in facts.deployments or [] if configmap.startswith(str(d["name"]) + "-")]
 
 
 def _edge_findings(facts: Facts, rules: Rules, sig: Signals) -> list[Finding]:
@@ -139,22 +146,6 @@ def _edge_findings(facts: Facts, rules: Rules, sig: Signals) -> list[Finding]:
                 link = diagnose_link(facts, caller, err)
                 if link is not None and link.target in (peer, caller):
                     out.append(link)
-        other = _runs_other_binary(facts, peer)
-        if other:
-            out.append(
-                Finding(
-                    "wrong_binary",
-                    peer,
-                    f"its container runs `{other}`, the program of another service, "
-                    f"so nothing serves {peer}'s port",
-                    rank=15,
-                    evidence=[
-                        ("describe_deployment", {"namespace": ns, "name": peer}, f"Command: {other}"),
-                        metrics_row,
-                    ],
-                    remediation={"verb": "rollout_undo", "target": peer, "params": {}},
-                )
-            )
         if requires_tls(facts, peer):
             out.append(
                 Finding(
@@ -225,7 +216,7 @@ def _telemetry_findings(facts: Facts, sig: Signals) -> list[Finding]:
                 f"{share:.0%} of CPU periods throttled",
                 rank=38,
                 evidence=[("describe_deployment", {"namespace": ns, "name": workload}, "CPU limit")],
-                remediation={"verb": "set_resources", "target": workload, "params": {"limits": {"cpu": "1"}}},
+                remediation=_cpu_fix(facts, workload),
             )
         )
     slowest = sig.slowest()
@@ -240,7 +231,7 @@ def _telemetry_findings(facts: Facts, sig: Signals) -> list[Finding]:
                 + (f" with a CPU limit of {limit:.0f}m" if starved else ""),
                 rank=38 if starved else 45,
                 evidence=[("query_metrics", {}, f"{slowest} latency ×{sig.slower[slowest]:.1f}")],
-                remediation={"verb": "set_resources", "target": slowest, "params": {"limits": {"cpu": "1"}}}
+                remediation=_cpu_fix(facts, slowest)
                 if starved
                 else {"verb": "rollout_restart", "target": slowest, "params": {}},
             )
@@ -314,6 +305,9 @@ def _flag_finding(facts: Facts, rules: Rules, best: Finding | None, sig: Signals
             "target": source,
             "params": {"data": {key: json.dumps(doc, indent=2)}},
         },
+        followups=[
+            {"verb": "rollout_restart", "target": name, "params": {}} for name in _flag_servers(facts, source)
+        ],
     )
 
 

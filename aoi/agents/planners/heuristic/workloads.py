@@ -195,12 +195,57 @@ def own_problem(facts: Facts, workload: str) -> Finding | None:
         params = {"container": container.get("name", workload), "probe": kind}
         if ports:
             params["port"] = ports[0]
+        dep = facts.deployment(workload) or {}
+        http = "httpGet" in (container.get(kind) or {})
+        if int(dep.get("revision") or 1) > 1 or not http:
+            # the probe changed with the last rollout (or is not an HTTP probe patch_probe can fix)
+            fix: dict[str, Any] = {"verb": "rollout_undo", "target": workload, "params": {}}
+        else:
+            fix = {"verb": "patch_probe", "target": workload, "params": params}
         return Finding(
             "bad_probe",
             workload,
             f"{kind} probe ({probe[:160]})",
             rank=16,
             evidence=[*evidence, ("get_events", {"namespace": ns, "warnings_only": True}, probe[:200])],
-            remediation={"verb": "patch_probe", "target": workload, "params": params},
+            remediation=fix,
         )
     return None
+
+
+def _binary_of(facts: Facts, workload: str) -> str | None:
+    details = facts.deployment_details.get(workload) or {}
+    containers = details.get("containers") or []
+    command = containers[0].get("command") if containers else None
+    return str(command[0]).rsplit("/", 1)[-1] if command else None
+
+
+def wrong_binary_findings(facts: Facts) -> list[Finding]:
+    """Deployments whose container starts the program of *another* workload of the application."""
+
+    def norm(name: str) -> str:
+        return re.sub(r"[^a-z0-9]", "", name.lower())  # ComposePostService ~ compose-post-service
+
+    names = {norm(str(d["name"])): str(d["name"]) for d in facts.deployments or []}
+    out = []
+    for workload in facts.deployment_details:
+        binary = _binary_of(facts, workload)
+        other = names.get(norm(binary)) if binary else None
+        if binary and other and other != workload:
+            out.append(
+                Finding(
+                    "wrong_binary",
+                    workload,
+                    f"its container runs `{binary}`, the program of the {other} service",
+                    rank=15,
+                    evidence=[
+                        (
+                            "describe_deployment",
+                            {"namespace": facts.namespace, "name": workload},
+                            f"Command: {binary}",
+                        )
+                    ],
+                    remediation={"verb": "rollout_undo", "target": workload, "params": {}},
+                )
+            )
+    return out
