@@ -40,15 +40,15 @@ def test_core_and_apps_objects_list_and_read_as_typed_models(hotel: Served) -> N
     assert core.read_namespace(HOTEL).metadata.name == HOTEL
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sim core: Node status.nodeInfo lacks bootID/machineID/systemUUID that the typed client needs",
-)
 def test_nodes_list_and_read_as_typed_models(hotel: Served) -> None:
     core = k8s.CoreV1Api(hotel.reader)
     nodes = core.list_node().items
     assert len(nodes) >= 3
-    assert core.read_node(nodes[0].metadata.name).status.conditions
+    node = core.read_node(nodes[0].metadata.name)
+    assert node.status.conditions
+    info = node.status.node_info
+    assert info.boot_id and info.machine_id and info.system_uuid
+    assert len({n.status.node_info.machine_id for n in nodes}) == len(nodes)  # one per machine
 
 
 def test_nodes_list_as_raw_json_through_the_client(hotel: Served) -> None:

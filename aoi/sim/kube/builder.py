@@ -34,6 +34,17 @@ def _stable(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
+def _hex_id(*parts: object) -> str:
+    """A stable 32-hex-digit id (like /etc/machine-id) derived from ``parts``."""
+    return hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=16).hexdigest()
+
+
+def _uuid(*parts: object) -> str:
+    """A stable UUID-formatted id (boot id, DMI system UUID) derived from ``parts``."""
+    h = _hex_id(*parts)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def build_nodes() -> list[Obj]:
     """One control-plane and three worker nodes, as a kind cluster reports them."""
     nodes = []
@@ -101,12 +112,15 @@ def build_nodes() -> list[Obj]:
                     ],
                     "nodeInfo": {
                         "architecture": "amd64",
+                        "bootID": _uuid("boot", name),
                         "containerRuntimeVersion": "containerd://1.7.15",
                         "kernelVersion": "6.8.0-1017-gcp",
                         "kubeProxyVersion": KUBE_VERSION,
                         "kubeletVersion": KUBE_VERSION,
+                        "machineID": _hex_id("machine", name),
                         "operatingSystem": "linux",
                         "osImage": "Debian GNU/Linux 12 (bookworm)",
+                        "systemUUID": _uuid("system", name),
                     },
                 },
             }
