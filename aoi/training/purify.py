@@ -7,7 +7,8 @@ A student should learn what the expert *needed* to do, not its detours. Removed,
 3. **dead ends** — probes that returned no data, and probes aimed only at resources that play no
    part in the outcome (not a faulty component, not a remediation target, not cited as evidence).
 
-Kept always: probes with no specific target (discovery: list pods, events in the namespace), probes
+Kept always: probes with no specific target (discovery: list pods, events in the namespace — a
+target that is just the probe's namespace is not specific), probes
 whose output the diagnosis cites as evidence, every ``propose`` and the ``submit``. Only the
 trajectory's own record is read (its steps, results and diagnosis) — never the simulator's truth.
 """
@@ -73,6 +74,12 @@ def _touches(targets: Iterable[str], relevant: set[str]) -> bool:
     return False
 
 
+def _specific_targets(item: TrajectoryStep) -> list[str]:
+    """The probe's targets other than its namespace (a namespace-wide listing is discovery)."""
+    namespace = normalise_name(str(item.step.args.get("namespace") or ""))
+    return [t for t in item.step.targets if normalise_name(t) not in ("", namespace)]
+
+
 def _cited(trajectory: Trajectory) -> set[str]:
     if trajectory.diagnosis is None:
         return set()
@@ -105,7 +112,8 @@ def purify(trajectory: Trajectory) -> Purified:
         if result.status == "no_data":
             removed.append(Removal(item.index, "dead end: no data"))
             continue
-        if step.targets and relevant and not _touches(step.targets, relevant):
+        specific = _specific_targets(item)
+        if specific and relevant and not _touches(specific, relevant):
             removed.append(Removal(item.index, "dead end: off the causal path"))
             continue
         kept.append(item)

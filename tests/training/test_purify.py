@@ -94,6 +94,12 @@ def test_probes_cited_as_evidence_are_kept_even_off_path() -> None:
     assert len(result.kept) == 2
 
 
+def test_a_namespace_target_is_discovery_not_a_dead_end() -> None:
+    listing = _probe(0, "get_services", [NS], namespace=NS)
+    result = purify(_trajectory([listing]))
+    assert result.removed == []
+
+
 def test_relevant_names_come_from_the_trajectory_own_answer() -> None:
     assert relevant_names(_trajectory([])) == {"geo"}
 
