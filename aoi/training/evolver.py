@@ -222,15 +222,31 @@ def _call(step: Step) -> str:
     return f"{step.tool} {json.dumps(step.args, sort_keys=True)}"
 
 
+def _cited_steps(steps: Sequence[TrajectoryStep]) -> set[int]:
+    """Indexes of the probes the submit cited as evidence (the decisive ones)."""
+    cited: set[int] = set()
+    for item in steps:
+        evidence = item.step.args.get("evidence") if item.step.action_type == "submit" else None
+        for entry in evidence if isinstance(evidence, list) else []:
+            index = entry.get("step") if isinstance(entry, dict) else entry
+            if isinstance(index, int):
+                cited.add(index)
+    return cited
+
+
 def repaired_plan(case: FailureCase, patterns: Sequence[str]) -> RepairedPlan:
-    """Four phases: from the successful reference when there is one, else from the failed run itself."""
+    """Four phases: from the successful reference when there is one, else from the failed run itself.
+
+    Probes the reference's answer cited as evidence lead the Diagnosis phase (they decided the case);
+    the remaining listings form Discovery.
+    """
     source = case.reference if case.reference is not None else case.trajectory
     kept = purify(source).kept
-    discovery = [
-        _call(s.step) for s in kept if s.step.action_type == "probe" and s.step.tool in DISCOVERY_TOOLS
-    ]
-    diagnosis = [
-        _call(s.step) for s in kept if s.step.action_type == "probe" and s.step.tool not in DISCOVERY_TOOLS
+    decisive = _cited_steps(kept)
+    probes = [s for s in kept if s.step.action_type == "probe"]
+    discovery = [_call(s.step) for s in probes if s.step.tool in DISCOVERY_TOOLS and s.index not in decisive]
+    diagnosis = [_call(s.step) for s in probes if s.index in decisive] + [
+        _call(s.step) for s in probes if s.step.tool not in DISCOVERY_TOOLS and s.index not in decisive
     ]
     resolution = (
         [_call(s) for s in _proposals(source)]

@@ -141,3 +141,20 @@ def test_filed_notes_are_retrieved_for_similar_incidents_only_once_and_not_after
 
     repo.remove_guidance(store, first.guidance.id, actor="U1")
     assert geo.note not in retrieve("geo requests time out; frontend returns 500")
+
+
+def test_decisive_probes_of_the_reference_lead_the_diagnosis_phase() -> None:
+    good = _traj(
+        [
+            _probe(1, "get_pods", [], namespace=NS),
+            _probe(2, "get_deployments", [], namespace=NS),
+            _probe(3, "get_services", [], namespace=NS),
+        ],
+        ["geo"],
+        task="localization",
+    )
+    good.steps[-1].step.args["evidence"] = [{"step": 3, "finding": "targetPort 9999"}]
+    failed = _traj([_probe(1, "get_pods", [], namespace=NS)], ["frontend"], task="localization")
+    plan = evolve(FailureCase(failed, "grader", failed_checks=("localization",), reference=good)).plan
+    assert plan.diagnosis[0].startswith("get_services")
+    assert [line.split()[0] for line in plan.discovery] == ["get_pods", "get_deployments"]
