@@ -136,6 +136,7 @@ def common_trainer_args(settings: RunSettings) -> dict[str, Any]:
         "report_to": "none",
         "use_cpu": not torch.cuda.is_available(),
         "bf16": settings.bf16,
+        "gradient_checkpointing": settings.gradient_checkpointing,
     }
 
 
