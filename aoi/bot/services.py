@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from aoi.agents.audit import StoreAuditSink, StoreLedger
 from aoi.agents.backends.base import ReadBackend, WriteBackend
@@ -31,6 +32,9 @@ from aoi.handlers.progress import ProgressPlanner
 from aoi.policies.evaluate import Actor
 from aoi.policies.schema import Policy, load_policy
 from aoi.store.db import Store
+
+if TYPE_CHECKING:
+    from aoi.sim import SimCluster
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,19 +59,64 @@ class Lazy(Generic[T]):
 
 @dataclass
 class Backends:
-    """Where investigations read and the executor writes; each side is built only when first used."""
+    """Where investigations read and the executor writes; each side is built only when first used.
+
+    ``sleep`` is how the executor waits between verification checks: real time for a real cluster,
+    the simulated clock for the simulator (whose state only moves when its clock does).
+    """
 
     reader: Callable[[], ReadBackend]
     writer: Callable[[], WriteBackend]
+    sleep: Callable[[float], None] = time.sleep
+    verify_timeout_s: float = 120.0
+    verify_interval_s: float = 5.0
+
+
+class LockedCluster:
+    """The simulator is single-threaded; the bot investigates and executes on several threads.
+
+    Every call into the simulated cluster holds one lock, so a write (and its reconciliation) never
+    interleaves with a read. Reads already return deep copies.
+    """
+
+    def __init__(self, cluster: SimCluster) -> None:
+        self._cluster = cluster
+        self._lock = threading.RLock()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._cluster, name)
+        if not callable(attribute):
+            return attribute
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return locked
+
+
+def cluster_backends_for(cluster: Callable[[], SimCluster]) -> Backends:
+    """Reader and writer over one simulated cluster (built on first use): the Observer reads what the
+    executor's approved fix changed, and verification advances the simulated clock."""
+    from aoi.agents.backends.sim import SimReadBackend, SimWriteBackend
+
+    shared = Lazy(lambda: cast("SimCluster", LockedCluster(cluster())))
+    return Backends(
+        reader=Lazy(lambda: SimReadBackend(shared())),
+        writer=Lazy(lambda: SimWriteBackend(shared())),
+        sleep=lambda seconds: shared().advance(seconds),
+        verify_timeout_s=600.0,
+        verify_interval_s=10.0,
+    )
 
 
 def sim_backends(settings: Settings) -> Backends:
-    """The embedded simulated cluster running ``AOI_SIM_PROBLEM``: one cluster per process, shared by
-    the Observer's reader and the executor's writer (so an approved fix really changes what is read)."""
-    from aoi.agents.backends.sim import SimReadBackend, SimWriteBackend
-    from aoi.sim import SimCluster, load_suite
+    """The embedded simulated cluster running ``AOI_SIM_PROBLEM`` (from ``AOI_SIM_SUITE`` or the
+    packaged AIOpsLab suite), one per process."""
 
     def cluster() -> SimCluster:
+        from aoi.sim import SimCluster, load_suite
+
         suite = load_suite(str(settings.sim_suite) if settings.sim_suite else "aiopslab")
         if settings.sim_problem not in suite:
             raise ValueError(
@@ -75,10 +124,7 @@ def sim_backends(settings: Settings) -> Backends:
             )
         return SimCluster.from_problem(suite[settings.sim_problem])
 
-    shared = Lazy(cluster)
-    return Backends(
-        reader=Lazy(lambda: SimReadBackend(shared())), writer=Lazy(lambda: SimWriteBackend(shared()))
-    )
+    return cluster_backends_for(cluster)
 
 
 def backends_from_settings(settings: Settings) -> Backends:
@@ -186,6 +232,9 @@ def make_executor(
             StoreAuditSink(store),
             ledger=StoreLedger(store),
             extra_approvers=extra_approvers,
+            verify_timeout_s=backends.verify_timeout_s,
+            verify_interval_s=backends.verify_interval_s,
+            sleep=backends.sleep,
             name=name,
         )
         return executor.execute(proposal_id, request, actor)

@@ -90,8 +90,12 @@ def build_web_app(bolt_app: App, services: Services, alert_token: str | None = N
             return body
         try:
             bolt_request = to_bolt_request(request, body)
-        except UnicodeDecodeError:
-            return JSONResponse({"ok": False, "error": "body is not UTF-8"}, status_code=400)
+        except ValueError as exc:  # not UTF-8, or not the JSON/form body its content type says
+            return JSONResponse(
+                {"ok": False, "error": f"unreadable Slack request body ({type(exc).__name__}): expected "
+                 "JSON (Events API) or a form (interactivity, slash commands)"},
+                status_code=400,
+            )  # fmt: skip
         bolt_response = await run_in_threadpool(bolt_app.dispatch, bolt_request)
         return to_starlette_response(bolt_response)
 

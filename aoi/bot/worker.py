@@ -6,7 +6,7 @@
   executions, or both); jobs run in this process (``SimpleWorker``), which keeps the store pool, the
   Slack client and (for the simulator) the simulated cluster alive between jobs. Without a queue,
   tasks from Socket Mode run on the in-process pool.
-- **Scheduler**: periodic recovery (``aoi.bot.scheduler``), in one process only.
+- **Scheduler**: periodic recovery and the weekly retrain (``aoi.bot.scheduler``), in one process only.
 """
 
 from __future__ import annotations
@@ -43,14 +43,20 @@ def queues_for(choice: str) -> tuple[str, ...]:
 
 
 def run_worker(
-    settings: Settings, *, queues: Sequence[str], scheduler: bool = True, burst: bool = False
+    settings: Settings,
+    *,
+    queues: Sequence[str],
+    scheduler: bool = True,
+    retrain: bool = True,
+    burst: bool = False,
 ) -> None:
     """Run until SIGINT/SIGTERM (or, with ``burst``, until the queues are empty)."""
     socket_mode = bool(settings.slack_app_token)
     runtime = build_runtime(settings, socket_mode=socket_mode)
     jobs.install(runtime.services, runtime.client)
     socket: SocketModeHandler | None = None
-    sched = build_scheduler(runtime.services, runtime.client) if scheduler else None
+    cron = settings.retrain_cron if retrain else None
+    sched = build_scheduler(runtime.services, runtime.client, retrain_cron=cron) if scheduler else None
     try:
         if socket_mode:
             socket = SocketModeHandler(

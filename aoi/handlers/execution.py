@@ -60,15 +60,6 @@ def run_execution(services: Services, client: WebClient, task: ExecuteTask) -> E
     view = proposal_view(proposal, approvals)
     if result.status == "refused":
         view.status, view.outcome = "refused", result.detail
-    update_message(
-        services,
-        client,
-        channel=task.channel,
-        ts=task.message_ts,
-        kind=PROPOSAL,
-        blocks=build_proposal_blocks(view),
-        text=proposal_fallback_text(view),
-    )
     if result.status != "refused":
         kind = (
             FeedbackKind.EXECUTION_VERIFIED if result.status == "succeeded" else FeedbackKind.EXECUTION_FAILED
@@ -81,6 +72,15 @@ def run_execution(services: Services, client: WebClient, task: ExecuteTask) -> E
             actor=result.actor or task.actor_id,
             source=FeedbackSource.EXECUTOR,
         )
+    update_message(
+        services,
+        client,
+        channel=task.channel,
+        ts=task.message_ts,
+        kind=PROPOSAL,
+        blocks=build_proposal_blocks(view),
+        text=proposal_fallback_text(view),
+    )
     post_message(
         services,
         client,

@@ -31,6 +31,7 @@ from aoi.handlers.slack_io import post_message, send_message, update_message
 from aoi.handlers.tasks import InvestigateTask, TaskSource
 from aoi.policies.evaluate import evaluate
 from aoi.store import repo
+from aoi.store.errors import InvalidTransitionError
 from aoi.store.models import Proposal
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,13 @@ def run_investigation(services: Services, client: WebClient, task: InvestigateTa
         log.exception("investigation %s failed", task.investigation_id)
         metrics.INVESTIGATIONS.labels("failed").inc()
         error = f"{type(exc).__name__}: {exc}"
-        repo.fail_investigation(services.store, task.investigation_id, error=error)
+        try:
+            repo.fail_investigation(services.store, task.investigation_id, error=error)
+        except InvalidTransitionError:
+            log.warning(
+                "investigation %s was already closed (recovered as interrupted?)", task.investigation_id
+            )
+            return
         progress.flush()
         update_message(
             services,

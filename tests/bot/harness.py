@@ -12,7 +12,7 @@ import itertools
 import json
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,15 +26,24 @@ from aoi.bot.app import Runtime, build_runtime
 from aoi.bot.services import Backends, build_services, sim_backends
 from aoi.bot.settings import Settings
 from aoi.bot.web import RunningServer, build_web_app, serve_in_thread
-from aoi.handlers.context import Services
+from aoi.handlers.context import Investigator, Services
 from aoi.store.db import Store
-from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlackAPI
+from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlackAPI, RecordedCall
 
 SIGNING_SECRET = "test-signing-secret"
 APPROVER = "U0AOISRE01"  # an approver in the packaged default policy (sre-oncall)
 SECOND_APPROVER = "U0AOISRE02"
 OUTSIDER = "U0NOTANAPPROVER"
 _ids = itertools.count(1)
+
+
+def eventually(predicate: Callable[[], object], what: str, timeout: float = 10.0) -> None:
+    """Poll ``predicate`` until it is truthy (store state written just after a Slack call)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
 
 
 def migrated_template(folder: Path) -> Path:
@@ -175,6 +184,46 @@ def event_body(event: dict[str, Any], *, event_id: str | None = None) -> dict[st
     }
 
 
+@dataclass
+class PostedProposal:
+    proposal_id: str
+    channel: str
+    message_ts: str
+    thread_ts: str
+
+
+def button_values(call: RecordedCall, action_id: str) -> list[str]:
+    return [
+        el["value"]
+        for block in call.params.get("blocks") or []
+        if block.get("type") == "actions"
+        for el in block["elements"]
+        if el.get("action_id") == action_id
+    ]
+
+
+def wait_for_proposals(fake: FakeSlackAPI, count: int = 1, timeout: float = 15.0) -> list[PostedProposal]:
+    """The proposal messages AOI posted (with Approve buttons), once ``count`` of them exist."""
+
+    def posted(calls: list[RecordedCall]) -> bool:
+        return (
+            sum(1 for c in calls if c.method == "chat.postMessage" and button_values(c, "proposal_approve"))
+            >= count
+        )
+
+    calls = fake.wait_for(posted, timeout, what=f"{count} proposal message(s)")
+    return [
+        PostedProposal(
+            button_values(c, "proposal_approve")[0],
+            c.response["channel"],
+            c.response["ts"],
+            c.params["thread_ts"],
+        )
+        for c in calls
+        if c.method == "chat.postMessage" and button_values(c, "proposal_approve")
+    ]
+
+
 def mention(
     text: str, *, channel: str = "C0INC", user: str = "U0REQUESTER", ts: str | None = None
 ) -> dict[str, Any]:
@@ -194,7 +243,7 @@ def running_bot(
     template: Path,
     *,
     backends: Backends | None = None,
-    services: Services | None = None,
+    investigator: Investigator | None = None,
     **overrides: Any,
 ) -> Iterator[SlackHarness]:
     """Start the fake Slack API and the real bot over HTTP; stop both afterwards."""
@@ -202,9 +251,10 @@ def running_bot(
     shutil.copy(template, db_path)
     with FakeSlackAPI() as fake:
         settings = make_settings(fake, db_path, **overrides)
-        if services is None:
-            store = Store.open(settings.effective_database_url)
-            services = build_services(settings, store=store, backends=backends or sim_backends(settings))
+        store = Store.open(settings.effective_database_url)
+        services = build_services(settings, store=store, backends=backends or sim_backends(settings))
+        if investigator is not None:
+            services.investigate = investigator
         runtime = build_runtime(settings, services)
         server = serve_in_thread(
             build_web_app(runtime.bolt, runtime.services, alert_token=settings.alert_token)

@@ -161,3 +161,35 @@ def test_slack_manifest_subscribes_to_exactly_what_the_handlers_use() -> None:
     handlers = "".join(p.read_text() for p in (ROOT / "aoi" / "handlers").glob("*.py"))
     registered = set(re.findall(r'@app\.event\("([a-z_]+)"\)', handlers))
     assert registered == {"app_home_opened", "app_mention", "channel_created", "message", "reaction_added"}
+
+
+def test_every_container_command_is_a_valid_aoi_invocation() -> None:
+    from typer.testing import CliRunner
+
+    from aoi.bot.cli import app
+
+    commands = []
+    for docs in _all().values():
+        for doc in docs:
+            spec = doc.get("spec") or {}
+            pod = (spec.get("jobTemplate") or {}).get("spec", spec).get("template", {}).get("spec", {})
+            for container in pod.get("initContainers", []) + pod.get("containers", []):
+                if container.get("command", [""])[0] == "aoi":
+                    commands.append(container["command"][1:])
+    assert (
+        ["bot"] in commands
+        and ["db", "upgrade"] in commands
+        and ["train", "weekly", "--now", "--json"] in commands
+    )
+    for args in commands:
+        result = CliRunner().invoke(app, [*args, "--help"])
+        assert result.exit_code == 0, f"`aoi {' '.join(args)}` is not a valid command: {result.output}"
+
+
+def test_retrain_cronjob_runs_once_at_a_time_without_a_cluster_identity() -> None:
+    (cronjob,) = [d for d in _docs(DEPLOY / "retrain.yaml") if d["kind"] == "CronJob"]
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "aoi-trainer" and pod["automountServiceAccountToken"] is False
+    executor = _deployment("aoi-executor")["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "--no-retrain" in executor  # the weekly job runs in the CronJob only

@@ -45,6 +45,8 @@ class RecordedCall:
     params: dict[str, Any]
     token: str | None
     at: float
+    status: int = 200
+    response: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -71,7 +73,7 @@ class FakeSlackAPI:
 
     def __init__(self) -> None:
         self._state = _State()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: wait_for's predicate may read the calls
         self._ts = itertools.count(1)
         self._changed = threading.Condition(self._lock)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -193,9 +195,9 @@ class FakeSlackAPI:
         return found[0]
 
     # -- server ----------------------------------------------------------------------------------
-    def _record(self, method: str, params: dict[str, Any], token: str | None) -> None:
+    def _record(self, call: RecordedCall) -> None:
         with self._changed:
-            self._state.calls.append(RecordedCall(method, params, token, time.time()))
+            self._state.calls.append(call)
             self._changed.notify_all()
 
     def _take_failure(self, method: str) -> _Failure | None:
@@ -260,26 +262,27 @@ class FakeSlackAPI:
                 params = _parse_body(raw, self.headers.get("Content-Type", ""))
                 auth = self.headers.get("Authorization", "")
                 token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else params.get("token")
-                fake._record(method, params, token)
+                received = time.time()
                 with fake._lock:
                     delay = fake._state.delay_s.get(method, 0.0)
                 if delay:
                     time.sleep(delay)
                 failure = fake._take_failure(method)
+                headers: dict[str, str] = {}
+                status = 200
                 if failure is not None and failure.status != 200:
-                    headers = {} if failure.retry_after is None else {"Retry-After": str(failure.retry_after)}
-                    self._send(
-                        failure.status, {"ok": False, "error": failure.error or "ratelimited"}, headers
-                    )
-                    return
-                if failure is not None:
-                    self._send(200, {"ok": False, "error": failure.error or "fatal_error"})
-                    return
-                if not token:
-                    self._send(200, {"ok": False, "error": "not_authed"})
-                    return
-                body = fake._answer(method, params)
-                self._send(200, {"ok": True, **body})
+                    status = failure.status
+                    body = {"ok": False, "error": failure.error or "ratelimited"}
+                    if failure.retry_after is not None:
+                        headers["Retry-After"] = str(failure.retry_after)
+                elif failure is not None:
+                    body = {"ok": False, "error": failure.error or "fatal_error"}
+                elif not token:
+                    body = {"ok": False, "error": "not_authed"}
+                else:
+                    body = {"ok": True, **fake._answer(method, params)}
+                fake._record(RecordedCall(method, params, token, received, status, body))
+                self._send(status, body, headers)
 
             def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode()

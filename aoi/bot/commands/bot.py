@@ -47,6 +47,7 @@ def worker(
         "all", help="Queues to consume with AOI_QUEUE_URL: all|investigations|executions|none"
     ),
     scheduler: bool = typer.Option(True, help="Run the periodic jobs here (exactly one process should)"),
+    retrain: bool = typer.Option(True, help="Include the weekly retrain (AOI_RETRAIN_CRON) in the scheduler"),
     burst: bool = typer.Option(False, help="Exit once the queues are empty (tests, one-off drains)"),
 ) -> None:
     """Run Socket Mode (with SLACK_APP_TOKEN), the investigation/execution workers and the scheduler."""
@@ -58,7 +59,7 @@ def worker(
     _configure_logging(settings.log_level)
     try:
         queues = queues_for(queue)
-        run_worker(settings, queues=queues, scheduler=scheduler, burst=burst)
+        run_worker(settings, queues=queues, scheduler=scheduler, retrain=retrain, burst=burst)
     except (SlackConfigError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

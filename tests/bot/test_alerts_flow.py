@@ -1,0 +1,89 @@
+"""Alertmanager → one thread per fingerprint in AOI_ALERT_CHANNEL: open, reuse, resolve."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from aoi.policies.schema import load_policy
+from aoi.store import repo
+from tests.bot.harness import running_bot
+from tests.bot.scripted import RESTART, scripted_investigator
+
+POLICY = load_policy(None)
+
+
+def webhook(
+    status: str, fingerprint: str = "fp-user-service-5xx", ends_at: str = "0001-01-01T00:00:00Z"
+) -> dict[str, Any]:
+    alert = {
+        "status": status,
+        "labels": {
+            "alertname": "HighErrorRate",
+            "namespace": "test-social-network",
+            "service": "user-service",
+        },
+        "annotations": {"summary": "5xx above 5%", "description": "user-service answers 503"},
+        "startsAt": "2024-05-01T10:00:00Z",
+        "endsAt": ends_at,
+        "generatorURL": "http://prometheus.example/graph",
+        "fingerprint": fingerprint,
+    }
+    return {"version": "4", "status": status, "receiver": "aoi", "groupKey": "{}", "alerts": [alert]}
+
+
+def _roots(calls: list) -> list:
+    return [
+        c
+        for c in calls
+        if c.method == "chat.postMessage"
+        and c.params.get("channel") == "CALERTS"
+        and not c.params.get("thread_ts")
+    ]
+
+
+def test_firing_alert_opens_a_thread_and_investigates_it(tmp_path: Path, db_template: Path) -> None:
+    with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        response = bot.http.post("/alerts", json=webhook("firing"))
+        assert response.status_code == 200 and response.json() == {"ok": True, "threads": 1}
+        (root,) = _roots(bot.fake.calls)
+        assert "FIRING" in json.dumps(root.params["blocks"])
+        summary = bot.fake.wait_for_call(
+            "chat.postMessage", lambda c: c.params.get("thread_ts") == root.response["ts"]
+        )
+        assert "Investigating" in json.dumps(summary.params["blocks"])
+        (investigation,) = repo.list_investigations(bot.store)
+        assert "HighErrorRate: 5xx above 5%" in investigation.incident_text
+        assert "service=user-service" in investigation.incident_text
+
+
+def test_repeated_firing_reuses_the_thread_and_resolved_closes_it(tmp_path: Path, db_template: Path) -> None:
+    with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        bot.http.post("/alerts", json=webhook("firing"))
+        bot.http.post("/alerts", json=webhook("firing"))
+        (root,) = _roots(bot.fake.calls)
+        root_ts = root.response["ts"]
+        assert len(repo.list_investigations(bot.store)) == 1
+        assert any(c.params.get("ts") == root_ts for c in bot.fake.calls_to("chat.update"))
+        resolved = bot.http.post("/alerts", json=webhook("resolved", ends_at="2024-05-01T10:30:00Z"))
+        assert resolved.status_code == 200
+        update = [c for c in bot.fake.calls_to("chat.update") if c.params.get("ts") == root_ts][-1]
+        assert "RESOLVED" in json.dumps(update.params["blocks"])
+        reply = bot.fake.wait_for_call(
+            "chat.postMessage", lambda c: "Alert resolved" in c.params.get("text", "")
+        )
+        assert reply.params["thread_ts"] == root_ts
+        (incident,) = repo.list_incidents(bot.store)
+        assert incident.status == "resolved" and incident.alert_fingerprint == "fp-user-service-5xx"
+        # the next firing of the same alert is a new incident with a new thread
+        bot.http.post("/alerts", json=webhook("firing"))
+        assert len(_roots(bot.fake.calls)) == 2 and len(repo.list_incidents(bot.store, status="open")) == 1
+
+
+def test_alerts_without_an_alert_channel_are_refused_with_the_setting_to_fix(
+    tmp_path: Path, db_template: Path
+) -> None:
+    with running_bot(tmp_path, db_template, AOI_ALERT_CHANNEL="") as bot:
+        response = bot.http.post("/alerts", json=webhook("firing"))
+        assert response.status_code == 503 and "AOI_ALERT_CHANNEL" in response.json()["error"]

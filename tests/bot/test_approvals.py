@@ -1,0 +1,183 @@
+"""Approve / Reject over real HTTP: who may approve, the two-person rule, exactly-once execution,
+the reject modal, and feedback. The diagnosis is scripted; policy, store, executor and the simulated
+cluster are real."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from aoi.policies.schema import load_policy
+from aoi.store import repo
+from tests.bot.harness import (
+    APPROVER,
+    OUTSIDER,
+    SECOND_APPROVER,
+    SlackHarness,
+    eventually,
+    mention,
+    running_bot,
+    wait_for_proposals,
+)
+from tests.bot.scripted import RESTART, SET_IMAGE, scripted_investigator
+
+POLICY = load_policy(None)
+LEAD = "U0AOILEAD1"  # platform-leads in the default policy
+
+
+def _audit_actions(bot: SlackHarness, proposal_id: str) -> list[str]:
+    return [entry.action for entry in repo.list_audit(bot.store, proposal_id=proposal_id)]
+
+
+def _ephemerals_to(bot: SlackHarness, user: str) -> list[str]:
+    return [c.params["text"] for c in bot.fake.calls_to("chat.postEphemeral") if c.params.get("user") == user]
+
+
+def test_unauthorised_click_gets_an_ephemeral_refusal_is_audited_and_changes_nothing(
+    tmp_path: Path, db_template: Path
+) -> None:
+    with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        bot.event(mention("user-service is flapping"))
+        (proposal,) = wait_for_proposals(bot.fake)
+        response = bot.action(
+            "proposal_approve", proposal.proposal_id, user=OUTSIDER, channel=proposal.channel,
+            message_ts=proposal.message_ts, thread_ts=proposal.thread_ts,
+        )  # fmt: skip
+        assert response.status_code == 200
+        bot.fake.wait_for(lambda calls: bool(_ephemerals_to(bot, OUTSIDER)), what="the refusal")
+        assert "not an approver" in _ephemerals_to(bot, OUTSIDER)[0]
+        assert repo.get_proposal(bot.store, proposal.proposal_id).status == "pending"
+        assert _audit_actions(bot, proposal.proposal_id) == ["proposal.unauthorised_approve"]
+        assert not any(c.params.get("ts") == proposal.message_ts for c in bot.fake.calls_to("chat.update")), (
+            "the proposal message must not change"
+        )
+
+
+def test_concurrent_approve_clicks_execute_once_and_the_message_names_the_approver(
+    tmp_path: Path, db_template: Path
+) -> None:
+    with running_bot(
+        tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART]), AOI_APPROVERS="U0EXTRA"
+    ) as bot:
+        bot.event(mention("user-service is flapping"))
+        (proposal,) = wait_for_proposals(bot.fake)
+        clickers = [APPROVER, APPROVER, SECOND_APPROVER, "U0EXTRA"] * 2
+        threads = [
+            threading.Thread(
+                target=bot.action,
+                args=("proposal_approve", proposal.proposal_id),
+                kwargs={
+                    "user": user,
+                    "channel": proposal.channel,
+                    "message_ts": proposal.message_ts,
+                    "thread_ts": proposal.thread_ts,
+                },
+            )
+            for user in clickers
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        outcome = bot.fake.wait_for_call(
+            "chat.update",
+            lambda c: c.params.get("ts") == proposal.message_ts and "Succeeded" in json.dumps(c.params),
+            timeout=30,
+        )
+        assert "proposal_approve" not in json.dumps(outcome.params["blocks"])  # buttons replaced
+        final = repo.get_proposal(bot.store, proposal.proposal_id)
+        assert final.status == "succeeded"
+        assert f"<@{final.decided_by}>" in json.dumps(outcome.params["blocks"])
+        actions = _audit_actions(bot, proposal.proposal_id)
+        assert actions.count("execute.before") == 1 and actions.count("proposal.approved") == 1
+        kinds = [f.kind for f in repo.list_feedback(bot.store, investigation_id=final.investigation_id)]
+        assert kinds.count("approved") == 1 and kinds.count("execution_verified") == 1
+        reply = bot.fake.wait_for_call(
+            "chat.postMessage", lambda c: "ran and the fix is verified" in c.params.get("text", "")
+        )
+        assert f"<@{final.decided_by}>" in reply.params["text"]
+
+
+def test_high_risk_fix_needs_two_different_approvers(tmp_path: Path, db_template: Path) -> None:
+    with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [SET_IMAGE])) as bot:
+        bot.event(mention("user-service crashes after the deploy"))
+        (proposal,) = wait_for_proposals(bot.fake)
+        assert repo.get_proposal(bot.store, proposal.proposal_id).approvals_required == 2
+        where = {
+            "channel": proposal.channel,
+            "message_ts": proposal.message_ts,
+            "thread_ts": proposal.thread_ts,
+        }
+        bot.action("proposal_approve", proposal.proposal_id, user=APPROVER, **where)
+        bot.fake.wait_for(lambda calls: bool(_ephemerals_to(bot, APPROVER)), what="the first approval note")
+        assert "needs 1 more" in _ephemerals_to(bot, APPROVER)[0]
+        bot.action("proposal_approve", proposal.proposal_id, user=APPROVER, **where)
+        bot.fake.wait_for(lambda calls: len(_ephemerals_to(bot, APPROVER)) == 2, what="the duplicate note")
+        assert "different approver" in _ephemerals_to(bot, APPROVER)[1]
+        assert repo.get_proposal(bot.store, proposal.proposal_id).status == "pending"
+        bot.action("proposal_approve", proposal.proposal_id, user=LEAD, **where)
+        bot.fake.wait_for_call(
+            "chat.update",
+            lambda c: c.params.get("ts") == proposal.message_ts and "Approved by" in json.dumps(c.params),
+        )
+        assert repo.list_approvals(bot.store, proposal.proposal_id) == [APPROVER, LEAD]
+
+
+def test_reject_opens_a_modal_and_the_reason_is_stored_as_feedback(tmp_path: Path, db_template: Path) -> None:
+    with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        bot.event(mention("user-service is flapping"))
+        (proposal,) = wait_for_proposals(bot.fake)
+        bot.action(
+            "proposal_reject", proposal.proposal_id, user=APPROVER, channel=proposal.channel,
+            message_ts=proposal.message_ts, thread_ts=proposal.thread_ts,
+        )  # fmt: skip
+        opened = bot.fake.wait_for_call("views.open")
+        view = opened.params["view"]
+        assert view["callback_id"] == "proposal_reject_reason"
+        assert repo.get_proposal(bot.store, proposal.proposal_id).status == "pending"  # nothing until submit
+        assert bot.view_submission(APPROVER, view, "restarting hides the real cause").status_code == 200
+        bot.fake.wait_for_call(
+            "chat.update",
+            lambda c: c.params.get("ts") == proposal.message_ts and "Rejected" in json.dumps(c.params),
+        )
+        rejected = repo.get_proposal(bot.store, proposal.proposal_id)
+        assert rejected.status == "rejected" and rejected.decided_by == APPROVER
+        feedback = repo.list_feedback(
+            bot.store, investigation_id=rejected.investigation_id, kinds=["rejected"]
+        )
+        assert [f.reason for f in feedback] == ["restarting hides the real cause"]
+        assert "execute.before" not in _audit_actions(bot, proposal.proposal_id)
+
+
+def test_helpful_buttons_and_thumbs_reactions_are_stored_as_feedback(
+    tmp_path: Path, db_template: Path
+) -> None:
+    with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        bot.event(mention("user-service is flapping"))
+        (proposal,) = wait_for_proposals(bot.fake)
+        investigation_id = repo.get_proposal(bot.store, proposal.proposal_id).investigation_id
+        bot.action(
+            "feedback_helpful", investigation_id, user="U0READER", channel=proposal.channel,
+            message_ts=proposal.thread_ts,
+        )  # fmt: skip
+        reaction = {
+            "type": "reaction_added",
+            "user": "U0READER",
+            "reaction": "-1::skin-tone-2",
+            "item_user": "UAOIBOT",
+            "item": {"type": "message", "channel": proposal.channel, "ts": proposal.message_ts},
+        }
+        bot.event(reaction)
+        bot.event({**reaction, "reaction": "tada"})  # not feedback
+        bot.event({**reaction, "item_user": "U0SOMEONE"})  # not AOI's message
+        bot.fake.wait_for(lambda calls: bool(_ephemerals_to(bot, "U0READER")), what="the thanks")
+
+        def stored() -> list[tuple[str, str | None]]:
+            rows = repo.list_feedback(bot.store, investigation_id=investigation_id)
+            return [(f.kind, f.proposal_id) for f in rows]
+
+        eventually(lambda: len(stored()) >= 2, "two feedback rows")
+        assert sorted(stored(), key=str) == sorted(
+            [("helpful", None), ("thumbs_down", proposal.proposal_id)], key=str
+        )

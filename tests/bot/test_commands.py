@@ -1,0 +1,46 @@
+"""``/aoi`` over real HTTP: investigate, status and help are acked at once with an ephemeral answer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from aoi.policies.schema import load_policy
+from aoi.store import repo
+from tests.bot.harness import running_bot, wait_for_proposals
+from tests.bot.scripted import RESTART, scripted_investigator
+
+POLICY = load_policy(None)
+
+
+def test_investigate_acks_then_opens_a_thread_rooted_at_the_summary(
+    tmp_path: Path, db_template: Path
+) -> None:
+    with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        response = bot.command("investigate checkout latency doubled", channel="C0OPS")
+        assert response.status_code == 200 and "On it" in response.text
+        summary = bot.fake.wait_for_call("chat.postMessage", lambda c: c.params.get("channel") == "C0OPS")
+        assert not summary.params.get("thread_ts")
+        (proposal,) = wait_for_proposals(bot.fake)
+        assert proposal.thread_ts == summary.response["ts"]
+        (investigation,) = repo.list_investigations(bot.store)
+        assert investigation.incident_text == "checkout latency doubled"
+
+
+def test_status_lists_pending_approvals(tmp_path: Path, db_template: Path) -> None:
+    with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        bot.command("investigate checkout latency doubled")
+        (proposal,) = wait_for_proposals(bot.fake)
+        status = bot.command("status")
+        assert status.status_code == 200
+        text = json.dumps(status.json())
+        assert "Pending approvals: 1" in text and proposal.proposal_id in text
+
+
+def test_help_empty_and_unknown_subcommands_explain_usage(tmp_path: Path, db_template: Path) -> None:
+    with running_bot(tmp_path, db_template) as bot:
+        assert "/aoi investigate" in json.dumps(bot.command("help").json())
+        assert "/aoi investigate" in json.dumps(bot.command("").json())
+        assert "Unknown subcommand `deploy`" in bot.command("deploy prod").text
+        assert "Tell me what to investigate" in bot.command("investigate").text
+        assert repo.list_investigations(bot.store) == []

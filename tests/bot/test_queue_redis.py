@@ -1,0 +1,71 @@
+"""Scale-out: with AOI_QUEUE_URL, investigations and executions go through rq on the real Redis."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker
+
+from aoi.bot import jobs
+from aoi.bot.runners import EXECUTIONS_QUEUE, INVESTIGATIONS_QUEUE
+from aoi.policies.schema import load_policy
+from aoi.store import repo
+from tests.bot.harness import APPROVER, eventually, mention, running_bot, wait_for_proposals
+from tests.bot.scripted import RESTART, scripted_investigator
+
+REDIS_URL = "redis://127.0.0.1:6379/13"
+POLICY = load_policy(None)
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def redis() -> Redis:
+    connection = Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        connection.ping()
+    except RedisError as exc:
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    for name in (INVESTIGATIONS_QUEUE, EXECUTIONS_QUEUE):
+        Queue(name, connection=connection).empty()
+    return connection
+
+
+def _drain(redis: Redis, name: str) -> None:
+    SimpleWorker([Queue(name, connection=redis)], connection=redis).work(burst=True)
+
+
+def test_mention_is_queued_on_redis_and_a_worker_runs_it_then_executes_the_approval(
+    tmp_path: Path, db_template: Path, redis: Redis
+) -> None:
+    investigator = scripted_investigator(POLICY, [RESTART])
+    with running_bot(tmp_path, db_template, investigator=investigator, AOI_QUEUE_URL=REDIS_URL) as bot:
+        bot.event(mention("checkout returns 502"))
+        bot.fake.wait_for_call("chat.postMessage")  # the web process posts the summary itself
+        investigations = Queue(INVESTIGATIONS_QUEUE, connection=redis)
+        eventually(lambda: investigations.count == 1, "the queued investigation job")
+        (investigation,) = repo.list_investigations(bot.store)
+        assert investigations.job_ids == [f"investigate-{investigation.id}"]
+        assert repo.get_investigation(bot.store, investigation.id).status == "queued"
+
+        jobs.install(bot.services, bot.runtime.client)  # what `aoi worker` does at start
+        _drain(redis, INVESTIGATIONS_QUEUE)
+        (proposal,) = wait_for_proposals(bot.fake)
+        assert repo.get_investigation(bot.store, investigation.id).status == "diagnosed"
+
+        bot.action(
+            "proposal_approve", proposal.proposal_id, user=APPROVER, channel=proposal.channel,
+            message_ts=proposal.message_ts, thread_ts=proposal.thread_ts,
+        )  # fmt: skip
+        executions = Queue(EXECUTIONS_QUEUE, connection=redis)
+        eventually(lambda: executions.count == 1, "the execution job")
+        assert repo.get_proposal(bot.store, proposal.proposal_id).status == "approved"
+        _drain(redis, EXECUTIONS_QUEUE)
+        bot.fake.wait_for_call(
+            "chat.update",
+            lambda c: c.params.get("ts") == proposal.message_ts and "Succeeded" in json.dumps(c.params),
+        )
+        assert repo.get_proposal(bot.store, proposal.proposal_id).status == "succeeded"
