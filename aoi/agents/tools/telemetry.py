@@ -217,6 +217,7 @@ def get_traces(
     errors_only: bool = False,
     min_duration_ms: int | None = None,
     limit: int = 50,
+    minutes: int = 15,
 ) -> str:
     """Summarise recent traces through a service: per operation counts, errors, p50/max latency,
     p50 self time per service, and the services where errors originate.
@@ -226,8 +227,11 @@ def get_traces(
         errors_only: only traces that contain an error
         min_duration_ms: only traces at least this slow
         limit: maximum number of traces (default 50)
+        minutes: only traces from the last N minutes (default 15)
     """
-    params = [f"service={service}", f"limit={limit}"]
+    end = backend.now()
+    start = end - 60 * max(1, minutes)
+    params = [f"service={service}", f"start={int(start * 1e6)}", f"end={int(end * 1e6)}", f"limit={limit}"]
     if errors_only:
         params.append('tags={"error":"true"}')
     if min_duration_ms:
@@ -235,6 +239,8 @@ def get_traces(
     call.invocation = "GET /api/traces?" + "&".join(params)
     traces = backend.find_traces(
         service=service,
+        start=start,
+        end=end,
         limit=limit,
         errors_only=errors_only,
         min_duration_us=min_duration_ms * 1000 if min_duration_ms else None,

@@ -47,6 +47,7 @@ class Signals:
         default_factory=dict
     )  # (caller, peer) -> code
     slower: dict[str, float] = field(default_factory=dict)  # service -> latency last/min
+    baseline_ms: dict[str, float] = field(default_factory=dict)  # service -> lowest average latency
     restarted: list[str] = field(default_factory=list)  # workloads whose restart count grew
     throttled: dict[str, float] = field(default_factory=dict)  # workload -> throttled share
     growing_memory: dict[str, float] = field(default_factory=dict)  # workload -> memory last/min
@@ -100,6 +101,7 @@ def read_signals(facts: Facts, rules: Rules) -> Signals:
         low, last = row.get("min", 0.0), row.get("last", 0.0)
         if service and low and low > 0 and last == last and last / low >= limits.latency_ratio:
             sig.slower[service] = last / low
+            sig.baseline_ms[service] = low * 1000.0
     for row in _series(facts, queries, "restarts"):
         pod = row["metric"].get("pod")
         if pod and row.get("last", 0) > row.get("min", 0):

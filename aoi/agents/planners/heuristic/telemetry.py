@@ -64,7 +64,9 @@ def quiet_probes(facts: Facts, ns: str, rules: Rules) -> Iterator[Probe]:
     entry = _entry_service(facts)
     if entry and (sig.any() or enabled_flags(facts, rules)):
         yield Probe(
-            "get_traces", {"service": entry, "limit": 50}, f"requests through {entry}: failures, slow hops"
+            "get_traces",
+            {"service": entry, "limit": 50, "minutes": 5},
+            f"requests through {entry}: failures, slow hops",
         )
     sig = read_signals(facts, rules)
     for caller, peer in sig.broken_edges()[:2]:
@@ -86,6 +88,14 @@ def quiet_probes(facts: Facts, ns: str, rules: Rules) -> Iterator[Probe]:
             "get_logs",
             {"namespace": ns, "name": deepest, "tail": 500, "grep": rules.log_grep},
             f"the errors {deepest} returns",
+        )
+    slow = sig.slowest()
+    if slow and slow in (facts.trace_services or []):
+        floor = max(1, int(3 * sig.baseline_ms.get(slow, 1.0)))
+        yield Probe(
+            "get_traces",
+            {"service": slow, "limit": 30, "min_duration_ms": floor, "minutes": 5},
+            f"the slow requests through {slow}: where the time goes",
         )
     slowest = sig.slowest() or next(iter(sig.throttled), None)
     if slowest and facts.deployment(slowest) is not None:
