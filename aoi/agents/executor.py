@@ -193,7 +193,7 @@ class Executor:
                 status="refused",
                 rule_id=action.rule_id,
                 command=action.command,
-                detail=f"proposal {proposal_id} is already executing or was executed; not executed again",
+                detail=f"proposal {proposal_id} not claimed (not approved, or claimed already): not executed",
                 duplicate=True,
             )
         result = self._run(proposal_id, action, ops, actor, base)

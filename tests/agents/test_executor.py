@@ -153,3 +153,31 @@ def test_a_failing_dry_run_stops_before_any_write(cluster: SimCluster) -> None:
     assert result.status == "failed" and "not found" in result.detail
     assert writer.writes == []
     assert [e.action for e in audit.events] == ["execute.before", "execute.after"]
+
+
+def test_store_ledger_executes_an_approved_proposal_once_and_audits_in_the_store(
+    cluster: SimCluster, tmp_path: Any
+) -> None:
+    from aoi.agents.audit import StoreAuditSink, StoreLedger
+    from aoi.store.db import Store
+    from aoi.store.repo_audit import list_audit
+    from aoi.store.repo_investigations import create_investigation
+    from aoi.store.repo_proposals import NewProposal, add_proposal, approve_proposal, get_proposal
+
+    store = Store.open(f"sqlite:///{tmp_path / 'aoi.db'}", migrate=True)
+    investigation = create_investigation(store, planner="heuristic", incident_text="test")
+    pending = add_proposal(
+        store, investigation.id, NewProposal(action=FIX.model_dump(), rule_id="k8s-patch-service-target-port")
+    )
+    executor, writer, _ = make(cluster, ledger=StoreLedger(store))
+    executor.audit = StoreAuditSink(store)
+    not_yet = executor.execute(pending.id, FIX, APPROVER)
+    assert not_yet.status == "refused" and not_yet.duplicate and writer.writes == []  # not approved yet
+    approve_proposal(store, pending.id, APPROVER.user_id)
+    first = executor.execute(pending.id, FIX, APPROVER)
+    again = executor.execute(pending.id, FIX, APPROVER)
+    assert first.status == "succeeded" and again.duplicate and writer.writes == ["patch"]
+    assert get_proposal(store, pending.id).status == "succeeded"
+    actions = [entry.action for entry in list_audit(store, proposal_id=pending.id)]
+    assert "execute.before" in actions and "execute.after" in actions and "execute.duplicate" in actions
+    store.dispose()
