@@ -39,7 +39,10 @@ class RenderedAction:
     """Everything the executor needs for one allowed request.
 
     ``operation`` is the ``WriteBackend`` method (``aws`` for the AWS writer); ``params`` the checked
-    parameters; ``patch`` is set for patch verbs and ``script`` for exec verbs (``exec_db``).
+    parameters; ``patch`` is set for patch verbs. For exec verbs (``exec_db``) ``script`` is the
+    command the executor runs in the pod — the rule's ``exec`` line (e.g. ``sh -c '...' repair
+    SCRIPT``, the pod's shell supplying credentials from its env) or, without one, the bare database
+    script — and ``db_script`` the database script alone.
     """
 
     rule_id: str
@@ -51,6 +54,7 @@ class RenderedAction:
     command: str
     patch: RenderedPatch | None
     script: str | None
+    db_script: str | None = None
 
 
 def render_action(policy: Policy, request: Any) -> RenderedAction:
@@ -69,10 +73,12 @@ def render_action(policy: Policy, request: Any) -> RenderedAction:
         body = render_structure(rule.patch.body, values)
         patch = RenderedPatch(spec.target_kind, namespace, target, rule.patch.type, body)
         values["patch"] = json.dumps(body, separators=(",", ":"))
-    script = None
+    script = db_script = None
     if rule.script is not None:
-        script = render_script_template(rule.script, values)
-        values["script"] = script
+        script = db_script = render_script_template(rule.script, values)
+        values["script"] = db_script
+        if rule.exec is not None:
+            script = values["exec"] = render_command_template(rule.exec, values)
     return RenderedAction(
         rule_id=rule.id,
         verb=rule.verb,
@@ -80,9 +86,10 @@ def render_action(policy: Policy, request: Any) -> RenderedAction:
         target=target,
         namespace=namespace,
         params=dict(decision.params),
-        command=render_command_template(rule.command, values),
+        command=render_command_template(rule.command, values, verbatim=frozenset({"exec"})),
         patch=patch,
         script=script,
+        db_script=db_script,
     )
 
 

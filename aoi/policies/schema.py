@@ -83,6 +83,7 @@ class Rule(BaseModel):
     command: str = Field(min_length=1)
     patch: PatchTemplate | None = None
     script: str | None = None
+    exec: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _globs(self) -> Rule:
@@ -181,6 +182,23 @@ def _rule_problems(rule: Rule, policy: Policy, catalogue: Catalogue) -> list[str
     return problems
 
 
+def _line_problems(
+    key: str, template: str, rule: Rule, known: set[str], required: set[str], special: set[str]
+) -> list[str]:
+    """Problems of one command-syntax template (``command`` or ``exec``); raises TemplateError."""
+    problems = []
+    for name, spec, optional in command_fields(template):
+        if name not in known and name not in special:
+            problems.append(
+                f"{key}: {{{name}}} is not a parameter of this rule; known: {sorted(known | special)}"
+            )
+        elif not optional and name in rule.params and name not in required:
+            problems.append(f"{key}: optional parameter {{{name}}} must sit inside a [ ] segment")
+        elif name == "exec" and spec:
+            problems.append(f"{key}: {{exec}} is an already quoted command line; write it without a spec")
+    return problems
+
+
 def _template_problems(rule: Rule, spec: VerbSpec) -> list[str]:
     known = set(rule.params) | BUILTIN_FIELDS
     defaulted = {
@@ -195,15 +213,19 @@ def _template_problems(rule: Rule, spec: VerbSpec) -> list[str]:
         problems.append("patch: required for (and only for) verbs the executor performs as a patch")
     if (operation == "exec_db") != (rule.script is not None):
         problems.append("script: required for (and only for) verbs the executor performs by exec")
+    if rule.exec is not None and rule.script is None:
+        problems.append("exec: only for exec verbs, together with their script")
+    special = {
+        name
+        for name, present in (("patch", rule.patch), ("script", rule.script), ("exec", rule.exec))
+        if present is not None
+    }
     try:
-        for name, _, optional in command_fields(rule.command):
-            special = (name == "patch" and rule.patch is not None) or (name == "script" and rule.script)
-            if name not in known and not special:
-                problems.append(
-                    f"command: {{{name}}} is not a parameter of this rule; known: {sorted(known)}"
-                )
-            elif not optional and name in rule.params and name not in required:
-                problems.append(f"command: optional parameter {{{name}}} must sit inside a [ ] segment")
+        problems += _line_problems("command", rule.command, rule, known, required, special)
+        if rule.exec is not None:
+            problems += _line_problems("exec", rule.exec, rule, known, required, special & {"script"})
+            if "script" not in {name for name, _, _ in command_fields(rule.exec)}:
+                problems.append("exec: must hand the database script to the shell as {script}")
         for name in script_fields(rule.script or ""):
             if name not in required:
                 problems.append(f"script: {{{name}:js}} must be a required parameter of this rule")
@@ -211,7 +233,7 @@ def _template_problems(rule: Rule, spec: VerbSpec) -> list[str]:
             if name not in known:
                 problems.append(f"patch: {{{name}}} is not a parameter of this rule; known: {sorted(known)}")
     except TemplateError as exc:
-        problems.append(f"command/script/patch: {exc}")
+        problems.append(f"command/exec/script/patch: {exc}")
     return problems
 
 

@@ -9,7 +9,11 @@ drop a whole flag. The syntax is ``str.format``'s field syntax restricted to pla
   Each ``{name}`` becomes one shell-quoted word (``shlex.quote``); ``{name:json}`` a quoted compact
   JSON document; ``{name:csv}`` a quoted ``k=v,k=v`` (maps) or ``a,b`` (lists). A ``[...]`` segment is
   dropped when any parameter in it is absent. ``{patch}`` and ``{script}`` stand for the rule's
-  rendered patch body (JSON) and database script.
+  rendered patch body (JSON) and database script (each one quoted word); ``{exec}`` for the rule's
+  rendered ``exec`` line, inserted as it is (it is a command line whose values are already quoted).
+- exec (exec verbs): the command line run in the pod, in command syntax; it must pass ``{script}``
+  to the database shell, e.g. ``sh -c 'mongo --eval "$1"' repair {script}`` — the script travels
+  as a positional argument, so no value is ever parsed as shell code.
 - script: ``db.getSiblingDB({database:js}).grantRolesToUser({user:js}, {roles:js})`` — every field
   must use ``:js`` (a JSON literal, which is a valid JS literal); ``{{``/``}}`` are literal braces.
 - patch body: any YAML structure; a string that is exactly ``"{name}"`` becomes the typed value, a
@@ -113,8 +117,14 @@ def _shell_word(value: Any, spec: str) -> str:
     return shlex.quote(str(value))
 
 
-def render_command_template(template: str, values: Mapping[str, Any]) -> str:
-    """Render a command template; absent values drop their optional segment (KeyError if mandatory)."""
+def render_command_template(
+    template: str, values: Mapping[str, Any], verbatim: frozenset[str] = frozenset()
+) -> str:
+    """Render a command template; absent values drop their optional segment (KeyError if mandatory).
+
+    Fields named in ``verbatim`` are inserted as they are: only for values that are themselves
+    rendered command lines (``{exec}``), whose every parameter is already quoted.
+    """
     out = []
     for optional, text in _segments(template):
         parsed = _parse(text)
@@ -123,7 +133,7 @@ def render_command_template(template: str, values: Mapping[str, Any]) -> str:
         for literal, field, spec in parsed:
             out.append(literal)
             if field is not None:
-                out.append(_shell_word(values[field], spec))
+                out.append(str(values[field]) if field in verbatim else _shell_word(values[field], spec))
     return "".join(out)
 
 

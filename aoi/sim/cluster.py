@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import pickle
+import shlex
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ from aoi.sim.telemetry.facade import TelemetryMixin
 from aoi.sim.world import MongoData, MongoUser, State
 
 if TYPE_CHECKING:
+    from aoi.sim.behaviour.pod_shell import ExecResult
     from aoi.sim.problems import Problem
 
 Obj = dict[str, Any]
@@ -359,10 +361,43 @@ class SimCluster(TelemetryMixin):
         """Mark a node schedulable again."""
         return self.patch_object("Node", None, node, {"spec": {"unschedulable": None}})
 
-    def exec_db(self, namespace: str, pod: str, command: str) -> str:
-        """Run a mongo shell command in a MongoDB pod (see ``aoi.sim.behaviour.mongo_shell``)."""
-        from aoi.sim.behaviour.mongo_shell import run_mongo_command
+    def exec_command(
+        self, namespace: str, pod: str, argv: list[str], container: str | None = None
+    ) -> ExecResult:
+        """``kubectl exec POD [-c CONTAINER] -- ARGV...``: the process's stdout, stderr and exit code.
 
-        output = run_mongo_command(self._state, namespace, pod, command)
+        What a simulated pod can run is its database shell (``mongo``/``mongosh``), directly or
+        through ``sh -c`` with the container's environment expanded (see
+        ``aoi.sim.behaviour.pod_shell``). Raises ``NotFound``/``SimError`` when the pod or a running
+        container is missing, as the API server refuses the exec before anything runs.
+        """
+        from aoi.sim.behaviour.pod_shell import exec_in_pod
+
+        result = exec_in_pod(self._state, namespace, pod, list(argv), container)
         self._after_write()
-        return output
+        return result
+
+    def exec_db(self, namespace: str, pod: str, command: str) -> str:
+        """Run a database shell command in a MongoDB pod; returns its output (stderr, then stdout).
+
+        ``command`` is a command line — ``mongo ...``/``mongosh ...`` (run as exec'd, no shell) or
+        ``sh -c '...' [NAME ARG...]`` (the pod's shell expands ``$VARS`` from the container's env) —
+        or bare statements, run as ``mongo --quiet --eval STATEMENTS``. A non-zero exit raises
+        ``SimError("command terminated with exit code N: <stderr>")``, as ``kubectl exec`` reports.
+        """
+        from aoi.sim.behaviour.pod_shell import DB_SHELLS, SHELLS
+
+        words = command.strip().split(None, 1)
+        if words and words[0].rsplit("/", 1)[-1] in (*SHELLS, *DB_SHELLS):
+            try:
+                argv = shlex.split(command)
+            except ValueError as exc:
+                raise SimError(f"cannot parse the command line {command[:80]!r}: {exc}") from exc
+        else:
+            argv = ["mongo", "--quiet", "--eval", command]
+        result = self.exec_command(namespace, pod, argv)
+        if result.code != 0:
+            raise SimError(
+                f"command terminated with exit code {result.code}: {(result.stderr or result.stdout).strip()}"
+            )
+        return result.stderr + result.stdout

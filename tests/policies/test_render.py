@@ -90,7 +90,9 @@ EXAMPLES: dict[str, tuple[dict[str, Any], str]] = {
             "namespace": HR,
             "params": {"database": "geo-db", "user": "admin", "roles": ["readWrite"]},
         },
-        "kubectl -n test-hotel-reservation exec mongodb-geo-5f9c -- mongo --quiet --eval "
+        "kubectl -n test-hotel-reservation exec mongodb-geo-5f9c -- sh -c "
+        """'mongo admin -u "$MONGO_INITDB_ROOT_USERNAME" -p "$MONGO_INITDB_ROOT_PASSWORD" """
+        """--authenticationDatabase admin --quiet --eval "$1"' mongo-repair """
         """'db.getSiblingDB("geo-db").grantRolesToUser("admin", ["readWrite"])'""",
     ),
     "mongo_create_user": (
@@ -104,8 +106,10 @@ EXAMPLES: dict[str, tuple[dict[str, Any], str]] = {
                 "password_env": "MONGO_PASS",
             },
         },
-        "kubectl -n test-hotel-reservation exec mongodb-rate-1 -- mongo --quiet --eval "
-        """'db.getSiblingDB("rate-db").createUser({user: "admin", """
+        "kubectl -n test-hotel-reservation exec mongodb-rate-1 -- sh -c "
+        """'mongo admin -u "$MONGO_INITDB_ROOT_USERNAME" -p "$MONGO_INITDB_ROOT_PASSWORD" """
+        """--authenticationDatabase admin --quiet --eval "$1" || mongo admin --quiet --eval "$1"' """
+        """mongo-repair 'db.getSiblingDB("rate-db").createUser({user: "admin", """
         """pwd: process.env["MONGO_PASS"], roles: ["readWrite"]})'""",
     ),
     "delete_chaos": (
@@ -153,12 +157,54 @@ def test_default_parameter_is_filled_and_shown(policy: Policy) -> None:
     assert render_action(policy, {"verb": "patch_service_target_port", **request}).params["port_index"] == 0
 
 
-def test_exec_verbs_render_the_script_for_exec_db(policy: Policy) -> None:
+def test_exec_verbs_run_the_script_through_the_pods_shell_without_credentials(policy: Policy) -> None:
     request, _ = EXAMPLES["mongo_grant_roles"]
     action = render_action(policy, {"verb": "mongo_grant_roles", **request})
     assert action.operation == "exec_db"
-    assert action.script == 'db.getSiblingDB("geo-db").grantRolesToUser("admin", ["readWrite"])'
-    assert shlex.split(action.command)[-1] == action.script
+    assert action.db_script == 'db.getSiblingDB("geo-db").grantRolesToUser("admin", ["readWrite"])'
+    argv = shlex.split(action.script or "")
+    assert argv[:2] == ["sh", "-c"] and argv[-1] == action.db_script  # the script is the shell's $1
+    assert '-p "$MONGO_INITDB_ROOT_PASSWORD"' in argv[2]  # the pod's shell supplies the password
+    words = shlex.split(action.command)
+    assert words[:6] == ["kubectl", "-n", HR, "exec", "mongodb-geo-5f9c", "--"]
+    assert words[6:] == argv  # what is approved is what the executor runs
+
+
+@given(
+    database=st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True),
+    user=st.from_regex(r"[A-Za-z0-9_.-]{1,64}", fullmatch=True),
+    password_env=st.from_regex(r"[A-Z_][A-Z0-9_]{0,63}", fullmatch=True),
+)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_exec_parameters_reach_the_pod_only_as_the_scripts_argument(
+    policy: Policy, database: str, user: str, password_env: str
+) -> None:
+    params = {"database": database, "user": user, "roles": ["readWrite"], "password_env": password_env}
+    request = {"verb": "mongo_create_user", "target": "mongodb-geo-1", "namespace": HR, "params": params}
+    action = render_action(policy, request)
+    argv = shlex.split(action.script or "")
+    fixed, _ = EXAMPLES["mongo_create_user"]
+    reference = shlex.split(render_action(policy, {"verb": "mongo_create_user", **fixed}).script or "")
+    assert argv[:4] == reference[:4]  # the shell program is the same whatever the parameters
+    assert argv[4] == action.db_script
+    assert json.dumps(database) in argv[4] and json.dumps(password_env) in argv[4]
+
+
+def test_exec_must_pass_the_script_and_only_known_fields(policy: Policy) -> None:
+    from aoi.policies.errors import PolicyError
+    from aoi.policies.schema import parse_policy
+
+    data = policy.model_dump(exclude_none=True)
+    rule = next(r for r in data["rules"] if r["verb"] == "mongo_grant_roles")
+    rule["exec"] = "sh -c 'mongo --eval \"$1\"' repair {password}"
+    with pytest.raises(PolicyError) as info:
+        parse_policy(data, "edited.yaml")
+    assert "{password} is not a parameter" in str(info.value)
+    assert "must hand the database script to the shell as {script}" in str(info.value)
+    scale = next(r for r in data["rules"] if r["verb"] == "scale")
+    scale["exec"] = "sh -c true {script}"
+    with pytest.raises(PolicyError, match="exec: only for exec verbs"):
+        parse_policy(data, "edited.yaml")
 
 
 def test_cluster_scoped_action_has_no_namespace(policy: Policy) -> None:

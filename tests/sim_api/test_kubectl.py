@@ -159,4 +159,4 @@ def test_exec_runs_the_database_shell_with_the_write_context_only(hotel: Served)
     refused = kubectl(hotel, *command, check=False)
     assert refused.returncode != 0 and "forbidden" in refused.stderr.lower()
     not_a_shell = kubectl(hotel, "exec", pod, "--", "ls", "/", write=True, check=False)
-    assert not_a_shell.returncode == 126 and "can only run its database shell" in not_a_shell.stderr
+    assert not_a_shell.returncode == 127 and "can only run its database shell" in not_a_shell.stderr

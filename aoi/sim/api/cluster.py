@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from aoi.sim.behaviour.pod_shell import ExecResult
+
 
 class ServedCluster(Protocol):
     def now(self) -> float: ...
@@ -40,7 +42,9 @@ class ServedCluster(Protocol):
 
     def delete_object(self, kind: str, namespace: str | None, name: str) -> dict[str, Any]: ...
 
-    def exec_db(self, namespace: str, pod: str, command: str) -> str: ...
+    def exec_command(
+        self, namespace: str, pod: str, argv: list[str], container: str | None = None
+    ) -> ExecResult: ...
 
     def metric_names(self) -> list[str]: ...
 

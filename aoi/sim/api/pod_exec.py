@@ -1,20 +1,19 @@
-"""``pods/exec`` over the Kubernetes websocket channel protocol, for database-shell repairs only.
+"""``pods/exec`` over the Kubernetes websocket channel protocol, for database-shell repairs.
 
-The simulator's pods have no shell; what they can run is the cluster's ``exec_db`` (a minimal mongo
-shell for ``db.grantRolesToUser``/``db.createUser``-style repairs). This route accepts a command
-line ``mongo|mongosh [db] [-u U -p P] --eval <script>`` (or ``sh -c "mongo ..."``) as the official
-Python client (``kubernetes.stream``) and ``kubectl exec`` send it, answers on the
-``v4.channel.k8s.io`` protocol (first byte of each binary frame = channel: 1 stdout, 2 stderr, 3 the
-final ``Status`` with the exit code), and refuses anything else with exit code 126 and a message
-saying what is supported. Exec is a write: the reader token
-gets a 403 before the websocket is accepted.
+The simulated pods run what ``SimCluster.exec_command`` offers: their database shell
+(``mongo``/``mongosh``), directly or through ``sh -c`` with the container's environment expanded —
+so ``kubectl exec POD -- sh -c 'mongo -u "$MONGO_INITDB_ROOT_USERNAME" ...'`` authenticates without
+the caller ever holding the password. This route takes the argv as the official Python client
+(``kubernetes.stream``) and ``kubectl exec`` send it (``command`` query parameters, optional
+``container``), answers on the ``v4.channel.k8s.io`` protocol (first byte of each binary frame =
+channel: 1 stdout, 2 stderr, 3 the final ``Status`` with the exit code); anything else a pod cannot
+run exits 127 with a message saying what is supported. Exec is a write: the reader token gets a 403
+before the websocket is accepted.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import shlex
 import threading
 from typing import Any
 
@@ -29,27 +28,6 @@ from aoi.sim.errors import SimError
 
 STDOUT, STDERR, ERROR = 1, 2, 3
 PROTOCOLS = ("v4.channel.k8s.io", "v5.channel.k8s.io")
-SHELLS = ("mongo", "mongosh")
-NOT_EXECUTABLE = 126
-
-
-def db_command(argv: list[str]) -> str | None:
-    """The mongo shell command line to hand to ``exec_db``, or None if ``argv`` does not run one.
-
-    Accepts ``mongo|mongosh ...`` directly or wrapped in ``sh -c``/``bash -c``; the cluster's shell
-    parses the invocation itself (database, ``-u/-p``, ``--eval``).
-    """
-    if len(argv) >= 3 and argv[0].rsplit("/", 1)[-1] in ("sh", "bash") and argv[1] == "-c":
-        inner = shlex.split(argv[2]) if argv[2].strip() else []
-        return argv[2] if inner and inner[0].rsplit("/", 1)[-1] in SHELLS else None
-    if argv and argv[0].rsplit("/", 1)[-1] in SHELLS:
-        return shlex.join(argv)
-    return None
-
-
-def _exit_code(message: str) -> int:
-    found = re.search(r"exit code (\d+)", message)
-    return int(found.group(1)) if found else 1
 
 
 def exit_status(code: int, message: str = "") -> dict[str, Any]:
@@ -96,23 +74,16 @@ class PodExec:
                 websocket, ApiError(400, f"exec needs one of the subprotocols {', '.join(PROTOCOLS)}")
             )
             return
-        await websocket.accept(subprotocol=chosen)
         argv = websocket.query_params.getlist("command")
-        command = db_command(argv)
-        if command is None:
-            message = (
-                f"the simulated pod {namespace}/{pod} can only run its database shell: "
-                f"mongo [db] [-u USER -p PASS] --eval '<script>' (got {shlex.join(argv) or 'no command'})\n"
-            )
-            await self._finish(websocket, "", message, NOT_EXECUTABLE)
-            return
+        container = websocket.query_params.get("container") or None
         try:
             with self.lock:
-                output = self.cluster.exec_db(namespace, pod, command)
-        except SimError as exc:
-            await self._finish(websocket, "", f"{exc}\n", _exit_code(str(exc)))
+                result = self.cluster.exec_command(namespace, pod, argv, container)
+        except SimError as exc:  # no such pod or container: the API server refuses the upgrade
+            await self._deny(websocket, ApiError(exc.code, str(exc)))
             return
-        await self._finish(websocket, output, "", 0)
+        await websocket.accept(subprotocol=chosen)
+        await self._finish(websocket, result.stdout, result.stderr, result.code)
 
     @staticmethod
     async def _finish(websocket: WebSocket, out: str, err: str, code: int) -> None:

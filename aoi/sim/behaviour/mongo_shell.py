@@ -1,49 +1,84 @@
-"""A minimal ``mongo`` shell for ``SimCluster.exec_db``: enough for the user-management repairs an SRE
-runs against a MongoDB pod.
+"""A minimal ``mongo`` shell for exec in a MongoDB pod: enough for the user-management repairs an SRE
+runs against it.
 
-Accepted: a full invocation (``mongo admin -u admin -p PASS --authenticationDatabase admin --eval
-"..."``, also ``mongosh``) or bare statements separated by ``;`` or newlines. Statements: ``use DB``,
-``show users``, ``db.getUsers()``, ``db.getUser(u)``, ``db.createUser({...})``,
-``db.grantRolesToUser(u, [...])``, ``db.revokeRolesFromUser(u, [...])``, ``db.dropUser(u)``,
-``db.updateUser(u, {...})``, ``db.changeUserPassword(u, p)``, ``db.auth(u, p)``,
-``db.runCommand({ping: 1})``, ``db.version()``. With ``--auth`` on the server, user management needs a
-user with ``userAdminAnyDatabase`` or ``root`` — except the localhost exception (no users at all).
-Errors raise ``SimError`` carrying the shell's output and exit code, like ``kubectl exec`` reports.
+Invoked with an argv (``mongo admin -u admin -p PASS --authenticationDatabase admin --quiet --eval
+"..."``, also ``mongosh``; see ``aoi.sim.behaviour.pod_shell`` for ``sh -c`` and bare scripts).
+Statements, separated by ``;`` or newlines: ``use DB``, ``show users``, ``db = db.getSiblingDB(DB)``,
+and ``db.<method>(...)`` or ``db.getSiblingDB(DB).<method>(...)`` for ``getUsers``, ``getUser``,
+``createUser``, ``grantRolesToUser``, ``revokeRolesFromUser``, ``dropUser``, ``updateUser``,
+``changeUserPassword``, ``auth``, ``runCommand({ping: 1})``, ``version``. Arguments are JS literals;
+``process.env["VAR"]`` / ``process.env.VAR`` read the container's environment (as in ``mongosh``), so
+a password can go from the pod's Secret to the database without passing through the caller.
+With ``--auth`` on the server, user management needs a user with ``userAdminAnyDatabase`` or ``root``
+— except the localhost exception (no users at all). ``-u/-p`` that do not authenticate end the shell
+with exit code 1 before any statement runs, as the real shell does.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shlex
 from typing import Any
 
 from aoi.sim.behaviour.mongo import server_settings
-from aoi.sim.errors import NotFound, SimError
-from aoi.sim.world import MongoData, MongoUser, State
+from aoi.sim.behaviour.pod_shell import ExecResult
+from aoi.sim.errors import SimError
+from aoi.sim.world import ContainerRun, MongoData, MongoUser, State
 
 ADMIN_ROLES = {("userAdminAnyDatabase", "admin"), ("root", "admin"), ("userAdmin", "admin")}
-_CALL = re.compile(r"^db\.(\w+)\((.*)\)$", re.S)
+_SIBLING = r"""db\.getSiblingDB\(\s*("[^"]*"|'[^']*')\s*\)"""
+_CALL = re.compile(rf"^(?:{_SIBLING}|db)\.(\w+)\((.*)\)$", re.S)
+_SWITCH = re.compile(rf"^(?:var\s+)?db\s*=\s*{_SIBLING}$", re.S)
+_ENV = re.compile(r"""process\.env(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*(?:"([^"]*)"|'([^']*)')\s*\])""")
+BANNER, SERVER = "MongoDB shell version v4.4.6", "MongoDB server version: 4.4.6"
 
 
-def _js_to_json(text: str) -> Any:
-    """Parse a JavaScript literal (unquoted keys, single quotes) as JSON."""
-    out = re.sub(r"'((?:[^'\\]|\\.)*)'", lambda m: json.dumps(m.group(1)), text)
+def _with_env(text: str, env: dict[str, str]) -> str:
+    """Replace ``process.env`` reads outside string literals by their value (``null`` when unset)."""
+    out: list[str] = []
+    i, quote = 0, ""
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            out.append(ch)
+            if ch == "\\" and i + 1 < len(text):
+                out.append(text[i + 1])
+                i += 1
+            elif ch == quote:
+                quote = ""
+            i += 1
+            continue
+        if ch in "'\"":
+            quote = ch
+            out.append(ch)
+            i += 1
+            continue
+        found = _ENV.match(text, i)
+        if found:
+            name = found.group(1) or found.group(2) or found.group(3) or ""
+            out.append(json.dumps(env[name]) if name in env else "null")
+            i = found.end()
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _js_to_json(text: str, env: dict[str, str]) -> Any:
+    """Parse JavaScript literals (unquoted keys, single quotes, ``process.env`` reads) as JSON."""
+    out = re.sub(r"'((?:[^'\\]|\\.)*)'", lambda m: json.dumps(m.group(1)), _with_env(text, env))
     out = re.sub(r"([{,]\s*)([A-Za-z_$][\w$]*)\s*:", r'\1"\2":', out)
     try:
         return json.loads(f"[{out}]")
     except json.JSONDecodeError as exc:
         raise SimError(
-            f"command terminated with exit code 1: uncaught exception: SyntaxError: cannot parse "
-            f"arguments ({text.strip()[:80]}): {exc.msg}"
+            f"uncaught exception: SyntaxError: cannot parse arguments ({text.strip()[:80]}): {exc.msg}"
         ) from exc
 
 
 def _roles(items: Any, current_db: str) -> list[tuple[str, str]]:
     if not isinstance(items, list):
-        raise SimError(
-            "command terminated with exit code 1: uncaught exception: Error: roles must be an array"
-        )
+        raise SimError("uncaught exception: Error: roles must be an array")
     out = []
     for r in items:
         if isinstance(r, str):
@@ -51,19 +86,19 @@ def _roles(items: Any, current_db: str) -> list[tuple[str, str]]:
         elif isinstance(r, dict) and "role" in r:
             out.append((str(r["role"]), str(r.get("db", current_db))))
         else:
-            raise SimError(
-                f"command terminated with exit code 1: uncaught exception: Error: invalid role {r!r}"
-            )
+            raise SimError(f"uncaught exception: Error: invalid role {r!r}")
     return out
 
 
 def _split(script: str) -> list[str]:
+    """Statements of a script: split at ``;``/newlines outside brackets and string literals."""
     parts: list[str] = []
     cur: list[str] = []
-    depth, quote = 0, ""
+    depth, quote, escaped = 0, "", False
     for ch in script:
         if quote:
-            quote = "" if ch == quote else quote
+            quote = "" if ch == quote and not escaped else quote
+            escaped = ch == "\\" and not escaped
         elif ch in "'\"":
             quote = ch
         elif ch in "([{":
@@ -79,41 +114,44 @@ def _split(script: str) -> list[str]:
     return [p for p in parts if p]
 
 
-def _parse_invocation(command: str) -> tuple[str, str | None, str | None, str]:
-    """(database, user, password, script) from a mongo/mongosh command line or a bare script."""
-    stripped = command.strip()
-    if not re.match(r"^(mongo|mongosh)(\s|$)", stripped):
-        return "test", None, None, stripped
-    try:
-        argv = shlex.split(stripped)
-    except ValueError as exc:
-        raise SimError(f"cannot parse the command line: {exc}") from exc
-    db, user, pwd, script = "test", None, None, ""
+_WITH_VALUE = {"-u": "user", "--username": "user", "-p": "pwd", "--password": "pwd", "--eval": "eval"}
+_SKIP_VALUE = {"--authenticationDatabase", "--host", "--port", "--authenticationMechanism"}
+
+
+def _parse_invocation(argv: list[str]) -> tuple[str, str | None, str | None, str]:
+    """(database, user, password, script) from a ``mongo``/``mongosh`` argv."""
+    found: dict[str, str] = {}
+    db = "test"
     i = 1
     while i < len(argv):
-        arg = argv[i]
-        if arg in ("-u", "--username") and i + 1 < len(argv):
-            user, i = argv[i + 1], i + 2
-        elif arg in ("-p", "--password") and i + 1 < len(argv):
-            pwd, i = argv[i + 1], i + 2
-        elif arg == "--eval" and i + 1 < len(argv):
-            script, i = argv[i + 1], i + 2
-        elif arg in ("--authenticationDatabase", "--host", "--port") and i + 1 < len(argv):
-            i += 2
-        elif arg.startswith("-"):
-            i += 1
-        else:
-            db = arg.rsplit("/", 1)[-1] or "test"
-            i += 1
-    if not script:
-        raise SimError("exec_db needs statements to run: pass --eval '...' or the statements themselves")
-    return db, user, pwd, script
+        arg, value = argv[i].split("=", 1) if argv[i].startswith("--") and "=" in argv[i] else (argv[i], None)
+        if arg in _WITH_VALUE or arg in _SKIP_VALUE:
+            if value is None and i + 1 < len(argv):
+                value, i = argv[i + 1], i + 1
+            if arg in _WITH_VALUE and value is not None:
+                found[_WITH_VALUE[arg]] = value
+        elif not arg.startswith("-"):
+            db = arg.rsplit("/", 1)[-1].split("?", 1)[0] or "test"
+        i += 1
+    if not found.get("eval", "").strip():
+        raise SimError(
+            f"{argv[0]}: no statements to run: this pod has no terminal, pass them with --eval '...'"
+        )
+    return db, found.get("user"), found.get("pwd"), found["eval"]
 
 
 class _Session:
-    def __init__(self, data: MongoData, auth_on: bool, db: str, user: str | None, pwd: str | None) -> None:
-        self.data, self.auth_on, self.db = data, auth_on, db
+    def __init__(
+        self,
+        data: MongoData,
+        auth_on: bool,
+        db: str,
+        login: tuple[str | None, str | None],
+        env: dict[str, str],
+    ) -> None:
+        self.data, self.auth_on, self.db, self.env = data, auth_on, db, env
         self.user: str | None = None
+        user, pwd = login
         self.out: list[str] = []
         if user is not None:
             self.login(user, pwd or "", fatal=True)
@@ -123,7 +161,7 @@ class _Session:
         if known is None or known.password != pwd:
             if fatal:
                 raise SimError(
-                    "command terminated with exit code 1: Error: Authentication failed. :\n"
+                    "Error: Authentication failed. :\n"
                     "connect@src/mongo/shell/mongo.js:374:17\nexception: connect failed\n"
                     "exiting with code 1"
                 )
@@ -137,7 +175,7 @@ class _Session:
         roles = set(self.data.users[self.user].roles) if self.user in self.data.users else set()
         if not roles & ADMIN_ROLES:
             raise SimError(
-                f"command terminated with exit code 1: uncaught exception: Error: not authorized on "
+                f"uncaught exception: Error: not authorized on "
                 f"{self.db} to execute command {{ {command}: ... }}"
             )
 
@@ -158,21 +196,26 @@ class _Session:
             return
         if stmt == "show users":
             stmt = "db.getUsers()"
+        switch = _SWITCH.match(stmt)
+        if switch:
+            self.db = str(_js_to_json(switch.group(1), self.env)[0])
+            return
         m = _CALL.match(stmt)
         if not m:
-            raise SimError(
-                f"command terminated with exit code 1: uncaught exception: SyntaxError: unexpected "
-                f"statement: {stmt[:80]}"
-            )
-        fn, args = m.group(1), _js_to_json(m.group(2)) if m.group(2).strip() else []
-        getattr(self, f"_{fn}", self._unknown(fn))(args)
+            raise SimError(f"uncaught exception: SyntaxError: unexpected statement: {stmt[:80]}")
+        sibling, fn, raw = m.group(1), m.group(2), m.group(3)
+        args = _js_to_json(raw, self.env) if raw.strip() else []
+        current = self.db
+        if sibling is not None:
+            self.db = str(_js_to_json(sibling, self.env)[0])
+        try:
+            getattr(self, f"_{fn}", self._unknown(fn))(args)
+        finally:
+            self.db = current
 
     def _unknown(self, fn: str) -> Any:
         def fail(args: list[Any]) -> None:
-            raise SimError(
-                f"command terminated with exit code 1: uncaught exception: TypeError: db.{fn} is not a "
-                "function"
-            )
+            raise SimError(f"uncaught exception: TypeError: db.{fn} is not a function")
 
         return fail
 
@@ -207,14 +250,10 @@ class _Session:
         spec = args[0] if args and isinstance(args[0], dict) else {}
         name, pwd = spec.get("user"), spec.get("pwd")
         if not name or pwd is None:
-            raise SimError(
-                "command terminated with exit code 1: uncaught exception: Error: createUser needs user "
-                "and pwd"
-            )
+            raise SimError("uncaught exception: Error: createUser needs user and pwd")
         if name in self.data.users:
             raise SimError(
-                f"command terminated with exit code 1: uncaught exception: Error: couldn't add user: "
-                f'User "{name}@admin" already exists'
+                f'uncaught exception: Error: couldn\'t add user: User "{name}@admin" already exists'
             )
         self.data.users[str(name)] = MongoUser(str(pwd), _roles(spec.get("roles", []), self.db))
         shown = {k: v for k, v in spec.items() if k != "pwd"}
@@ -223,10 +262,7 @@ class _Session:
     def _need_user(self, name: str) -> MongoUser:
         u = self.data.users.get(name)
         if u is None:
-            raise SimError(
-                f"command terminated with exit code 1: uncaught exception: Error: Could not find user "
-                f'"{name}" for db "admin"'
-            )
+            raise SimError(f'uncaught exception: Error: Could not find user "{name}" for db "admin"')
         return u
 
     def _grantRolesToUser(self, args: list[Any]) -> None:
@@ -260,30 +296,33 @@ class _Session:
             u.roles = _roles(update["roles"], self.db)
 
 
-def run_mongo_command(state: State, namespace: str, pod_name: str, command: str) -> str:
-    """Run ``command`` in the mongod container of ``pod_name``; returns the shell's output."""
-    pod = state.store.get("Pod", namespace, pod_name)
-    if pod is None:
-        raise NotFound(f'pods "{pod_name}" not found in namespace "{namespace}"')
-    run = state.pods.get(pod["metadata"]["uid"])
-    mongod = next(
-        (c for c in (run.containers.values() if run else []) if c.image.split("/")[-1].startswith("mongo")),
-        None,
-    )
-    if mongod is None:
-        raise SimError("command terminated with exit code 127: /bin/sh: 1: mongo: not found")
-    if mongod.state != "running":
-        raise SimError(f'unable to upgrade connection: container not found ("{mongod.name}")')
-    db, user, pwd, script = _parse_invocation(command)
+def run_mongo(
+    state: State, namespace: str, mongod: ContainerRun, argv: list[str], env: dict[str, str]
+) -> ExecResult:
+    """Run a ``mongo``/``mongosh`` ``argv`` next to ``mongod`` (the database container of a pod).
+
+    The shell connects to the server on localhost; ``env`` is the exec'd process's environment
+    (``process.env``). Statements run in order; the first failing one ends the shell with exit code 1
+    and its error on stderr, after the output of those before it — as the real shell does.
+    """
     service = mongod.persona or ""
     data = state.mongo.setdefault((namespace, service), MongoData())
     auth_on, _ = server_settings(mongod.snapshot.args)
-    session = _Session(data, auth_on, db, user, pwd)
-    for stmt in _split(script):
-        session.run(stmt)
-    banner = [
-        "MongoDB shell version v4.4.6",
-        f"connecting to: mongodb://127.0.0.1:27017/{db}?compressors=disabled&gssapiServiceName=mongodb",
-        "MongoDB server version: 4.4.6",
-    ]
-    return "\n".join(banner + session.out) + "\n"
+    try:
+        db, user, pwd, script = _parse_invocation(argv)
+    except SimError as exc:
+        return ExecResult("", f"{exc}\n", 1)
+    lines = (
+        [] if "--quiet" in argv[1:] else [BANNER, f"connecting to: mongodb://127.0.0.1:27017/{db}", SERVER]
+    )
+    error = ""
+    try:
+        session = _Session(data, auth_on, db, (user, pwd), env)
+        try:
+            for stmt in _split(script):
+                session.run(stmt)
+        finally:
+            lines += session.out
+    except SimError as exc:
+        error = f"{exc}\n"
+    return ExecResult("".join(f"{line}\n" for line in lines), error, 1 if error else 0)
