@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 from aoi.sim import SimCluster, SimError, load_suite
@@ -112,3 +115,27 @@ def test_metric_catalogue_is_exported() -> None:
         "kafka_consumergroup_lag",
     ):
         assert name in names
+
+
+def _mongod_log_entries(cluster: SimCluster, service: str) -> list[dict[str, Any]]:
+    pod = _pod(cluster, HOTEL, f"io.kompose.service={service}")
+    return [json.loads(line) for line in cluster.pod_logs(HOTEL, pod).splitlines()]
+
+
+def test_mongod_logs_the_principal_of_each_login_before_refusing_an_unauthorised_command() -> None:
+    cluster = SimCluster.from_problem(_problem("revoke_auth_mongodb-mitigation-1"))
+    entries = _mongod_log_entries(cluster, "mongodb-geo")
+    refused = [i for i, e in enumerate(entries) if e["msg"] == "Checking authorization failed"]
+    assert refused
+    for i in refused:
+        login = entries[i - 1]
+        assert login["msg"] == "Authentication succeeded" and login["ctx"] == entries[i]["ctx"]
+        assert login["attr"]["principalName"] == "admin"  # the clients' MONGO_USER
+
+
+def test_healthy_mongod_logs_logins_too_so_they_point_at_no_fault(hotel: SimCluster) -> None:
+    hotel.advance(3600)
+    entries = _mongod_log_entries(hotel, "mongodb-geo")
+    logins = [e for e in entries if e["msg"] == "Authentication succeeded"]
+    assert logins and all(e["attr"]["principalName"] == "admin" for e in logins)
+    assert not [e for e in entries if e["msg"] in ("Checking authorization failed", "Authentication failed")]

@@ -39,6 +39,26 @@ class LogRenderer:
     def __init__(self, state: State, history: list[Epoch], noise: dict[str, dict[str, list[str]]]) -> None:
         self.state, self.history, self.noise = state, history, noise
         self.times = [e.t for e in history]
+        self._principals: dict[tuple[str, str], str | None] = {}
+
+    def principal(self, app: AppSpec, service: str) -> str | None:
+        """The MongoDB user ``service``'s processes log in as (``MONGO_USER`` of a current pod)."""
+        key = (app.namespace, service)
+        if key not in self._principals:
+            user = None
+            for pod in self.state.store.items("Pod", app.namespace):
+                run = self.state.pods.get(pod["metadata"]["uid"])
+                if run and (pod["metadata"].get("labels") or {}).get(app.label_key) == service:
+                    user = next(
+                        (
+                            c.snapshot.env["MONGO_USER"]
+                            for c in run.containers.values()
+                            if "MONGO_USER" in c.snapshot.env
+                        ),
+                        user,
+                    )
+            self._principals[key] = user
+        return self._principals[key]
 
     # -- incarnations ---------------------------------------------------------------------------------
     def window(self, c: ContainerRun, pod: str, previous: bool) -> Window:
@@ -271,7 +291,11 @@ class LogRenderer:
                     )
                 )
         if program.kind == "mongodb":
-            out.extend(mongo_server_lines(app, svc, health, t, rng, ctx["pod"]))
+            out.extend(
+                mongo_server_lines(
+                    app, svc, health, t, rng, ctx["pod"], lambda caller: self.principal(app, caller)
+                )
+            )
         if sty.noise and rng.random() < 1 / 12:
             item = rng.choice(sty.noise)
             peer_svc = rng.choice([s.name for s in app.services if s.kind == "app"])

@@ -2,17 +2,27 @@
 
 A MongoDB whose clients fail TLS, authentication or authorisation logs it (``ACCESS``/``NETWORK``
 components, with the client's address), including attempts by crash-looping clients at start-up.
+Like mongod 4.4+, it also logs every successful SCRAM login (``Authentication succeeded`` with the
+principal's name): before each refused command of an authenticated but unauthorised client, and now
+and then for healthy clients whose driver opens a new pooled connection.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 from aoi.sim.apps import AppSpec
 from aoi.sim.behaviour.health import AppHealth
 from aoi.sim.telemetry.logstyle import render
 
 MONGO_ISSUES = {"tls", "auth_failed", "unauthorized", "unauthenticated"}
+POOL_CHURN = 0.02  # chance per tick that a healthy client's driver opens (and authenticates) a connection
+_AUTH_OK = (
+    "I|ACCESS|20250|conn{n}",
+    'Authentication succeeded|{{"mechanism":"SCRAM-SHA-1","speculative":false,"principalName":"{user}",'
+    '"authenticationDatabase":"admin","remote":"{remote}","extraInfo":{{}}}}',
+)
 
 
 def _fill(template: str, values: dict[str, str]) -> str:
@@ -23,13 +33,28 @@ def _fill(template: str, values: dict[str, str]) -> str:
 
 
 def mongo_server_lines(
-    app: AppSpec, svc: str, health: AppHealth, t: float, rng: random.Random, pod: str
+    app: AppSpec,
+    svc: str,
+    health: AppHealth,
+    t: float,
+    rng: random.Random,
+    pod: str,
+    principal: Callable[[str], str | None],
 ) -> list[tuple[float, str]]:
-    """What a MongoDB prints when its clients fail TLS, authentication or authorisation at ``t``."""
+    """What a MongoDB prints about its clients' logins and refusals at ``t``.
+
+    ``principal(caller)`` is the user a calling service authenticates as (from the env its process
+    loaded; None when it sends no credentials).
+    """
     out: list[tuple[float, str]] = []
+    auth = bool(app.service(svc).auth)
     for caller, st in sorted(health.services.items()):
         cs = st.calls.get(svc)
         issue = cs.kind if cs and cs.conn_fail > 0 and cs.kind in MONGO_ISSUES else None
+        user = principal(caller) if auth else None
+        healthy = cs is not None and cs.attempts > 0 and cs.conn_fail == 0
+        if issue is None and user and healthy and rng.random() < POOL_CHURN:
+            issue = "pool"
         if issue is None:
             crashing = [
                 p
@@ -42,13 +67,21 @@ def mongo_server_lines(
         remote = f"10.244.{rng.randint(1, 3)}.{rng.randint(2, 200)}:{rng.randint(32768, 60999)}"
         te = t + rng.random() * 0.9
         db = app.service(svc).database or "admin"
+        n = str(rng.randint(100, 9000))
+        values = {"n": n, "remote": remote, "db": db, "coll": db.split("-")[0], "user": user or "admin"}
+        if issue in ("pool", "unauthorized") and user:
+            src, msg = _AUTH_OK
+            out.append((te, render("mongodb", te, "info", _fill(src, values), _fill(msg, values), pod, svc)))
+            te += 0.001
+            if issue == "pool":
+                continue
         src, msg = {
             "auth_failed": (
                 "I|ACCESS|20249|conn{n}",
                 'Authentication failed|{{"mechanism":"SCRAM-SHA-1",'
-                '"speculative":false,"principalName":"admin","authenticationDatabase":"admin",'
+                '"speculative":false,"principalName":"{user}","authenticationDatabase":"admin",'
                 '"remote":"{remote}","extraInfo":{{}},"error":"UserNotFound: Could not find user '
-                '\\"admin\\" for db \\"admin\\""}}',
+                '\\"{user}\\" for db \\"admin\\""}}',
             ),
             "unauthorized": (
                 "I|ACCESS|20436|conn{n}",
@@ -68,7 +101,5 @@ def mongo_server_lines(
                 'configured to only allow SSL connections"}},"remote":"{remote}","connectionId":{n}}}',
             ),
         }[issue]
-        n = str(rng.randint(100, 9000))
-        values = {"n": n, "remote": remote, "db": db, "coll": db.split("-")[0]}
         out.append((te, render("mongodb", te, "info", _fill(src, values), _fill(msg, values), pod, svc)))
     return out
