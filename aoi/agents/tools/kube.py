@@ -115,6 +115,9 @@ def get_deployments(backend: ReadBackend, call: ToolCall, namespace: str | None 
                 "images": [c.get("image") for c in containers],
                 "commands": [list(c.get("command") or []) for c in containers],
                 "ports": ports,
+                "cpu_limits": [
+                    ((c.get("resources") or {}).get("limits") or {}).get("cpu") for c in containers
+                ],
                 "template_labels": (template.get("metadata") or {}).get("labels") or {},
                 "revision": (meta(dep).get("annotations") or {}).get("deployment.kubernetes.io/revision"),
             }

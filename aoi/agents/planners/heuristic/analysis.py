@@ -194,6 +194,25 @@ def static_service_problems(facts: Facts) -> list[Finding]:
         problem = service_problem(facts, svc["name"])
         if problem is not None:
             out.append(problem)
+    covered = {f.target for f in out}
+    for dep in facts.deployments or []:
+        if dep["desired"] == 0 and dep["name"] not in covered:  # e.g. a queue consumer with no Service
+            out.append(
+                Finding(
+                    "scaled_to_zero",
+                    str(dep["name"]),
+                    "0 desired replicas",
+                    rank=10,
+                    evidence=[
+                        ("get_deployments", {"namespace": facts.namespace}, f"{dep['name']} READY 0/0")
+                    ],
+                    remediation={
+                        "verb": "scale",
+                        "target": dep["name"],
+                        "params": {"replicas": 1, "current_replicas": 0},
+                    },
+                )
+            )
     return out
 
 

@@ -43,9 +43,17 @@ def _rewrites(
     return out
 
 
+REDACTED = "[REDACTED:"
+
+
+def wrong_text(host: str, port: int | None) -> str:
+    return f"{host}:{port}" if port is not None else host
+
+
 def caller_fix(facts: Facts, finding: Finding) -> list[dict[str, Any]]:
     """Correct the address in the ConfigMap the caller reads it from, then restart the caller so it
-    reloads it; when no ConfigMap holds the wrong address it came with the image: roll back."""
+    reloads it; when no ConfigMap holds the wrong address it came with the image: roll back. Empty
+    when the only fix would write redacted text back (the finding's detail then says what to edit)."""
     undo: list[dict[str, Any]] = [{"verb": "rollout_undo", "target": finding.target, "params": {}}]
     if finding.address is None:
         return undo
@@ -62,6 +70,12 @@ def caller_fix(facts: Facts, finding: Finding) -> list[dict[str, Any]]:
                 fixed = pattern.sub(replacement, fixed)
             if fixed != text:
                 changed[key] = fixed
+        if any(REDACTED in text for text in changed.values()):
+            # Writing the key back would replace a secret with its redaction marker: a human edits it.
+            finding.detail += (
+                f"; correct {wrong_text(host, port)} in ConfigMap {name} by hand (it holds secrets)"
+            )
+            return []
         if changed:
             return [
                 {"verb": "patch_configmap", "target": name, "params": {"data": changed}},

@@ -112,8 +112,9 @@ def submission(facts: Facts, rules: Rules) -> dict[str, Any]:
     spec = rules.verdicts[best.verdict]
     remediations: list[dict[str, Any]] = []
     if best.verdict == "caller_misconfigured" and best.remediation is None:
-        first, *rest = caller_fix(facts, best)
-        best.remediation, best.followups = first, rest
+        steps = caller_fix(facts, best)
+        if steps:
+            best.remediation, best.followups = steps[0], steps[1:]
     summary = spec.summary.format(target=best.target, detail=best.detail)
     if best.remediation is not None:
         for step, fix in enumerate([best.remediation, *best.followups], start=1):

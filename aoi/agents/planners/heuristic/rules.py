@@ -63,6 +63,7 @@ class Thresholds(BaseModel):
     latency_ratio: float = Field(gt=1)
     memory_ratio: float = Field(gt=1)
     throttled_share: float = Field(gt=0, le=1)
+    cpu_saturation: float = Field(gt=0, le=1)
     network_gap_ms: float = Field(gt=0)
     young_pod_ratio: float = Field(gt=0, lt=1)
 

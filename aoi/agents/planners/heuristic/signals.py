@@ -33,6 +33,17 @@ def rendered_queries(facts: Facts, rules: Rules) -> dict[str, tuple[str, int]]:
     return out
 
 
+def _millicores(value: object) -> float | None:
+    """``500m`` → 500, ``2`` → 2000; None when absent or unparsable."""
+    if value is None:
+        return None
+    text = str(value)
+    try:
+        return float(text[:-1]) if text.endswith("m") else float(text) * 1000.0
+    except ValueError:
+        return None
+
+
 def workload_of_pod(facts: Facts, pod: str) -> str:
     row = next((p for p in facts.pods or [] if p["name"] == pod), None)
     return str(row["workload"]) if row else pod.rsplit("-", 2)[0]
@@ -49,7 +60,7 @@ class Signals:
     slower: dict[str, float] = field(default_factory=dict)  # service -> latency last/min
     baseline_ms: dict[str, float] = field(default_factory=dict)  # service -> lowest average latency
     restarted: list[str] = field(default_factory=list)  # workloads whose restart count grew
-    throttled: dict[str, float] = field(default_factory=dict)  # workload -> throttled share
+    throttled: dict[str, float] = field(default_factory=dict)  # workload -> throttled share / saturation
     growing_memory: dict[str, float] = field(default_factory=dict)  # workload -> memory last/min
     young: list[str] = field(default_factory=list)  # workloads with a recently replaced pod
     wire: dict[str, float] = field(default_factory=dict)  # callee -> time on the wire (ms), from traces
@@ -110,6 +121,13 @@ def read_signals(facts: Facts, rules: Rules) -> Signals:
         pod = row["metric"].get("pod")
         if pod and row.get("value", 0) >= limits.throttled_share:
             sig.throttled[workload_of_pod(facts, pod)] = row["value"]
+    limits_m = {d["name"]: _millicores((d.get("cpu_limits") or [None])[0]) for d in facts.deployments or []}
+    for row in _series(facts, queries, "cpu_usage"):
+        pod = row["metric"].get("pod")
+        workload = workload_of_pod(facts, pod) if pod else None
+        limit = limits_m.get(workload) if workload else None
+        if workload and limit and row.get("value", 0) * 1000.0 >= limits.cpu_saturation * limit:
+            sig.throttled.setdefault(workload, row["value"] * 1000.0 / limit)
     for row in _series(facts, queries, "memory"):
         pod = row["metric"].get("pod")
         low, last = row.get("min", 0.0), row.get("last", 0.0)

@@ -152,7 +152,7 @@ def _edge_findings(facts: Facts, rules: Rules, sig: Signals) -> list[Finding]:
         if code == "500":
             continue  # the peer answered with an error: look where the errors start instead
         for err in dependency_errors(facts, caller, rules):
-            if err.host in (peer, "") or err.kind == "network":
+            if err.host in (peer, "") or err.kind in ("network", "mongo", "tls"):
                 link = diagnose_link(facts, caller, err)
                 if link is not None and link.target in (peer, caller):
                     out.append(link)
@@ -223,7 +223,7 @@ def _telemetry_findings(facts: Facts, sig: Signals) -> list[Finding]:
             Finding(
                 "cpu_starved",
                 workload,
-                f"{share:.0%} of CPU periods throttled",
+                f"CPU at {share:.0%} of its limit (throttled)",
                 rank=38,
                 evidence=[("describe_deployment", {"namespace": ns, "name": workload}, "CPU limit")],
                 remediation=_cpu_fix(facts, workload),
