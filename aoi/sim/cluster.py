@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import pickle
 import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from aoi.sim.apps import APP_NAMES, load_app
@@ -40,7 +40,14 @@ OBSERVE_AFTER_S = 600.0  # how long the fault has been in place when the agent a
 class SimCluster(TelemetryMixin):
     """A simulated cluster; ``SimCluster.from_problem(p)`` is the usual way to get one."""
 
-    def __init__(self, apps: Iterable[str] = APP_NAMES, seed: int = 0, start: float | None = None) -> None:
+    def __init__(
+        self,
+        apps: Iterable[str] = APP_NAMES,
+        seed: int = 0,
+        start: float | None = None,
+        prepare: Callable[[SimCluster], None] | None = None,
+    ) -> None:
+        """Deploy ``apps`` at ``start``; ``prepare`` may edit the built objects before any controller runs."""
         t0 = BASE_TIME + (seed % 365) * 86400.0 if start is None else start
         self._state = State(store=ObjectStore(seed), apps={}, seed=seed, now=t0)
         self.version = 0
@@ -58,14 +65,23 @@ class SimCluster(TelemetryMixin):
             for obj in builder.build_app(app):
                 store.put(obj, t0)
             self._seed_databases(app.namespace)
+        if prepare is not None:
+            prepare(self)
         self._after_write()
 
     @classmethod
     def from_problem(cls, problem: Problem) -> SimCluster:
         """Deploy the problem's app, run it healthy, apply its fault, and let the fault settle."""
-        from aoi.sim.faults import inject
+        from aoi.sim.faults import inject, prepare
 
-        cluster = cls(apps=[problem.app], seed=problem.seed)
+        fault = problem.fault
+        cluster = cls(
+            apps=[problem.app],
+            seed=problem.seed,
+            prepare=None
+            if fault is None
+            else lambda c: prepare(c, fault, problem.app, c.now() + FAULT_AFTER_S),
+        )
         cluster.advance(FAULT_AFTER_S)
         if problem.fault is not None:
             inject(cluster, problem.fault, problem.app)

@@ -346,6 +346,20 @@ CASES: list[Case] = [
         lambda c: c.rollout_restart(HOTEL, "geo"),
     ),
     Case(
+        "tls_cert_expired",
+        "hotel-reservation",
+        "geo",
+        lambda c: (
+            "x509: certificate has expired or is not yet valid" in logs(c, HOTEL, "search")
+            and any(
+                v.get("secret", {}).get("secretName") == "geo-tls"
+                for v in pods(c, HOTEL, "geo")[0]["spec"]["volumes"]
+            )
+        ),
+        lambda c: c.rollout_restart(HOTEL, "geo"),
+        lambda c: c.rollout_restart(HOTEL, "search"),
+    ),
+    Case(
         "image_tag_not_found",
         "hotel-reservation",
         "geo",

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from aoi.sim.apps import AppSpec, CallNode, ServiceSpec
 from aoi.sim.behaviour.flags import active_effects, served_flags
 from aoi.sim.behaviour.mongo import mongo_issue
-from aoi.sim.behaviour.network import Address, dependency_address, reach
+from aoi.sim.behaviour.network import Address, Reach, dependency_address, reach
+from aoi.sim.behaviour.tls import handshake_failure
 from aoi.sim.kube.controllers import pod_ready
 from aoi.sim.kube.quantity import cpu_millicores
 from aoi.sim.world import ContainerRun, State
@@ -42,6 +43,7 @@ class EdgeEval:
     port: int = 0
     ip: str = ""
     delay_ms: float = 0.0
+    detail: str = ""  # x509: "is after <notAfter>" / "is before <notBefore>", as Go words it
 
 
 @dataclass
@@ -66,6 +68,7 @@ class CallStats:
     kind: str | None = None
     upstream_fail: float = 0.0
     target: str = ""
+    detail: str = ""
 
 
 @dataclass
@@ -160,7 +163,18 @@ class _AppEvaluator:
             ok = 1.0 if self.backends.get(node.svc) else 0.0
             return EdgeEval("", node.svc, ok, None if ok else "down")
         r = reach(self.state, self.ns, Address(node.svc, spec.port))
-        return EdgeEval("", node.svc, r.ok, r.error, node.svc, spec.port, r.ip, r.delay_ms)
+        return self._verify_tls(
+            EdgeEval("", node.svc, r.ok, r.error, node.svc, spec.port, r.ip, r.delay_ms), r
+        )
+
+    def _verify_tls(self, result: EdgeEval, r: Reach) -> EdgeEval:
+        """Connections that got through fail the TLS handshake where the certificate is not valid now."""
+        if r.ok > 0:
+            rejected, why = handshake_failure(r.backends, self.state.now)
+            if rejected > 0:
+                result.ok *= 1.0 - rejected
+                result.kind, result.detail = "x509", why
+        return result
 
     def edge(self, caller: str, callee: str) -> EdgeEval:
         key = (caller, callee)
@@ -182,7 +196,9 @@ class _AppEvaluator:
                 r = reach(self.state, self.ns, addr)
                 result = EdgeEval(caller, callee, r.ok, r.error, addr.host, addr.port, r.ip, r.delay_ms)
                 callee_spec = self.app.service(callee)
-                if r.ok > 0 and callee_spec.kind == "mongodb":
+                if callee_spec.kind != "mongodb":
+                    self._verify_tls(result, r)
+                elif r.ok > 0:
                     issue = mongo_issue(
                         self.state, self.ns, container.snapshot, r, callee_spec.database or ""
                     )
@@ -276,7 +292,12 @@ class _AppEvaluator:
             st.own_errors[n.own_error] = st.own_errors.get(n.own_error, 0.0) + arriving * n.own_fail
         for child in n.children:
             cs = st.calls.setdefault(
-                child.svc, CallStats(kind=child.edge.kind, target=f"{child.edge.host}:{child.edge.port}")
+                child.svc,
+                CallStats(
+                    kind=child.edge.kind,
+                    target=f"{child.edge.host}:{child.edge.port}",
+                    detail=child.edge.detail,
+                ),
             )
             cs.attempts += arriving
             cs.conn_fail += arriving * (1.0 - child.edge.ok)
@@ -305,6 +326,7 @@ class _AppEvaluator:
                     cs.conn_fail += rate * (1.0 - root.edge.ok)
                     cs.upstream_fail += rate * root.edge.ok * root.fail
                     cs.kind = root.edge.kind or cs.kind
+                    cs.detail = root.edge.detail or cs.detail
         for name, st in stats.items():
             if st.rps_in > 0:
                 st.lat_ms /= st.rps_in

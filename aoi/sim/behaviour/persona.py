@@ -52,7 +52,11 @@ def _b64(text: str) -> str:
 
 
 def build_snapshot(state: State, ns: str, pod: Obj, container: Obj) -> Snapshot | Outcome:
-    """Resolve env vars and mounted ConfigMap/Secret files as kubelet does at container creation."""
+    """Resolve env vars and mounted ConfigMap/Secret files as kubelet does at container creation.
+
+    ``files`` holds each mounted key twice: as ``<configmap-or-secret>/<key>`` and as the path the
+    container sees (``<mountPath>/<key>``).
+    """
     env: dict[str, str] = {}
     for item in container.get("env", []) or []:
         name = item.get("name", "")
@@ -108,8 +112,12 @@ def build_snapshot(state: State, ns: str, pod: Obj, container: Obj) -> Snapshot 
                     f'{kind.lower()} "{src.get(name_key)}" not found'
                 )
                 return Outcome("waiting", "ContainerCreating", "", events=[("Warning", "FailedMount", msg)])
+            base, sub = str(mount.get("mountPath", "")).rstrip("/"), mount.get("subPath")
             for key, value in (obj.get("data") or {}).items():
-                files[f"{src.get(name_key)}/{key}"] = _b64(value) if kind == "Secret" else str(value)
+                text = _b64(value) if kind == "Secret" else str(value)
+                files[f"{src.get(name_key)}/{key}"] = text  # by source, and by path in the container
+                if base and sub in (None, key):
+                    files[base if sub else f"{base}/{key}"] = text
     return Snapshot(env=env, files=files, args=tuple(str(a) for a in container.get("args", []) or []))
 
 

@@ -11,19 +11,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from aoi.sim.apps import load_app
-from aoi.sim.faults.base import Injector
+from aoi.sim.faults.base import Injector, Preparing
 from aoi.sim.faults.catalogue import catalogue, check_fault, fault_spec, valid_targets
 from aoi.sim.faults.flags import INJECTORS as FLAG_FAULTS
 from aoi.sim.faults.k8s import INJECTORS as K8S_FAULTS
 from aoi.sim.faults.mongo import INJECTORS as MONGO_FAULTS
 from aoi.sim.faults.runtime import INJECTORS as RUNTIME_FAULTS
+from aoi.sim.faults.tls import INJECTORS as TLS_FAULTS
 from aoi.sim.faults.workload import INJECTORS as WORKLOAD_FAULTS
 
 if TYPE_CHECKING:
     from aoi.sim.cluster import SimCluster
     from aoi.sim.problems import FaultRef
 
-__all__ = ["INJECTORS", "catalogue", "fault_spec", "inject", "is_fixed", "valid_targets"]
+__all__ = ["INJECTORS", "catalogue", "fault_spec", "inject", "is_fixed", "prepare", "valid_targets"]
 
 INJECTORS: dict[str, Injector] = {
     **K8S_FAULTS,
@@ -31,6 +32,7 @@ INJECTORS: dict[str, Injector] = {
     **MONGO_FAULTS,
     **RUNTIME_FAULTS,
     **FLAG_FAULTS,
+    **TLS_FAULTS,
 }
 
 
@@ -40,6 +42,18 @@ def _missing() -> list[str]:
 
 if _missing():  # the catalogue and the code must describe the same faults
     raise RuntimeError(f"fault catalogue and injectors disagree on: {_missing()}")
+
+
+def prepare(cluster: SimCluster, fault: FaultRef, app_name: str, fault_at: float) -> None:
+    """Set up what a fault needs to have been true since deployment (before any controller runs).
+
+    Most faults need nothing; an injector with a ``prepare`` method (e.g. a service that has always
+    served TLS, for a certificate that lapses at ``fault_at``) changes the freshly built objects.
+    """
+    params = check_fault(fault.type, fault.target, dict(fault.params), app_name)
+    injector = INJECTORS[fault.type]
+    if isinstance(injector, Preparing):
+        injector.prepare(cluster, load_app(app_name), fault.target, params, fault_at)
 
 
 def inject(cluster: SimCluster, fault: FaultRef, app_name: str) -> None:

@@ -2,12 +2,13 @@
 
 Every injector has ``inject(cluster, app, target, params)`` (apply the fault through the cluster's
 writes and, where the fault lives below the API, the simulated world) and
-``check(cluster, app, target, params) -> (undone, why)`` used by the mitigation grader.
+``check(cluster, app, target, params) -> (undone, why)`` used by the mitigation grader; a few also
+have ``prepare(cluster, app, target, params, fault_at)`` for what must be true since deployment.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from aoi.sim.apps import AppSpec
 from aoi.sim.world import PodRun
@@ -24,6 +25,15 @@ class Injector(Protocol):
     def check(
         self, c: SimCluster, app: AppSpec, target: str | None, params: dict[str, Any]
     ) -> tuple[bool, str]: ...
+
+
+@runtime_checkable
+class Preparing(Protocol):
+    """An injector whose fault needs a precondition in place since deployment (see ``faults.prepare``)."""
+
+    def prepare(
+        self, c: SimCluster, app: AppSpec, target: str | None, params: dict[str, Any], fault_at: float
+    ) -> None: ...
 
 
 def pods_of(c: SimCluster, app: AppSpec, service: str) -> list[Obj]:

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 
 from aoi.sim.apps import AppSpec, ServiceSpec
-from aoi.sim.behaviour.health import Epoch, ServiceStats
+from aoi.sim.behaviour.health import CallStats, Epoch, ServiceStats
 from aoi.sim.behaviour.network import dependency_address
 from aoi.sim.errors import NotFound, SimError
 from aoi.sim.kube.builder import stable_int
@@ -274,8 +274,8 @@ class LogRenderer:
             if fail <= 0 or rng.random() >= min(1.0, fail * TICK_S / 3):
                 continue
             upstream = rng.random() < cs.upstream_fail / (cs.conn_fail + cs.upstream_fail)
-            text = self._call_error(app, family, peer, cs.kind, cs.target, upstream, epoch)
             te = t + rng.random() * 0.9
+            text = self._call_error(app, family, peer, cs, upstream, epoch, te)
             out.append(
                 (te, render(st_name, te, "error", _src(st_name, program.name, rng), text, pod, ctx["svc"]))
             )
@@ -322,12 +322,13 @@ class LogRenderer:
         app: AppSpec,
         family: str,
         peer: str,
-        kind: str | None,
-        target: str,
+        cs: CallStats,
         upstream: bool,
         epoch: Epoch,
+        t: float,
     ) -> str:
-        host, _, port = target.rpartition(":")
+        kind = cs.kind
+        host, _, port = cs.target.rpartition(":")
         spec = app.service(peer)
         svc_obj = self.state.store.get("Service", app.namespace, host.split(".")[0])
         ip = svc_obj["spec"].get("clusterIP", "10.96.0.1") if svc_obj else "10.96.0.1"
@@ -339,6 +340,8 @@ class LogRenderer:
             "db": spec.database or "",
             "collection": (spec.database or peer).split("-")[0],
             "error": "Internal error",
+            "now": timestamp(t, "iso"),
+            "validity": cs.detail,
         }
         if upstream:
             peer_stats = epoch.apps[app.namespace].services.get(peer)

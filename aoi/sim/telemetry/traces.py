@@ -31,6 +31,7 @@ FAIL_TEXT = {
     "auth_failed": "Authentication failed.",
     "unauthorized": "not authorized",
     "unauthenticated": "requires authentication",
+    "x509": "x509: certificate has expired or is not yet valid",
 }
 Obj = dict[str, Any]
 
