@@ -63,8 +63,8 @@ DISCOVERY_TOOLS = frozenset(
     }
 )
 _SIGNAL = re.compile(
-    r"(error|fail|refused|timeout|timed out|crash|backoff|denied|unauthori[sz]ed|oom|unavailable|not ready|"
-    r"pending|evicted|unreachable|exceeded|invalid|mismatch|5\d\d)",
+    r"(error|fail|refused|timeout|timed out|crashloop|backoff|denied|unauthori[sz]ed|oomkilled|unavailable|"
+    r"not ?ready|pending|evicted|unreachable|exceeded|invalid|mismatch|\b(?:http|status)[ =:]*5\d\d\b)",
     re.IGNORECASE,
 )
 NOTE_CHARS = 700

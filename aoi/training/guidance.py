@@ -2,9 +2,10 @@
 
 The Observer calls its guidance source with the incident text when an investigation starts
 (``Observer(..., guidance=callable)``, ``Callable[[str], list[str]]``); the composition root builds
-that callable here, because ``agents`` may not import ``training``. Notes are therefore embedded by
-the failed investigation's *incident text* — the same kind of text retrieval is asked with — while
-the stored ``symptoms`` also carry the error lines the probes saw, for reviewers.
+that callable here, because ``agents`` may not import ``training``. Notes are embedded by their
+*symptoms*: the incident text plus the error lines the failed run's probes saw. A query with the
+incident text alone still lands near its incident's notes; a query that adds what the first probes
+showed (a planner re-asking mid-investigation) tells apart faults whose incident texts are alike.
 """
 
 from __future__ import annotations
@@ -42,8 +43,7 @@ class GuidanceLibrary:
 
     def file(self, evolution: Evolution) -> FiledNote:
         """Store the note; a note with the same text for near-identical symptoms is not stored twice."""
-        key = evolution.case.trajectory.incident
-        vector = self._embed(key)
+        vector = self._embed(evolution.symptoms)
         for row, _score in repo.find_similar_guidance(
             self.store, vector, k=5, min_score=DUPLICATE_SCORE, embedding_model=self.embedder.name
         ):

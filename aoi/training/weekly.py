@@ -63,7 +63,7 @@ class WeeklyConfig:
     window_days: int = 7
     margin: float = 0.02
     eval_k: int = 1
-    eval_budget: Budget = field(default_factory=lambda: Budget(max_steps=12))
+    eval_budget: Budget = field(default_factory=lambda: Budget(max_steps=12, deadline_s=1800.0))
     eval_max_new_tokens: int = 192
     vllm_lora_name: str = "aoi-observer"
 

@@ -158,3 +158,18 @@ def test_decisive_probes_of_the_reference_lead_the_diagnosis_phase() -> None:
     plan = evolve(FailureCase(failed, "grader", failed_checks=("localization",), reference=good)).plan
     assert plan.diagnosis[0].startswith("get_services")
     assert [line.split()[0] for line in plan.discovery] == ["get_pods", "get_deployments"]
+
+
+def test_observed_symptoms_tell_apart_notes_of_incidents_with_the_same_text(store: Any) -> None:
+    library = GuidanceLibrary(store, HashingEmbedder())
+    crash = _probe(1, "get_pods", [], output="geo-7d 0/1 CrashLoopBackOff 5 (last: Error)", namespace=NS)
+    pending = _probe(1, "get_pods", [], output="user-5f 0/1 Pending 0 <none> FailedScheduling", namespace=NS)
+    crash_note = library.file(evolve(FailureCase(_traj([crash], ["geo"]), "grader"))).guidance
+    pending_note = library.file(evolve(FailureCase(_traj([pending], ["user"]), "grader"))).guidance
+    incident = "geo requests time out; frontend returns 500"
+    assert library.search(f"{incident}\nObserved: user-5f 0/1 Pending FailedScheduling", k=1)[0][0].id == (
+        pending_note.id
+    )
+    assert (
+        library.search(f"{incident}\nObserved: geo-7d CrashLoopBackOff Error", k=1)[0][0].id == crash_note.id
+    )
