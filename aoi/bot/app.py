@@ -59,7 +59,12 @@ def build_web_client(settings: Settings) -> WebClient:
 
 
 def build_bolt_app(
-    settings: Settings, services: Services, client: WebClient, *, socket_mode: bool = False
+    settings: Settings,
+    services: Services,
+    client: WebClient,
+    *,
+    socket_mode: bool = False,
+    listener_executor: ThreadPoolExecutor | None = None,
 ) -> App:
     """The one Bolt ``App`` with every AOI listener. HTTP mode requires ``SLACK_SIGNING_SECRET``
     (every request is signature-checked; stale timestamps are refused); Socket Mode does not."""
@@ -72,7 +77,8 @@ def build_bolt_app(
         signing_secret=settings.slack_signing_secret or "",
         request_verification_enabled=not socket_mode,
         process_before_response=False,
-        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="aoi-listener"),
+        listener_executor=listener_executor
+        or ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="aoi-listener"),
         raise_error_for_unhandled_request=False,
     )
     register_all(app, services)
@@ -94,8 +100,11 @@ class Runtime:
     services: Services
     client: WebClient
     bolt: App
+    listeners: ThreadPoolExecutor
 
     def close(self) -> None:
+        """Let running listeners and tasks finish, then release the store's connections."""
+        self.listeners.shutdown(wait=True)
         if self.services.runner is not None:
             self.services.runner.close()
         self.services.store.dispose()
@@ -109,5 +118,6 @@ def build_runtime(
     client = build_web_client(settings)
     if services.runner is None:
         services.runner = make_runner(settings, services, client)
-    bolt = build_bolt_app(settings, services, client, socket_mode=socket_mode)
-    return Runtime(settings=settings, services=services, client=client, bolt=bolt)
+    listeners = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="aoi-listener")
+    bolt = build_bolt_app(settings, services, client, socket_mode=socket_mode, listener_executor=listeners)
+    return Runtime(settings=settings, services=services, client=client, bolt=bolt, listeners=listeners)

@@ -66,7 +66,11 @@ def handle_channel_created(services: Services, client: WebClient, channel: dict[
 def handle_first_message(
     services: Services, client: WebClient, event: dict[str, Any], bot_user_id: str
 ) -> None:
-    """The first human message in an incident channel AOI joined (and greeted) starts its investigation."""
+    """The first human message in an incident channel AOI joined (and greeted) starts its investigation.
+
+    Exactly once per channel, also under Slack retries and across processes: the start is a one-time
+    claim of the channel in the store.
+    """
     if event.get("subtype") or event.get("bot_id") or event.get("thread_ts"):
         return
     text = str(event.get("text") or "").strip()
@@ -132,11 +136,11 @@ def register(app: App, services: Services) -> None:
     def on_message(
         body: dict[str, Any], event: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
+        # No event-id bookkeeping here: most messages are chatter with no effect, and the one that
+        # starts an investigation does so through the channel's one-time claim, which a Slack retry
+        # of that message cannot pass again.
         metrics.SLACK_EVENTS.labels("message").inc()
-        if event.get("subtype") or event.get("bot_id") or event.get("thread_ts"):
-            return  # edits, joins, bot posts and thread replies never start an investigation
-        if first_delivery(services, body):
-            handle_first_message(services, client, event, context.bot_user_id or "")
+        handle_first_message(services, client, event, context.bot_user_id or "")
 
     @app.event("app_mention")
     def on_app_mention(body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
