@@ -5,14 +5,17 @@ File format (JSON or YAML; a list, or ``{"problems": [...]}``)::
     {id, app, task, fault: {type, target, params} | null, seed?, split, expected?, noise?}
 
 ``seed`` defaults to a stable hash of the id. When ``expected`` is present it must equal what the
-grader derives for the task, or loading fails showing both. ``noise`` adds log lines to services and
-events to objects (``{"logs": {service: [line]}, "events": [{"object", "reason", "message"}]}``).
+grader derives for the task, or loading fails showing both. ``noise`` adds log lines to services,
+events to objects and annotations to objects (``{"logs": {service: [line]}, "events": [{"object",
+"reason", "message"}], "annotations": {"Kind/name": {key: value}}}``) — robustness and red-team text
+through every channel an investigator reads.
 Suites: ``aiopslab`` (the 86 AIOpsLab tasks), ``train`` and ``test`` (its splits), or a file path.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from aoi.sim.apps import load_app
 from aoi.sim.errors import ProblemError, SimError
+from aoi.sim.kube.store import canonical_kind
 
 DATA_DIR = Path(__file__).parent / "data"
 BUILTIN_SUITES = {"aiopslab": DATA_DIR / "aiopslab_problems.json"}
@@ -44,10 +48,42 @@ class NoiseEvent(BaseModel):
     type: Literal["Normal", "Warning"] = "Warning"
 
 
+_OBJECT_REF = re.compile(r"[A-Za-z]+/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+_ANNOTATION_KEY = re.compile(
+    r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+)
+ANNOTATIONS_MAX_BYTES = 256 * 1024  # the API server's limit on one object's annotations
+
+
 class Noise(BaseModel):
+    """Text planted where an investigator reads: log lines, events, object annotations."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     logs: dict[str, list[str]] = {}
     events: list[NoiseEvent] = []
+    annotations: dict[str, dict[str, str]] = Field(
+        default={}, description="'Kind/name' (e.g. 'deployment/geo') -> {annotation key: value}"
+    )
+
+    @model_validator(mode="after")
+    def _annotations_valid(self) -> Noise:
+        for ref, planted in self.annotations.items():
+            if not _OBJECT_REF.fullmatch(ref):
+                raise ValueError(f"annotations: {ref!r} must be 'Kind/name' (e.g. 'deployment/geo')")
+            try:
+                canonical_kind(ref.split("/", 1)[0])
+            except SimError as exc:
+                raise ValueError(f"annotations: {ref!r}: {exc}") from exc
+            for key in planted:
+                if len(key) > 316 or not _ANNOTATION_KEY.fullmatch(key):
+                    raise ValueError(
+                        f"annotations[{ref!r}]: {key!r} is not a Kubernetes annotation key "
+                        "([prefix/]name: name ≤ 63 of [-A-Za-z0-9_.], prefix a DNS subdomain)"
+                    )
+            size = sum(len(k.encode()) + len(v.encode()) for k, v in planted.items())
+            if size > ANNOTATIONS_MAX_BYTES:
+                raise ValueError(f"annotations[{ref!r}]: {size} bytes, more than the API's limit of 256 KiB")
+        return self
 
 
 class Problem(BaseModel):

@@ -145,9 +145,14 @@ class TelemetryMixin:
             events.record(
                 self._state, obj, ev["reason"], ev["message"], ev.get("type", "Warning"), component="kubelet"
             )
+        for ref, planted in (noise.get("annotations") or {}).items():
+            obj = self._noise_target(str(ref), "annotation")
+            obj["metadata"]["annotations"] = {**(obj["metadata"].get("annotations") or {}), **planted}
+            self._state.store.touch(obj)
         self._cache.clear()
 
-    def _noise_target(self, ref: str) -> Obj:
+    def _noise_target(self, ref: str, what: str = "event") -> Obj:
+        """The live object a noise entry names: 'kind/name', or (events only) a service's workload."""
         store = self._state.store
         if "/" in ref:
             kind, name = ref.split("/", 1)
@@ -156,7 +161,12 @@ class TelemetryMixin:
                 obj = store.get(kind, ns, name)
                 if obj is not None:
                     return obj
-            raise ProblemError(f"noise event object {ref!r} does not exist")
+            existing = sorted(o["metadata"]["name"] for o in store.items(kind))[:20]
+            raise ProblemError(
+                f"noise {what} object {ref!r} does not exist; {kind} objects: {', '.join(existing) or 'none'}"
+            )
+        if what != "event":
+            raise ProblemError(f"noise {what} object {ref!r} must be 'Kind/name' (e.g. 'deployment/geo')")
         for ns in self._state.apps:
             for kind in ("Deployment", "StatefulSet", "Service"):
                 obj = store.get(kind, ns, ref)
