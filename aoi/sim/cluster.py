@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import pickle
-import shlex
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -380,12 +379,9 @@ class SimCluster(TelemetryMixin):
     def exec_command(
         self, namespace: str, pod: str, argv: list[str], container: str | None = None
     ) -> ExecResult:
-        """``kubectl exec POD [-c CONTAINER] -- ARGV...``: the process's stdout, stderr and exit code.
+        """``kubectl exec POD [-c CONTAINER] -- ARGV...`` (see ``aoi.sim.behaviour.pod_shell``).
 
-        What a simulated pod can run is its database shell (``mongo``/``mongosh``), directly or
-        through ``sh -c`` with the container's environment expanded (see
-        ``aoi.sim.behaviour.pod_shell``). Raises ``NotFound``/``SimError`` when the pod or a running
-        container is missing, as the API server refuses the exec before anything runs.
+        Raises ``NotFound``/``SimError`` when the pod or a running container is missing.
         """
         from aoi.sim.behaviour.pod_shell import exec_in_pod
 
@@ -394,24 +390,15 @@ class SimCluster(TelemetryMixin):
         return result
 
     def exec_db(self, namespace: str, pod: str, command: str) -> str:
-        """Run a database shell command in a MongoDB pod; returns its output (stderr, then stdout).
+        """Run a database shell command line in a pod; returns its output (stderr, then stdout).
 
-        ``command`` is a command line — ``mongo ...``/``mongosh ...`` (run as exec'd, no shell) or
-        ``sh -c '...' [NAME ARG...]`` (the pod's shell expands ``$VARS`` from the container's env) —
-        or bare statements, run as ``mongo --quiet --eval STATEMENTS``. A non-zero exit raises
-        ``SimError("command terminated with exit code N: <stderr>")``, as ``kubectl exec`` reports.
+        ``command``: ``mongo ...``, ``sh -c '...' [NAME ARG...]`` or bare statements (see
+        ``pod_shell.command_argv``). A non-zero exit raises ``SimError("command terminated with exit
+        code N: <stderr>")``, as ``kubectl exec`` reports it.
         """
-        from aoi.sim.behaviour.pod_shell import DB_SHELLS, SHELLS
+        from aoi.sim.behaviour.pod_shell import command_argv
 
-        words = command.strip().split(None, 1)
-        if words and words[0].rsplit("/", 1)[-1] in (*SHELLS, *DB_SHELLS):
-            try:
-                argv = shlex.split(command)
-            except ValueError as exc:
-                raise SimError(f"cannot parse the command line {command[:80]!r}: {exc}") from exc
-        else:
-            argv = ["mongo", "--quiet", "--eval", command]
-        result = self.exec_command(namespace, pod, argv)
+        result = self.exec_command(namespace, pod, command_argv(command))
         if result.code != 0:
             raise SimError(
                 f"command terminated with exit code {result.code}: {(result.stderr or result.stdout).strip()}"

@@ -124,3 +124,10 @@ def test_a_pod_without_a_database_shell_exits_127_and_says_what_it_can_run(hotel
     assert "can only run echo (it has no database shell)" in result.stderr
     with pytest.raises(SimError, match="container ghost is not valid"):
         hotel.exec_command(HOTEL, frontend["metadata"]["name"], ["echo"], container="ghost")
+
+
+def test_exec_db_refuses_a_command_line_it_cannot_split(hotel: SimCluster) -> None:
+    with pytest.raises(SimError, match="cannot parse the command line"):
+        hotel.exec_db(HOTEL, _db_pod(hotel), "sh -c 'mongo --eval")
+    with pytest.raises(SimError, match="exit code 1: mongo: no statements to run"):
+        hotel.exec_db(HOTEL, _db_pod(hotel), "mongo admin --quiet")

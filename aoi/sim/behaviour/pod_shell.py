@@ -230,6 +230,19 @@ def run_shell(argv: list[str], env: dict[str, str], programs: dict[str, Program]
     return ExecResult("".join(stdout), "".join(stderr), code)
 
 
+def command_argv(command: str) -> list[str]:
+    """The argv ``exec_db`` runs for a command line: ``sh``/``bash``/``mongo``/``mongosh`` lines are
+    split as a shell would (``shlex``); anything else is bare statements, run as ``mongo --quiet --eval``.
+    """
+    words = command.strip().split(None, 1)
+    if not words or _basename(words[0]) not in (*SHELLS, *DB_SHELLS):
+        return ["mongo", "--quiet", "--eval", command]
+    try:
+        return shlex.split(command)
+    except ValueError as exc:
+        raise SimError(f"cannot parse the command line {command[:80]!r}: {exc}") from exc
+
+
 def _container(state: State, namespace: str, pod_name: str, container: str | None) -> ContainerRun:
     pod = state.store.get("Pod", namespace, pod_name)
     if pod is None:
