@@ -8,6 +8,7 @@ deterministic planner's k runs still face different noise.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -90,6 +91,12 @@ def with_seed(problem: Problem, run: int) -> Problem:
 MAX_APPROVED_STEPS = 3
 
 
+@functools.lru_cache(maxsize=1)
+def default_policy() -> Policy:
+    """The packaged policy, parsed once per (worker) process; policies are read-only."""
+    return load_policy(None)
+
+
 def execute_top_proposal(
     cluster: SimCluster, diagnosis: Diagnosis, policy: Policy, verify_timeout_s: float = 600.0
 ) -> ExecutionResult | None:
@@ -139,7 +146,7 @@ def run_problem(
 ) -> RunRecord:
     """Build, investigate, (mitigate), grade. Never raises for a planner/agent failure: it is a miss."""
     started = time.perf_counter()
-    policy = policy or load_policy(None)
+    policy = policy or default_policy()
     cluster = SimCluster.from_problem(with_seed(problem, run))
     namespace = app_namespace(cluster)
     observer = Observer(

@@ -261,6 +261,15 @@ def diagnose_link(facts: Facts, caller: str, err: DepError) -> Finding | None:
     """Why ``caller`` cannot use ``err.host``; None when the link looks fine (look at the callee)."""
     ns = facts.namespace
     logs = ("get_logs", {"namespace": ns, "name": caller}, err.line)
+    if err.kind == "tls" and err.host and facts.service(err.host) is not None:
+        return Finding(
+            "cert_expired",
+            err.host,
+            f"{caller} rejects the certificate {err.host} presents: {err.line[:160]}",
+            rank=20,
+            evidence=[logs],
+            remediation={"verb": "rollout_restart", "target": err.host, "params": {}},
+        )
     if err.kind == "mongo" and err.host and err.issue in ("unreachable", "tls"):
         return _database_link(facts, caller, err, logs)
     if err.kind == "mongo" and err.host:

@@ -53,6 +53,7 @@ class MetricQuery(BaseModel):
     id: str
     roles: list[str] = Field(min_length=1)
     minutes: int = Field(ge=0, le=1440)
+    step_seconds: int = Field(default=60, ge=1, le=3600)
     promql: str
 
 

@@ -16,8 +16,8 @@ from aoi.agents.planners.heuristic.facts import Facts
 from aoi.agents.planners.heuristic.rules import Rules
 
 
-def rendered_queries(facts: Facts, rules: Rules) -> dict[str, tuple[str, int]]:
-    """query id → (PromQL, minutes) for the queries whose metrics exist; empty before list_metrics."""
+def rendered_queries(facts: Facts, rules: Rules) -> dict[str, tuple[str, int, int]]:
+    """query id → (PromQL, minutes, step) for the queries whose metrics exist; empty before list_metrics."""
     if facts.metric_names is None or facts.namespace is None:
         return {}
     names: dict[str, str] = {}
@@ -29,7 +29,7 @@ def rendered_queries(facts: Facts, rules: Rules) -> dict[str, tuple[str, int]]:
     for query in rules.metric_queries:
         if all(role in names for role in query.roles):
             promql = query.promql.format(ns=facts.namespace, **names)
-            out[query.id] = (promql, query.minutes)
+            out[query.id] = (promql, query.minutes, query.step_seconds)
     return out
 
 
@@ -88,7 +88,7 @@ class Signals:
         return max(self.slower, key=lambda s: self.slower[s]) if self.slower else None
 
 
-def _series(facts: Facts, queries: dict[str, tuple[str, int]], query_id: str) -> list[dict[str, Any]]:
+def _series(facts: Facts, queries: dict[str, tuple[str, int, int]], query_id: str) -> list[dict[str, Any]]:
     if query_id not in queries:
         return []
     return facts.metrics.get(queries[query_id][0], [])

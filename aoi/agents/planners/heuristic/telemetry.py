@@ -43,10 +43,11 @@ def _suspects(sig: Signals) -> list[str]:
 
 def quiet_probes(facts: Facts, ns: str, rules: Rules) -> Iterator[Probe]:
     yield Probe("list_metrics", {}, "which metrics Prometheus has (to write the queries)")
-    for query_id, (promql, minutes) in rendered_queries(facts, rules).items():
+    for query_id, (promql, minutes, step) in rendered_queries(facts, rules).items():
         args: dict[str, Any] = {"query": promql}
         if minutes:
             args["minutes"] = minutes
+            args["step_seconds"] = step
         yield Probe("query_metrics", args, f"the {query_id.replace('_', ' ')} panel")
     yield Probe("get_configmaps", {"namespace": ns}, "configuration and feature flags")
     for name in facts.configmap_names or []:
@@ -151,8 +152,21 @@ def _edge_findings(facts: Facts, rules: Rules, sig: Signals) -> list[Finding]:
         )
         if code == "500":
             continue  # the peer answered with an error: look where the errors start instead
+        found = len(out)
+        logs = ("get_logs", {"namespace": ns, "name": caller, "tail": 500, "grep": rules.log_grep}, "")
         for err in dependency_errors(facts, caller, rules):
-            if err.host in (peer, "") or err.kind in ("network", "mongo", "tls"):
+            if err.kind == "tls" and err.host in (peer, ""):
+                out.append(
+                    Finding(
+                        "cert_expired",
+                        peer,
+                        f"{caller} rejects the certificate {peer} presents: {err.line[:160]}",
+                        rank=20,
+                        evidence=[(logs[0], logs[1], err.line[:200]), metrics_row],
+                        remediation={"verb": "rollout_restart", "target": peer, "params": {}},
+                    )
+                )
+            elif err.host in (peer, "") or err.kind in ("network", "mongo"):
                 link = diagnose_link(facts, caller, err)
                 if link is not None and link.target in (peer, caller):
                     out.append(link)
@@ -179,6 +193,17 @@ def _edge_findings(facts: Facts, rules: Rules, sig: Signals) -> list[Finding]:
                     f"while {peer} itself is healthy",
                     rank=35,
                     evidence=[metrics_row, ("get_traces", {}, sig.trace_failures.get((caller, peer), ""))],
+                    remediation={"verb": "rollout_restart", "target": peer, "params": {}},
+                )
+            )
+        if len(out) == found:  # the calls fail and nothing above explains why: the callee is suspect
+            out.append(
+                Finding(
+                    "app_errors",
+                    peer,
+                    f"calls from {caller} to {peer} fail ({code}) for no reason the reads could show",
+                    rank=45,
+                    evidence=[metrics_row],
                     remediation={"verb": "rollout_restart", "target": peer, "params": {}},
                 )
             )
