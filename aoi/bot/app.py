@@ -39,6 +39,18 @@ class SlackConfigError(ValueError):
     """A Slack credential the chosen mode needs is missing."""
 
 
+def check_http_settings(settings: Settings) -> None:
+    """Raise ``SlackConfigError`` naming what ``aoi bot`` (HTTP mode) is missing."""
+    if not settings.slack_bot_token:
+        raise SlackConfigError(
+            "SLACK_BOT_TOKEN is not set: create the app from manifest.yaml and copy its xoxb- token"
+        )
+    if not settings.slack_signing_secret:
+        raise SlackConfigError(
+            "SLACK_SIGNING_SECRET is not set: copy it from the app's Basic Information page"
+        )
+
+
 def build_web_client(settings: Settings) -> WebClient:
     """The Slack Web API client (``SLACK_API_URL``), retrying connection errors, 429s and 5xx."""
     if not settings.slack_bot_token:

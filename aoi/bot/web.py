@@ -20,7 +20,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import uvicorn
@@ -86,7 +87,12 @@ def _is_events_api(request: Request) -> bool:
 
 
 def build_web_app(
-    bolt_app: App, services: Services, alert_token: str | None = None, *, inline_events: bool = True
+    bolt_app: App,
+    services: Services,
+    alert_token: str | None = None,
+    *,
+    inline_events: bool = True,
+    on_shutdown: Callable[[], None] | None = None,
 ) -> Starlette:
     """The ASGI application of ``aoi bot`` (also what tests and the benchmark serve on port 0).
 
@@ -95,6 +101,9 @@ def build_web_app(
     microseconds of CPU with no I/O, and skipping the thread-pool round trip keeps ack latency low
     under load. Interactivity and slash commands (form bodies) run their listener's ``ack()``
     inside dispatch, so they go through the thread pool.
+
+    ``on_shutdown`` runs in the server's graceful shutdown (lifespan), after the last request: it is
+    where the runtime lets in-flight investigations and fixes finish.
     """
 
     async def slack_events(request: Request) -> Response:
@@ -153,7 +162,14 @@ def build_web_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
-    return Starlette(routes=routes)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if on_shutdown is not None:
+            await run_in_threadpool(on_shutdown)
+
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 @dataclass
@@ -188,5 +204,33 @@ def serve_in_thread(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> R
 
 
 def serve(app: Starlette, host: str, port: int, log_level: str = "info") -> None:
-    """Serve ``app`` in the foreground (``aoi bot``) until SIGINT/SIGTERM."""
-    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=False, lifespan="off")
+    """Serve ``app`` in the foreground (``aoi bot``) until SIGINT/SIGTERM; the graceful shutdown runs
+    the app's lifespan shutdown (see ``build_web_app``) before the process exits."""
+    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=False, lifespan="on")
+
+
+def create_app() -> Starlette:
+    """App factory for ``aoi bot --workers N``: each uvicorn worker process wires its own runtime from
+    settings and closes it when the process shuts down."""
+    from aoi.bot.app import build_runtime
+    from aoi.bot.settings import get_settings
+
+    settings = get_settings()
+    runtime = build_runtime(settings)
+    return build_web_app(
+        runtime.bolt, runtime.services, alert_token=settings.alert_token, on_shutdown=runtime.close
+    )
+
+
+def serve_workers(workers: int, host: str, port: int, log_level: str = "info") -> None:
+    """Serve ``workers`` processes sharing one listening socket (uvicorn's process manager)."""
+    uvicorn.run(
+        "aoi.bot.web:create_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        access_log=False,
+        lifespan="on",
+    )

@@ -21,24 +21,41 @@ def _configure_logging(level: str) -> None:
 def bot(
     host: str = typer.Option("0.0.0.0", help="Interface to listen on"),
     port: int | None = typer.Option(None, help="Port (default: $PORT, else 3000)"),
+    workers: int = typer.Option(
+        1, min=1, max=64, help="Web processes (needs AOI_QUEUE_URL or a real cluster)"
+    ),
 ) -> None:
     """Serve Slack (POST /slack/events), Alertmanager (POST /alerts), /healthz and /metrics over HTTP."""
-    from aoi.bot.app import SlackConfigError, build_runtime
+    from aoi.bot.app import SlackConfigError, build_runtime, check_http_settings
     from aoi.bot.settings import get_settings
-    from aoi.bot.web import build_web_app, serve
+    from aoi.bot.web import build_web_app, serve, serve_workers
 
     settings = get_settings()
     _configure_logging(settings.log_level)
+    if workers > 1:
+        if not settings.queue_url and settings.backend == "sim":
+            typer.echo(
+                "error: --workers > 1 needs AOI_QUEUE_URL: without a queue, investigations and fixes run "
+                "inside each web process, and each would hold its own copy of the simulated cluster",
+                err=True,
+            )
+            raise typer.Exit(2)
+        try:
+            check_http_settings(settings)
+        except SlackConfigError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        serve_workers(workers, host, port or settings.port, settings.log_level)
+        return
     try:
         runtime = build_runtime(settings)
     except SlackConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    web = build_web_app(runtime.bolt, runtime.services, alert_token=settings.alert_token)
-    try:
-        serve(web, host, port or settings.port, settings.log_level)
-    finally:
-        runtime.close()
+    web = build_web_app(
+        runtime.bolt, runtime.services, alert_token=settings.alert_token, on_shutdown=runtime.close
+    )
+    serve(web, host, port or settings.port, settings.log_level)
 
 
 @app.command("worker")
