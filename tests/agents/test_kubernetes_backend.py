@@ -24,6 +24,7 @@ from aoi.agents.backends.base import (
 )
 from aoi.agents.backends.kubernetes import KubernetesReadBackend, load_api_client, make_backends
 from aoi.agents.backends.kubernetes_write import KubernetesWriteBackend, label_selector_string
+from aoi.policies import load_policy, render_action
 from aoi.sim import SimCluster, grade, load_suite, promql
 from aoi.sim.api.server import READ_CONTEXT, WRITE_CONTEXT, SimApiServer
 
@@ -250,3 +251,27 @@ def test_label_selector_strings_match_kubectl() -> None:
     }
     assert label_selector_string(selector) == "app=geo,tier in (a,b)"
     assert label_selector_string(None) == ""
+
+
+def test_the_policys_sh_c_mongo_repair_runs_through_the_kubernetes_writer(tmp_path: Path) -> None:
+    """The default policy renders MongoDB repairs as ``sh -c '...'`` so the pod's shell supplies the
+    root password; the Kubernetes writer must run that line as an argv, not as a JavaScript script."""
+    problem = load_suite("aiopslab")["revoke_auth_mongodb-mitigation-1"]
+    cluster = SimCluster.from_problem(problem)
+    with SimApiServer(cluster) as server:
+        path = server.write_kubeconfig(tmp_path / "kubeconfig")
+        reader, writer = make_backends(path, READ_CONTEXT, path, WRITE_CONTEXT)
+        db_pod = reader.list_objects("Pod", NS, label_selector="io.kompose.service=mongodb-geo")[0]
+        env = {e["name"]: e for e in db_pod["spec"]["containers"][0]["env"]}
+        request = {
+            "verb": "mongo_grant_roles",
+            "target": db_pod["metadata"]["name"],
+            "namespace": NS,
+            "params": {"database": env["MONGO_DATABASE"]["value"], "user": "admin", "roles": ["readWrite"]},
+        }
+        action = render_action(load_policy(None), request)
+        assert action.script is not None and action.script.startswith("sh -c")
+        writer.exec_db(NS, action.target, action.script)
+        writer.rollout_restart(NS, "geo")
+        result = grade(problem, cluster, {})
+        assert result.success, result.details

@@ -227,11 +227,13 @@ class KubernetesWriteBackend:
     def exec_db(self, namespace: str, pod: str, command: str) -> str:
         """Run a mongo shell script in ``pod`` (``kubectl exec -- mongo --quiet --eval <script>``).
 
-        ``command`` is the script; a full ``mongo ...``/``mongosh ...`` command line is run as given.
+        ``command`` is the script; a full ``mongo ...``/``mongosh ...`` command line, or a
+        ``sh -c '...'`` line (how the policy runs repairs with the pod's own root credentials, so the
+        executor never holds the password), is split into an argv and run as given.
         """
         argv = (
             shlex.split(command)
-            if re.match(r"^(mongo|mongosh)(\s|$)", command.strip())
+            if re.match(r"^(mongo|mongosh|sh|bash)(\s|$)", command.strip())
             else [*DB_SHELL, command]
         )
         with translated():
