@@ -16,6 +16,7 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 from aoi.handlers import metrics
+from aoi.handlers.channels import GREETING, AwaitingChannels
 from aoi.handlers.context import Services
 from aoi.handlers.dedupe import claim_once, first_delivery
 from aoi.handlers.feedback import record_reaction
@@ -26,7 +27,6 @@ from aoi.store import repo
 
 log = logging.getLogger(__name__)
 
-GREETING = "greeting"
 _MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
 _ASK_FOR_DETAILS = (
     "AOI joined this incident channel. Describe what is wrong in a message here (or set the channel "
@@ -38,7 +38,9 @@ def _channel_key(channel: str) -> str:
     return f"channel:{channel}"
 
 
-def handle_channel_created(services: Services, client: WebClient, channel: dict[str, Any]) -> None:
+def handle_channel_created(
+    services: Services, client: WebClient, channel: dict[str, Any], awaiting: AwaitingChannels
+) -> None:
     """Join a channel whose name matches the incident pattern; investigate its topic or purpose, or
     ask for a description and wait for the first message."""
     channel_id, name = str(channel.get("id", "")), str(channel.get("name", ""))
@@ -50,6 +52,7 @@ def handle_channel_created(services: Services, client: WebClient, channel: dict[
     purpose = str((info.get("purpose") or {}).get("value") or "").strip()
     description = topic or purpose
     if description and claim_once(services, _channel_key(channel_id)):
+        awaiting.mark_claimed(channel_id)
         open_investigation(
             services,
             client,
@@ -61,10 +64,11 @@ def handle_channel_created(services: Services, client: WebClient, channel: dict[
         )
         return
     post_message(services, client, channel=channel_id, kind=GREETING, blocks=[], text=_ASK_FOR_DETAILS)
+    awaiting.mark_greeted(channel_id)
 
 
 def handle_first_message(
-    services: Services, client: WebClient, event: dict[str, Any], bot_user_id: str
+    services: Services, client: WebClient, event: dict[str, Any], bot_user_id: str, awaiting: AwaitingChannels
 ) -> None:
     """The first human message in an incident channel AOI joined (and greeted) starts its investigation.
 
@@ -77,9 +81,11 @@ def handle_first_message(
     channel = str(event.get("channel") or "")
     if not text or not channel or f"<@{bot_user_id}>" in text:  # mentions are handled as app_mention
         return
-    if not repo.list_slack_messages(services.store, channel=channel, kind=GREETING, limit=1):
-        return  # not an incident channel AOI joined by itself
-    if not claim_once(services, _channel_key(channel)):
+    if not awaiting.awaiting_first_message(services.store, channel):
+        return  # not an incident channel AOI joined by itself, or already investigating
+    claimed = claim_once(services, _channel_key(channel))
+    awaiting.mark_claimed(channel)
+    if not claimed:
         return
     open_investigation(
         services,
@@ -125,12 +131,13 @@ def handle_app_mention(services: Services, client: WebClient, event: dict[str, A
 
 def register(app: App, services: Services) -> None:
     """Attach the event listeners to ``app``."""
+    awaiting = AwaitingChannels()
 
     @app.event("channel_created")
     def on_channel_created(body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
         metrics.SLACK_EVENTS.labels("channel_created").inc()
         if first_delivery(services, body):
-            handle_channel_created(services, client, event.get("channel") or {})
+            handle_channel_created(services, client, event.get("channel") or {}, awaiting)
 
     @app.event("message")
     def on_message(
@@ -140,12 +147,13 @@ def register(app: App, services: Services) -> None:
         # starts an investigation does so through the channel's one-time claim, which a Slack retry
         # of that message cannot pass again.
         metrics.SLACK_EVENTS.labels("message").inc()
-        handle_first_message(services, client, event, context.bot_user_id or "")
+        handle_first_message(services, client, event, context.bot_user_id or "", awaiting)
 
     @app.event("app_mention")
     def on_app_mention(body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
         metrics.SLACK_EVENTS.labels("app_mention").inc()
         if first_delivery(services, body):
+            awaiting.mark_claimed(str(event.get("channel")))
             handle_app_mention(services, client, event)
 
     @app.event("reaction_added")

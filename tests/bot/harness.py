@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -265,3 +270,64 @@ def running_bot(
         finally:
             server.stop()
             runtime.close()
+
+
+# -- aoi bot as a real process ------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bot_env(fake: FakeSlackAPI, db: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AOI_"))}
+    env.update(
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=fake.base_url,
+        AOI_DATABASE_URL=f"sqlite:///{db}",
+        AOI_GUIDANCE_EMBEDDER="off",
+        AOI_LOG_LEVEL="WARNING",
+        **extra,
+    )
+    return env
+
+
+def start_bot_process(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aoi.bot.cli", *args, "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            raise AssertionError(
+                f"aoi {' '.join(args)} exited: {process.stdout.read().decode() if process.stdout else ''}"
+            )
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"aoi {' '.join(args)} did not become healthy in 60 s")
+
+
+def signed_event(port: int, event: dict[str, object]) -> httpx.Response:
+    body = json.dumps(event_body(event))
+    ts = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=ts, body=body),
+    }
+    return httpx.post(f"http://127.0.0.1:{port}/slack/events", content=body, headers=headers, timeout=10)
+
+
+def stop_bot_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then the graceful shutdown; uvicorn re-raises the signal once it is done."""
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) in (0, -signal.SIGTERM)

@@ -6,86 +6,28 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 
 from aoi.bot.runners import INVESTIGATIONS_QUEUE
-from tests.bot.harness import SIGNING_SECRET, event_body, mention
+from tests.bot.harness import (
+    bot_env,
+    free_port,
+    mention,
+    signed_event,
+    start_bot_process,
+    stop_bot_process,
+)
 from tests.fakes.slack_api import FakeSlackAPI
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _env(fake: FakeSlackAPI, db: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AOI_"))}
-    env.update(
-        SLACK_BOT_TOKEN="xoxb-test",
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=fake.base_url,
-        AOI_DATABASE_URL=f"sqlite:///{db}",
-        AOI_GUIDANCE_EMBEDDER="off",
-        AOI_LOG_LEVEL="WARNING",
-        **extra,
-    )
-    return env
-
-
-def _start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aoi.bot.cli", *args, "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None:
-            raise AssertionError(
-                f"aoi {' '.join(args)} exited: {process.stdout.read().decode() if process.stdout else ''}"
-            )
-        time.sleep(0.2)
-    process.kill()
-    raise AssertionError(f"aoi {' '.join(args)} did not become healthy in 60 s")
-
-
-def _signed_event(port: int, event: dict[str, object]) -> httpx.Response:
-    from slack_sdk.signature import SignatureVerifier
-
-    body = json.dumps(event_body(event))
-    ts = str(int(time.time()))
-    headers = {
-        "Content-Type": "application/json",
-        "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=ts, body=body),
-    }
-    return httpx.post(f"http://127.0.0.1:{port}/slack/events", content=body, headers=headers, timeout=10)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then the graceful shutdown; uvicorn re-raises the signal once it is done."""
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=60) in (0, -signal.SIGTERM)
 
 
 def test_bot_without_slack_credentials_exits_with_a_clear_error(tmp_path: Path) -> None:
@@ -105,15 +47,15 @@ def test_bot_process_serves_a_mention_and_finishes_it_when_stopped(tmp_path: Pat
     db = tmp_path / "aoi.db"
     shutil.copy(db_template, db)
     with FakeSlackAPI() as fake:
-        port = _free_port()
-        process = _start(["bot"], _env(fake, db, AOI_PROGRESS_INTERVAL_S="0"), port)
+        port = free_port()
+        process = start_bot_process(["bot"], bot_env(fake, db, AOI_PROGRESS_INTERVAL_S="0"), port)
         fake.slow("chat.postMessage", 0.2)  # keep the investigation in flight when SIGTERM arrives
         try:
-            assert _signed_event(port, mention("the social network is throwing errors")).status_code == 200
+            assert signed_event(port, mention("the social network is throwing errors")).status_code == 200
             summary = fake.wait_for_call("chat.postMessage", timeout=15)
             assert "Investigating" in json.dumps(summary.params["blocks"])
         finally:
-            _stop(process)
+            stop_bot_process(process)
         # the graceful shutdown let the in-flight investigation finish and report
         assert any("feedback_helpful" in json.dumps(c.params) for c in fake.calls_to("chat.update"))
 
@@ -132,12 +74,14 @@ def test_several_web_processes_share_the_port_and_queue_work_on_redis(
     db = tmp_path / "aoi.db"
     shutil.copy(db_template, db)
     with FakeSlackAPI() as fake:
-        port = _free_port()
-        process = _start(["bot", "--workers", "2"], _env(fake, db, AOI_QUEUE_URL=REDIS_URL), port)
+        port = free_port()
+        process = start_bot_process(
+            ["bot", "--workers", "2"], bot_env(fake, db, AOI_QUEUE_URL=REDIS_URL), port
+        )
         try:
             for i in range(4):
                 event = mention(f"checkout fails ({i})", ts=f"1713000000.00010{i}")
-                assert _signed_event(port, event).status_code == 200
+                assert signed_event(port, event).status_code == 200
             fake.wait_for(
                 lambda calls: len(fake.calls_to("chat.postMessage")) == 4, timeout=20, what="4 summaries"
             )
@@ -147,7 +91,7 @@ def test_several_web_processes_share_the_port_and_queue_work_on_redis(
             assert queue.count == 4  # queued for `aoi worker`, not run in the web processes
             assert not fake.calls_to("chat.update")
         finally:
-            _stop(process)
+            stop_bot_process(process)
             queue.empty()
 
 
