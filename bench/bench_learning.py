@@ -166,6 +166,7 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     )
     untrained, after_sft, after_grpo = evaluations
     return {
+        "command_args": {k: str(v) for k, v in vars(args).items()},
         "model": "SmolLM2-135M-Instruct (packaged GGUF → float32 HF folder) + LoRA r=16",
         "dataset": {"hash": digest, "rows": len(rows), "source": "heuristic expert, train split, purified"},
         "test_problems": [p.id for p in test],
@@ -254,12 +255,20 @@ def evolver(args: argparse.Namespace) -> dict[str, Any]:
     from aoi.training.embeddings import make_embedder
     from aoi.training.guidance import GuidanceLibrary
 
-    problems = stratified(load_problems(args.evolver_suite), args.evolver_problems)
+    if args.evolver_holdout:  # learn notes from train-split failures, measure on the test split
+        learn_from = load_problems("train")
+        problems = stratified(load_problems("test"), args.evolver_problems)
+    else:  # AOI's setting: notes from the failures of the very problems measured
+        problems = stratified(load_problems(args.evolver_suite), args.evolver_problems)
+        learn_from = problems
     tight = Budget(max_steps=args.evolver_budget)
     started = time.perf_counter()
     off = run_episodes(problems, GuidanceFollower(), k=args.k, budget=tight)
-    failed = [e for e in off if not e.success]
-    by_id = {p.id: p for p in problems}
+    learning_runs = (
+        off if learn_from is problems else run_episodes(learn_from, GuidanceFollower(), budget=tight)
+    )
+    failed = [e for e in learning_runs if not e.success]
+    by_id = {p.id: p for p in learn_from}
     references: dict[str, Episode] = {}
     for problem_id in sorted({e.problem_id for e in failed}):
         reference = run_episode(by_id[problem_id], HeuristicPlanner())
@@ -291,14 +300,17 @@ def evolver(args: argparse.Namespace) -> dict[str, Any]:
         f"({len(failed)} failed runs, {filed} notes, {seconds:.0f} s)"
     )
     comparison(
-        RESULTS / "evolver.png",
+        RESULTS / ("evolver_holdout.png" if args.evolver_holdout else "evolver.png"),
         {"Evolver off": before, "Evolver on": after},
         ("avg_at_k", "best_at_k", "gap"),
         f"heuristic planner, {args.evolver_budget}-step budget, k={args.k}, {len(problems)} problems",
     )
     return {
+        "command_args": {k: str(v) for k, v in vars(args).items()},
         "planner": f"heuristic (max {args.evolver_budget} steps) consulting the guidance library",
-        "suite": args.evolver_suite,
+        "suite": "notes from train-split failures, measured on the test split"
+        if args.evolver_holdout
+        else f"{args.evolver_suite} (notes from the measured problems' own failures, as AOI)",
         "problems": len(problems),
         "k": args.k,
         "embedder": args.embedder,
@@ -335,6 +347,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--evolver-suite", default="aiopslab")
     parser.add_argument("--evolver-problems", type=int, default=0, help="0 = the whole suite")
     parser.add_argument("--evolver-budget", type=int, default=5)
+    parser.add_argument(
+        "--evolver-holdout",
+        action="store_true",
+        help="learn notes on the train split, measure on the test split",
+    )
     parser.add_argument("--embedder", default="minilm", choices=("minilm", "hashing"))
     args = parser.parse_args(argv)
     if args.quick:
@@ -346,9 +363,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         args.data_dir = default_data_dir()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out: dict[str, Any] = {"quick": args.quick, "args": {k: str(v) for k, v in vars(args).items()}}
+    out: dict[str, Any] = {}
     if not args.skip_evolver:
-        out["evolver"] = evolver(args)
+        out["evolver_holdout" if args.evolver_holdout else "evolver"] = evolver(args)
         _save(out)
     if not args.skip_learning:
         out["learning"] = learning(args, args.data_dir)
@@ -358,7 +375,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _save(out: dict[str, Any]) -> None:
-    (RESULTS / "learning.json").write_text(json.dumps(out, indent=2, default=str))
+    """Merge into ``learning.json``: parts run separately (``--skip-…``) keep each other's figures."""
+    path = RESULTS / "learning.json"
+    merged: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+    merged.update(out)
+    path.write_text(json.dumps(merged, indent=2, default=str))
 
 
 def _print_tables(out: dict[str, Any]) -> None:
@@ -368,8 +389,10 @@ def _print_tables(out: dict[str, Any]) -> None:
         for e in out["learning"]["evaluations"]:
             print(f"{e['label']:<18}{e['avg_at_k']:>8.3f}{e['valid_step_rate']:>13.1%}{e['n']:>5}")
         print(f"ratios: {out['learning']['ratios']}")
-    if "evolver" in out:
-        ev = out["evolver"]
+    for key in ("evolver", "evolver_holdout"):
+        if key not in out:
+            continue
+        ev = out[key]
         print(f"\nEvolver on/off, k={ev['k']}, {ev['problems']} problems ({ev['planner']})")
         print(f"{'':<12}{'avg@k':>8}{'best@k':>8}{'gap':>8}")
         for label in ("off", "on"):
