@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from aoi.bot import jobs
 from aoi.bot.runners import EXECUTIONS_QUEUE, INVESTIGATIONS_QUEUE
 from aoi.policies.schema import load_policy
 from aoi.store import repo
-from tests.bot.harness import APPROVER, eventually, mention, running_bot, wait_for_proposals
+from tests.bot.harness import APPROVER, bot_env, eventually, mention, running_bot, wait_for_proposals
 from tests.bot.scripted import RESTART, scripted_investigator
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -69,3 +71,35 @@ def test_mention_is_queued_on_redis_and_a_worker_runs_it_then_executes_the_appro
             lambda c: c.params.get("ts") == proposal.message_ts and "Succeeded" in json.dumps(c.params),
         )
         assert repo.get_proposal(bot.store, proposal.proposal_id).status == "succeeded"
+
+
+def test_aoi_worker_process_drains_the_investigation_queue(
+    tmp_path: Path, db_template: Path, redis: Redis
+) -> None:
+    with running_bot(tmp_path, db_template, AOI_QUEUE_URL=REDIS_URL) as bot:
+        bot.event(mention("the social network is throwing errors"))
+        investigations = Queue(INVESTIGATIONS_QUEUE, connection=redis)
+        eventually(lambda: investigations.count == 1, "the queued investigation job")
+        env = bot_env(bot.fake, tmp_path / "aoi.db", AOI_QUEUE_URL=REDIS_URL, AOI_PROGRESS_INTERVAL_S="0")
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "aoi.bot.cli",
+                "worker",
+                "--queue",
+                "investigations",
+                "--burst",
+                "--no-scheduler",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        bot.fake.wait_for_call(
+            "chat.update", lambda c: "feedback_helpful" in json.dumps(c.params), timeout=30
+        )
+        (investigation,) = repo.list_investigations(bot.store)
+        assert investigation.status == "diagnosed" and investigations.count == 0

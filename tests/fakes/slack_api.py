@@ -76,6 +76,7 @@ class FakeSlackAPI:
         self._lock = threading.RLock()  # re-entrant: wait_for's predicate may read the calls
         self._ts = itertools.count(1)
         self._changed = threading.Condition(self._lock)
+        self.socket_url: str | None = None  # what apps.connections.open answers (a FakeSocketMode url)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-slack", daemon=True)
@@ -240,6 +241,10 @@ class FakeSlackAPI:
             with self._lock:
                 users = self._state.usergroups.get(str(params.get("usergroup", "")))
             return {"ok": False, "error": "no_such_subteam"} if users is None else {"users": users}
+        if method == "apps.connections.open":
+            if self.socket_url is None:
+                return {"ok": False, "error": "not_allowed_token_type"}
+            return {"url": self.socket_url}
         if method == "usergroups.list":
             with self._lock:
                 groups = [{"id": gid, "handle": h} for gid, h in self._state.handles.items()]
