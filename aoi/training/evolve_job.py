@@ -17,11 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aoi.agents.observer import Budget
+from aoi.agents.planners.base import Planner
 from aoi.agents.tools.base import ToolSpec
+from aoi.sim import Problem
 from aoi.training.datasets import PromptRenderer, Row, SavedDataset, kto_row, save_dataset, step_rows
 from aoi.training.evolver import Evolution, FailureCase, evolve
 from aoi.training.guidance import GuidanceLibrary
 from aoi.training.purify import purify
+from aoi.training.rollout import Episode, run_episode, run_episodes
 
 
 @dataclass
@@ -85,6 +89,37 @@ def corrective_rows(
             kto_row(evolution.case.trajectory, position, False, tools=tools, render=render, source="evolver")
         )
     return sft, kto
+
+
+def simulated_failure_cases(
+    problems: Sequence[Problem],
+    planner: Planner,
+    expert: Planner,
+    *,
+    k: int = 1,
+    budget: Budget | None = None,
+) -> tuple[list[FailureCase], list[Episode]]:
+    """Grader failures of ``planner`` on the simulator, each with the ``expert``'s (full-budget)
+    successful run of the same problem as its reference when it has one. Returns (cases, episodes)."""
+    episodes = run_episodes(problems, planner, k=k, budget=budget)
+    by_id = {p.id: p for p in problems}
+    references: dict[str, Episode] = {}
+    cases: list[FailureCase] = []
+    for episode in episodes:
+        if episode.success or episode.error:
+            continue
+        if episode.problem_id not in references:
+            references[episode.problem_id] = run_episode(by_id[episode.problem_id], expert)
+        reference = references[episode.problem_id]
+        cases.append(
+            FailureCase(
+                episode.trajectory,
+                "grader",
+                failed_checks=episode.failed_checks,
+                reference=reference.trajectory if reference.success else None,
+            )
+        )
+    return cases, episodes
 
 
 def run_evolver(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from aoi.agents.evaluation.suite import load_problems
 from aoi.bot.cli import app
 from aoi.bot.settings import get_settings
 from aoi.store import repo
@@ -76,3 +77,18 @@ def test_evolve_then_review_and_remove_guidance(cli_store: Any, tmp_path: Path) 
 def test_show_unknown_note_exits_1(cli_store: Any) -> None:
     result = CliRunner().invoke(app, ["guidance", "show", "gd_nope"])
     assert result.exit_code == 1 and "does not exist" in result.output
+
+
+def test_evolve_learns_from_simulated_grader_failures(cli_store: Any, tmp_path: Path) -> None:
+    suite = tmp_path / "suite.json"
+    problems = [
+        p.model_dump(mode="json") for p in load_problems("train") if p.id.startswith("astronomy_shop_cart")
+    ]
+    suite.write_text(json.dumps(problems))
+    result = CliRunner().invoke(app, ["evolve", "--suite", str(suite), "--max-steps", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["cases"] >= 1 and report["filed"] >= 1
+    assert all(e["source"] == "grader" for e in report["evolutions"])
+    notes = repo.list_guidance(cli_store)
+    assert notes and "Diagnosis:" in notes[0].note

@@ -26,11 +26,19 @@ def evolve(
     embedder: str | None = typer.Option(
         None, "--embedder", help="minilm or hashing (default: AOI_GUIDANCE_EMBEDDER)."
     ),
+    suite: str | None = typer.Option(
+        None, "--suite", help="Also learn from the simulator: train|test|aiopslab|FILE (grader failures)."
+    ),
+    k: int = typer.Option(1, "--k", help="Runs per problem on the simulator."),
+    max_steps: int = typer.Option(
+        5, "--max-steps", help="Step budget of the simulated runs (tight = more failures)."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Analyse and print; store no notes, save no rows."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     url: str | None = UrlOption,
 ) -> None:
-    """Failure Trajectory Evolver: thumbs-down, rejected and failed fixes → notes + corrective rows."""
+    """Failure Trajectory Evolver: thumbs-down, rejected and failed fixes (and, with --suite, the
+    heuristic planner's grader failures on the simulator) → guidance notes + corrective rows."""
     from aoi.training.datasets import default_renderer, default_tool_specs
     from aoi.training.embeddings import EmbedderError, make_embedder
     from aoi.training.evolve_job import run_evolver
@@ -48,6 +56,20 @@ def evolve(
             path = Path(folder) / "export.jsonl"
             export_training_data(store, path, since=start)
             cases = failure_cases(read_export(path))
+        if suite is not None:
+            from aoi.agents.evaluation.suite import load_problems
+            from aoi.agents.observer import Budget
+            from aoi.agents.planners.heuristic import HeuristicPlanner
+            from aoi.training.evolve_job import simulated_failure_cases
+
+            simulated, _ = simulated_failure_cases(
+                load_problems(suite),
+                HeuristicPlanner(),
+                HeuristicPlanner(),
+                k=k,
+                budget=Budget(max_steps=max_steps),
+            )
+            cases += simulated
         library = None if dry_run else GuidanceLibrary(store, make_embedder(kind))
         report = run_evolver(
             cases,
@@ -62,7 +84,8 @@ def evolve(
         typer.echo(json.dumps(report.to_json(), indent=2, default=str))
         return
     typer.echo(
-        f"{report.cases} failed investigation(s) since {start.date()}: {report.filed} note(s) filed, "
+        f"{report.cases} failure(s) (store since {start.date()}{', simulator ' + suite if suite else ''}): "
+        f"{report.filed} note(s) filed, "
         f"{report.duplicates} duplicate(s) skipped"
     )
     for pattern, count in report.patterns.most_common():
