@@ -19,18 +19,27 @@ from aoi.store import repo
 from tests.bot.harness import APPROVER, bot_env, eventually, mention, running_bot, wait_for_proposals
 from tests.bot.scripted import RESTART, scripted_investigator
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
 POLICY = load_policy(None)
 pytestmark = pytest.mark.redis
+# One Redis database per test: the queue names are fixed, and xdist may run these tests at once.
+DATABASES = {
+    "test_mention_is_queued_on_redis_and_a_worker_runs_it_then_executes_the_approval": 13,
+    "test_aoi_worker_process_drains_the_investigation_queue": 14,
+}
 
 
 @pytest.fixture
-def redis() -> Redis:
-    connection = Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+def redis_url(request: pytest.FixtureRequest) -> str:
+    return f"redis://127.0.0.1:6379/{DATABASES[request.node.name]}"
+
+
+@pytest.fixture
+def redis(redis_url: str) -> Redis:
+    connection = Redis.from_url(redis_url, socket_connect_timeout=1)
     try:
         connection.ping()
     except RedisError as exc:
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+        pytest.skip(f"Redis is not reachable at {redis_url}: {exc}")
     for name in (INVESTIGATIONS_QUEUE, EXECUTIONS_QUEUE):
         Queue(name, connection=connection).empty()
     return connection
@@ -41,10 +50,10 @@ def _drain(redis: Redis, name: str) -> None:
 
 
 def test_mention_is_queued_on_redis_and_a_worker_runs_it_then_executes_the_approval(
-    tmp_path: Path, db_template: Path, redis: Redis
+    tmp_path: Path, db_template: Path, redis: Redis, redis_url: str
 ) -> None:
     investigator = scripted_investigator(POLICY, [RESTART])
-    with running_bot(tmp_path, db_template, investigator=investigator, AOI_QUEUE_URL=REDIS_URL) as bot:
+    with running_bot(tmp_path, db_template, investigator=investigator, AOI_QUEUE_URL=redis_url) as bot:
         bot.event(mention("checkout returns 502"))
         bot.fake.wait_for_call("chat.postMessage")  # the web process posts the summary itself
         investigations = Queue(INVESTIGATIONS_QUEUE, connection=redis)
@@ -74,13 +83,13 @@ def test_mention_is_queued_on_redis_and_a_worker_runs_it_then_executes_the_appro
 
 
 def test_aoi_worker_process_drains_the_investigation_queue(
-    tmp_path: Path, db_template: Path, redis: Redis
+    tmp_path: Path, db_template: Path, redis: Redis, redis_url: str
 ) -> None:
-    with running_bot(tmp_path, db_template, AOI_QUEUE_URL=REDIS_URL) as bot:
+    with running_bot(tmp_path, db_template, AOI_QUEUE_URL=redis_url) as bot:
         bot.event(mention("the social network is throwing errors"))
         investigations = Queue(INVESTIGATIONS_QUEUE, connection=redis)
         eventually(lambda: investigations.count == 1, "the queued investigation job")
-        env = bot_env(bot.fake, tmp_path / "aoi.db", AOI_QUEUE_URL=REDIS_URL, AOI_PROGRESS_INTERVAL_S="0")
+        env = bot_env(bot.fake, tmp_path / "aoi.db", AOI_QUEUE_URL=redis_url, AOI_PROGRESS_INTERVAL_S="0")
         result = subprocess.run(
             [
                 sys.executable,
