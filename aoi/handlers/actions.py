@@ -153,16 +153,7 @@ def handle_approve(services: Services, directory: ApproverDirectory, client: Web
             source=FeedbackSource.APPROVAL,
         )
         _show(services, client, click, result.proposal, result.approvals)
-        services.submit(
-            ExecuteTask(
-                proposal_id=proposal.id,
-                channel=click.channel,
-                message_ts=click.message_ts,
-                thread_ts=click.thread_ts,
-                actor_id=click.user,
-                actor_groups=list(resolution.actor.groups),
-            )
-        )
+        _queue_execution(services, client, click, resolution)
     elif outcome == repo.DecisionOutcome.AWAITING_APPROVAL:
         _show(services, client, click, result.proposal, result.approvals)
         missing = result.proposal.approvals_required - len(result.approvals)
@@ -179,8 +170,39 @@ def handle_approve(services: Services, directory: ApproverDirectory, client: Web
             click,
             "You already approved this fix; the two-person rule needs a different approver.",
         )
+    elif result.proposal.status == "approved":
+        # Approved but not executing: the first click's task may have been lost (queue down, process
+        # killed). Queue it again; the executor's claim still runs the fix at most once.
+        if _queue_execution(services, client, click, resolution):
+            _tell(services, client, click, "This fix is already approved; its execution is queued.")
     else:
         _tell(services, client, click, f"This fix is already {result.proposal.status}; nothing more to do.")
+
+
+def _queue_execution(services: Services, client: WebClient, click: Click, resolution: Resolution) -> bool:
+    """Submit the execution of an approved proposal; if the runner refuses, tell the approver how to
+    retry (clicking Approve again) instead of losing the click."""
+    task = ExecuteTask(
+        proposal_id=click.value,
+        channel=click.channel,
+        message_ts=click.message_ts,
+        thread_ts=click.thread_ts,
+        actor_id=click.user,
+        actor_groups=list(resolution.actor.groups),
+    )
+    try:
+        services.submit(task)
+    except Exception as exc:
+        log.exception("could not queue the execution of %s", click.value)
+        _tell(
+            services,
+            client,
+            click,
+            f":warning: Approved, but the fix could not be queued ({type(exc).__name__}: {exc}). "
+            "Click Approve again to retry; it will still run only once.",
+        )
+        return False
+    return True
 
 
 def handle_reject_click(

@@ -8,6 +8,7 @@ import json
 import threading
 from pathlib import Path
 
+from aoi.handlers.tasks import ExecuteTask, InvestigateTask, TaskRunner
 from aoi.policies.schema import load_policy
 from aoi.store import repo
 from tests.bot.harness import (
@@ -181,3 +182,49 @@ def test_helpful_buttons_and_thumbs_reactions_are_stored_as_feedback(
         assert sorted(stored(), key=str) == sorted(
             [("helpful", None), ("thumbs_down", proposal.proposal_id)], key=str
         )
+
+
+class FlakyRunner:
+    """Refuses the first task it is given (a queue outage), then hands tasks to the real runner."""
+
+    def __init__(self, inner: TaskRunner) -> None:
+        self.inner = inner
+        self.refused = 0
+
+    def submit(self, task: InvestigateTask | ExecuteTask) -> None:
+        if self.refused == 0:
+            self.refused += 1
+            raise ConnectionError("queue unavailable")
+        self.inner.submit(task)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_an_approval_whose_execution_could_not_be_queued_is_retried_by_clicking_again(
+    tmp_path: Path, db_template: Path
+) -> None:
+    with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        bot.event(mention("user-service is flapping"))
+        (proposal,) = wait_for_proposals(bot.fake)
+        assert bot.services.runner is not None
+        bot.services.runner = FlakyRunner(bot.services.runner)
+        where = {
+            "channel": proposal.channel,
+            "message_ts": proposal.message_ts,
+            "thread_ts": proposal.thread_ts,
+        }
+        bot.action("proposal_approve", proposal.proposal_id, user=APPROVER, **where)
+        warning = bot.fake.wait_for_call(
+            "chat.postEphemeral", lambda c: "could not be queued" in c.params["text"]
+        )
+        assert "Click Approve again" in warning.params["text"]
+        assert repo.get_proposal(bot.store, proposal.proposal_id).status == "approved"
+        bot.action("proposal_approve", proposal.proposal_id, user=APPROVER, **where)
+        bot.fake.wait_for_call(
+            "chat.update",
+            lambda c: c.params.get("ts") == proposal.message_ts and "Succeeded" in json.dumps(c.params),
+            timeout=30,
+        )
+        actions = _audit_actions(bot, proposal.proposal_id)
+        assert actions.count("execute.before") == 1
