@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from aoi.agents.audit import AuditEvent, AuditSink, ExecutionLedger, InMemoryLedger
 from aoi.agents.backends.base import BackendError, NotFoundError, ReadBackend, WriteBackend, WriteOp, apply_op
+from aoi.agents.preconditions import check_preconditions
 from aoi.agents.records import ActionRequest
 from aoi.agents.redaction import redact, redact_data
 from aoi.agents.tools import read_tools
@@ -178,6 +179,10 @@ class Executor:
                 ops = plan_ops(action)
             except (RequestRefused, BackendError) as exc:
                 refusal = f"refused: {exc}"
+            else:
+                unsafe = check_preconditions(self.reader, action)
+                if unsafe is not None:
+                    refusal = f"refused: {unsafe}"
         if refusal is not None:
             self._audit(
                 actor,
@@ -256,7 +261,7 @@ class Executor:
 
     def _snapshot(self, kind: str, action: RenderedAction) -> dict[str, Any] | None:
         """The target object's current state (redacted), for the audit record; None if unreadable."""
-        if kind not in ("Deployment", "Service", "ConfigMap", "Node", "Pod"):
+        if kind not in ("Deployment", "Service", "ConfigMap", "Node", "Pod", "PersistentVolume"):
             return None
         try:
             obj = self.reader.get_object(kind, action.namespace, action.target)

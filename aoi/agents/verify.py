@@ -95,6 +95,26 @@ def _node_problems(tools: dict[str, Tool], name: str) -> list[str]:
     return []
 
 
+def _volume_problems(tools: dict[str, Tool], name: str, claim_namespace: str | None) -> list[str]:
+    """A released volume has recovered once a claim (of ``claim_namespace``) is bound to it again."""
+    result = tools["get_pvs"]()
+    if result.status == "error":
+        return [f"could not list persistent volumes: {result.error}"]
+    row = next((pv for pv in result.data or [] if pv["name"] == name), None)
+    if row is None:
+        return [f"persistent volume {name} not found"]
+    if row["phase"] != "Bound":
+        return [f"persistent volume {name} is {row['phase']}, not Bound"]
+    if claim_namespace and row["claim_namespace"] != claim_namespace:
+        return [f"persistent volume {name} is bound to a claim in {row['claim_namespace']}"]
+    if claim_namespace:
+        claims = tools["get_pvcs"](namespace=claim_namespace).data or []
+        claim = next((c for c in claims if c["name"] == row["claim_name"]), None)
+        if claim is None or claim["phase"] != "Bound":
+            return [f"claim {claim_namespace}/{row['claim_name']} is not Bound"]
+    return []
+
+
 def check_once(
     tools: dict[str, Tool], target_kind: str, namespace: str | None, target: str, params: dict[str, Any]
 ) -> list[str]:
@@ -102,6 +122,9 @@ def check_once(
     problems: list[str] = []
     if target_kind == "Node":
         problems += _node_problems(tools, target)
+    if target_kind == "PersistentVolume":
+        claim_namespace = params.get("claim_namespace")
+        problems += _volume_problems(tools, target, str(claim_namespace) if claim_namespace else None)
     if target_kind == "Deployment" and namespace:
         replicas = params.get("replicas")
         problems += _deployment_problems(

@@ -18,7 +18,7 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "rbac"
 def test_check_accepts_the_default_policy() -> None:
     result = CliRunner().invoke(app, ["policy", "check", str(DEFAULT_POLICY_PATH)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("OK: ") and "19 rules" in result.stdout
+    assert result.stdout.startswith("OK: ") and "20 rules" in result.stdout
 
 
 def test_check_reports_file_and_key_and_exits_1(tmp_path: Path) -> None:
@@ -34,7 +34,7 @@ def test_check_reports_file_and_key_and_exits_1(tmp_path: Path) -> None:
 def test_show_json_lists_every_rule() -> None:
     result = CliRunner().invoke(app, ["policy", "show", "--json"])
     assert result.exit_code == 0, result.output
-    assert len(json.loads(result.stdout)["rules"]) == 19
+    assert len(json.loads(result.stdout)["rules"]) == 20
 
 
 def test_evaluate_prints_command_when_allowed_and_exits_1_when_refused() -> None:

@@ -94,10 +94,10 @@ def test_investigator_is_read_only() -> None:
         assert set(rule["verbs"]) <= READ_VERBS
 
 
-def test_executor_cluster_role_only_touches_nodes() -> None:
-    assert {r for rule in _rules(_docs("executor.yaml"), "ClusterRole") for r in rule["resources"]} == {
-        "nodes"
-    }
+def test_executor_cluster_role_only_touches_nodes_and_volumes() -> None:
+    rules = _rules(_docs("executor.yaml"), "ClusterRole")
+    assert {r for rule in rules for r in rule["resources"]} == {"nodes", "persistentvolumes"}
+    assert {v for rule in rules for v in rule["verbs"]} == {"get", "patch"}
 
 
 def test_narrower_policy_yields_narrower_roles() -> None:

@@ -84,6 +84,10 @@ EXAMPLES: dict[str, tuple[dict[str, Any], str]] = {
         "kubectl -n test-hotel-reservation delete pod geo-7d9f-abcde",
     ),
     "uncordon": ({"target": "node-2", "namespace": None}, "kubectl uncordon node-2"),
+    "release_pv_claim": (
+        {"target": "geo-pv", "namespace": None, "params": {"claim_namespace": "test-hotel-reservation"}},
+        """kubectl patch pv geo-pv --type=merge -p '{"spec":{"claimRef":null}}'""",
+    ),
     "mongo_grant_roles": (
         {
             "target": "mongodb-geo-5f9c",

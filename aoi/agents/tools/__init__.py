@@ -21,6 +21,7 @@ from aoi.agents.tools.kube import (
     get_nodes,
     get_pods,
     get_pvcs,
+    get_pvs,
     get_services,
 )
 from aoi.agents.tools.logs import get_logs
@@ -41,6 +42,7 @@ READ_TOOLS: tuple[ToolDef, ...] = (
     describe_node,
     get_pvcs,
     describe_pvc,
+    get_pvs,
     get_events,
     get_logs,
     list_metrics,

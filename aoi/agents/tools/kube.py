@@ -265,6 +265,7 @@ def get_pvcs(backend: ReadBackend, call: ToolCall, namespace: str) -> str:
         data.append(
             {
                 "name": meta(pvc).get("name"),
+                "uid": meta(pvc).get("uid"),
                 "phase": status.get("phase", ""),
                 "volume": spec.get("volumeName"),
             }
@@ -282,6 +283,49 @@ def get_pvcs(backend: ReadBackend, call: ToolCall, namespace: str) -> str:
         )
     call.data = data
     headers = ["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "AGE"]
+    return table(headers, rows) if rows else ""
+
+
+@read_tool("get_pvs")
+def get_pvs(backend: ReadBackend, call: ToolCall) -> str:
+    """List PersistentVolumes (cluster-wide) with STATUS (Available/Bound/Released) and the claim each
+    one is reserved for (namespace/name and the claim's uid): a Released volume still names a deleted
+    claim, so a recreated claim of the same name cannot bind to it."""
+    call.invocation = "kubectl get pv"
+    items = backend.list_objects("PersistentVolume")
+    now = backend.now()
+    rows = []
+    data = []
+    for pv in items:
+        spec = pv.get("spec") or {}
+        ref = spec.get("claimRef") or {}
+        phase = (pv.get("status") or {}).get("phase", "")
+        data.append(
+            {
+                "name": meta(pv).get("name"),
+                "phase": phase,
+                "claim_namespace": ref.get("namespace"),
+                "claim_name": ref.get("name"),
+                "claim_uid": ref.get("uid"),
+                "storage_class": spec.get("storageClassName") or "",
+                "reclaim_policy": spec.get("persistentVolumeReclaimPolicy") or "",
+            }
+        )
+        claim = f"{ref.get('namespace')}/{ref.get('name')}" if ref else ""
+        rows.append(
+            (
+                meta(pv).get("name"),
+                (spec.get("capacity") or {}).get("storage", ""),
+                spec.get("persistentVolumeReclaimPolicy") or "",
+                phase or "Unknown",
+                claim,
+                str(ref.get("uid") or ""),
+                spec.get("storageClassName") or "",
+                age(meta(pv).get("creationTimestamp"), now),
+            )
+        )
+    call.data = data
+    headers = ["NAME", "CAPACITY", "RECLAIM POLICY", "STATUS", "CLAIM", "CLAIM UID", "STORAGECLASS", "AGE"]
     return table(headers, rows) if rows else ""
 
 

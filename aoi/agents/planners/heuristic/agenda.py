@@ -16,7 +16,8 @@ from aoi.agents.planners.heuristic.facts import Facts
 from aoi.agents.planners.heuristic.probes import Probe, dependency_probes
 from aoi.agents.planners.heuristic.rules import Rules
 from aoi.agents.planners.heuristic.telemetry import quiet_probes
-from aoi.agents.planners.heuristic.workloads import first_bad_pod, unhealthy_workloads
+from aoi.agents.planners.heuristic.volumes import mentions_volume
+from aoi.agents.planners.heuristic.workloads import events_about, first_bad_pod, unhealthy_workloads
 
 MAX_SUSPECTS = 4
 CRASHING = ("CrashLoopBackOff", "Error", "OOMKilled", "StartError")
@@ -37,6 +38,14 @@ def _survey(ns: str) -> Iterator[Probe]:
         "warning events: scheduling, probes, back-offs",
     )
     yield Probe("get_nodes", {}, "node readiness, cordons and pressure")
+
+
+def _waits_for_volume(facts: Facts, workload: str) -> bool:
+    pod = first_bad_pod(facts, workload)
+    if pod is None or pod["status"] != "Pending":
+        return False
+    messages = [str(pod["unschedulable"] or "")] + [e["message"] for e in events_about(facts, workload)]
+    return mentions_volume(messages)
 
 
 def _suspect_probes(facts: Facts, ns: str, workload: str, rules: Rules) -> Iterator[Probe]:
@@ -75,6 +84,10 @@ def agenda(facts: Facts, rules: Rules) -> Iterator[Probe]:
         return
     yield from _survey(ns)
     suspects = unhealthy_workloads(facts)
+    if any(_waits_for_volume(facts, workload) for workload in suspects):
+        # The scheduler blames claims: which are Pending, and are their volumes held by deleted claims?
+        yield Probe("get_pvcs", {"namespace": ns}, "which claims are Pending and why")
+        yield Probe("get_pvs", {}, "whether the volumes are Released to deleted claims")
     for workload in suspects[:MAX_SUSPECTS]:
         yield from _suspect_probes(facts, ns, workload, rules)
     if suspects or static_service_problems(facts):

@@ -36,6 +36,7 @@ class Facts:
     events: list[dict[str, Any]] | None = None
     nodes: list[dict[str, Any]] | None = None
     pvcs: list[dict[str, Any]] | None = None
+    pvs: list[dict[str, Any]] | None = None
     configmap_names: list[str] | None = None
     configmaps: dict[str, dict[str, str]] = field(default_factory=dict)
     pod_details: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -108,6 +109,8 @@ def _absorb(facts: Facts, item: HistoryItem) -> None:
         facts.nodes = [] if empty else list(data or [])
     elif tool == "get_pvcs":
         facts.pvcs = [] if empty else list(data or [])
+    elif tool == "get_pvs":
+        facts.pvs = [] if empty else list(data or [])
     elif tool == "get_configmaps":
         facts.configmap_names = [] if empty else [row["name"] for row in data or []]
     elif tool == "describe_configmap" and data:

@@ -8,6 +8,7 @@ from typing import Any
 
 from aoi.agents.planners.heuristic.analysis import Finding
 from aoi.agents.planners.heuristic.facts import Facts
+from aoi.agents.planners.heuristic.volumes import mentions_volume, release_fixes
 
 SEVERITY = {
     "CrashLoopBackOff": 0,
@@ -115,8 +116,23 @@ def _scheduling_finding(facts: Facts, workload: str, message: str, pod: dict[str
             evidence=evidence,
             remediation={"verb": "patch_node_selector", "target": workload, "params": {"node_selector": {}}},
         )
-    if "persistentvolumeclaim" in lowered or "unbound" in lowered or "volume" in lowered:
-        return Finding("volume_missing", workload, message[:200], rank=15, evidence=evidence)
+    if mentions_volume([message]):
+        fixes = release_fixes(facts)
+        if fixes:
+            ns_args = {"namespace": ns}
+            evidence += [
+                ("get_pvcs", ns_args, "claims Pending"),
+                ("get_pvs", {}, "volumes Released to the deleted claims"),
+            ]
+        return Finding(
+            "volume_missing",
+            workload,
+            message[:200],
+            rank=15,
+            evidence=evidence,
+            remediation=fixes[0] if fixes else None,
+            followups=fixes[1:],
+        )
     return None
 
 
