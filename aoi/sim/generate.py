@@ -2,6 +2,8 @@
 
 Splits follow AOI's split by fault type: a (fault type, flag) pair is in the split the AIOpsLab suite
 puts it in; fault types AIOpsLab does not have (ours) and unseen flags are held out (``test``).
+Faults only a caller could notice (``observed_by: callers``, e.g. network delay or loss) are never
+drawn on an entry service nothing inside the app calls: no signal would reach the Observer.
 Generated problems carry ``expected`` (derived by the grader) and validate like any problem file.
 """
 
@@ -12,7 +14,7 @@ from typing import Any
 
 from aoi.sim.apps import APP_NAMES, load_app
 from aoi.sim.errors import ProblemError
-from aoi.sim.faults.catalogue import catalogue, valid_targets
+from aoi.sim.faults.catalogue import catalogue, observable_targets
 from aoi.sim.grader import expected_answer
 from aoi.sim.problems import TASKS, Problem, load_suite
 
@@ -42,7 +44,7 @@ def combinations(split: str | None = None) -> list[dict[str, Any]]:
             if app_name not in spec.apps:
                 continue
             targets: list[str | None] = (
-                [None] if spec.targets == "none" else list(valid_targets(ftype, app_name))
+                [None] if spec.targets == "none" else observable_targets(ftype, app_name)
             )
             for target in targets:
                 param_sets: list[dict[str, Any]] = [{}]

@@ -56,6 +56,10 @@ class FaultSpec(BaseModel):
     mitigation: str | None = None
     fixes: list[str]
     transient: bool = False
+    # Who can see the fault's symptoms: ``anyone`` (the target's own pods, events, metrics) or only
+    # ``callers`` (e.g. netem on the pod's interface: only whoever sends it traffic notices). The
+    # problem generator draws a ``callers`` fault only on targets something inside the app calls.
+    observed_by: Literal["anyone", "callers"] = "anyone"
 
 
 class Catalogue(BaseModel):
@@ -147,6 +151,22 @@ def _valid_targets(fault_type: str, app_name: str) -> tuple[str, ...]:
 def valid_targets(fault_type: str, app_name: str) -> list[str]:
     """Services of ``app_name`` that ``fault_type`` can target (empty for target-less faults)."""
     return list(_valid_targets(fault_type, app_name))
+
+
+def has_caller_in_app(app: AppSpec, service: str) -> bool:
+    """Whether a service of ``app`` sends ``service`` traffic (a call edge, or the app's own load client)."""
+    if any(callee == service for caller, callee in app.edges() if caller != service):
+        return True
+    return app.client is not None and app.client.target == service
+
+
+def observable_targets(fault_type: str, app_name: str) -> list[str]:
+    """The valid targets whose symptoms someone inside the app could observe (see ``observed_by``)."""
+    targets = valid_targets(fault_type, app_name)
+    if fault_spec(fault_type).observed_by == "anyone":
+        return targets
+    app = load_app(app_name)
+    return [t for t in targets if has_caller_in_app(app, t)]
 
 
 def flag_names(app_name: str) -> list[str]:
