@@ -44,7 +44,7 @@ def combinations(split: str | None = None) -> list[dict[str, Any]]:
             if app_name not in spec.apps:
                 continue
             targets: list[str | None] = (
-                [None] if spec.targets == "none" else observable_targets(ftype, app_name)
+                [None] if spec.targets == "none" else list(observable_targets(ftype, app_name))
             )
             for target in targets:
                 param_sets: list[dict[str, Any]] = [{}]
