@@ -40,11 +40,12 @@ from aoi.sim import Problem, load_suite
 from aoi.training.charts import comparison, learning_curves
 from aoi.training.config import GrpoSettings, LoraSettings, SftSettings
 from aoi.training.datasets import default_renderer, default_tool_specs
-from aoi.training.evolver import FailureCase, evolve, symptoms_of
+from aoi.training.evolve_job import simulated_failure_cases
+from aoi.training.evolver import evolve, symptoms_of
 from aoi.training.expert import cached_expert_rows, collect_expert_rows
 from aoi.training.pipeline import EvalScore, evaluate_local
 from aoi.training.rewards_verified import VerifiedOutcomeReward
-from aoi.training.rollout import Episode, run_episode, run_episodes, scores
+from aoi.training.rollout import run_episodes, scores
 from aoi.training.trainers import train_grpo, train_sft
 
 RESULTS = Path(__file__).parent / "results"
@@ -60,20 +61,21 @@ def log(message: str) -> None:
 
 
 def stratified(problems: Sequence[Problem], n: int) -> list[Problem]:
-    """``n`` problems spread over task types and fault families (round-robin), deterministic."""
+    """``n`` problems spread over task types first, then fault families (round-robin), deterministic."""
     if n <= 0 or n >= len(problems):
         return list(problems)
-    groups: dict[tuple[str, str], list[Problem]] = {}
+    by_task: dict[str, dict[str, list[Problem]]] = {}
     for problem in sorted(problems, key=lambda p: p.id):
         family = problem.id.rsplit("-", 2)[0]
-        groups.setdefault((str(problem.task), family), []).append(problem)
+        by_task.setdefault(str(problem.task), {}).setdefault(family, []).append(problem)
     picked: list[Problem] = []
-    while len(picked) < n:
-        for key in sorted(groups, key=lambda k: (len(groups[k]) == 0, k[0], k[1])):
-            if groups[key] and len(picked) < n:
-                picked.append(groups[key].pop(0))
-        if not any(groups.values()):
-            break
+    while len(picked) < n and any(f for t in by_task.values() for f in t.values()):
+        for task in sorted(by_task):
+            families = [f for f in sorted(by_task[task]) if by_task[task][f]]
+            if families and len(picked) < n:
+                # the family of this task least represented so far
+                family = min(families, key=lambda f: sum(p.id.startswith(f) for p in picked))
+                picked.append(by_task[task][family].pop(0))
     return picked
 
 
@@ -114,6 +116,7 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             output_dir=runs / "sft",
             max_steps=args.sft_steps,
             batch_size=args.batch_size,
+            gradient_accumulation_steps=args.accumulation,
             learning_rate=5e-4,
             lora=lora,
             save_steps=max(5, args.sft_steps),
@@ -263,31 +266,15 @@ def evolver(args: argparse.Namespace) -> dict[str, Any]:
         learn_from = problems
     tight = Budget(max_steps=args.evolver_budget)
     started = time.perf_counter()
-    off = run_episodes(problems, GuidanceFollower(), k=args.k, budget=tight)
-    learning_runs = (
-        off if learn_from is problems else run_episodes(learn_from, GuidanceFollower(), budget=tight)
+    cases, off = simulated_failure_cases(
+        problems, GuidanceFollower(), HeuristicPlanner(), k=args.k, budget=tight
     )
-    failed = [e for e in learning_runs if not e.success]
-    by_id = {p.id: p for p in learn_from}
-    references: dict[str, Episode] = {}
-    for problem_id in sorted({e.problem_id for e in failed}):
-        reference = run_episode(by_id[problem_id], HeuristicPlanner())
-        if reference.success:
-            references[problem_id] = reference
+    if learn_from is not problems:
+        cases, _ = simulated_failure_cases(learn_from, GuidanceFollower(), HeuristicPlanner(), budget=tight)
     with tempfile.TemporaryDirectory() as folder:
         store = Store.open(f"sqlite:///{folder}/evolver.db", migrate=True)
         library = GuidanceLibrary(store, make_embedder(args.embedder))
-        filed = 0
-        for episode in failed:
-            case = FailureCase(
-                episode.trajectory,
-                "grader",
-                failed_checks=episode.failed_checks,
-                reference=references[episode.problem_id].trajectory
-                if episode.problem_id in references
-                else None,
-            )
-            filed += int(not library.file(evolve(case)).duplicate)
+        filed = sum(int(not library.file(evolve(case)).duplicate) for case in cases)
         on = run_episodes(problems, GuidanceFollower(library), k=args.k, budget=tight)
         store.dispose()
     seconds = time.perf_counter() - started
@@ -297,7 +284,7 @@ def evolver(args: argparse.Namespace) -> dict[str, Any]:
     log(
         f"Evolver: avg@{args.k} {before['avg_at_k']:.3f} → {after['avg_at_k']:.3f}, "
         f"gap {before['gap']:.3f} → {after['gap']:.3f} "
-        f"({len(failed)} failed runs, {filed} notes, {seconds:.0f} s)"
+        f"({len(cases)} failed runs, {filed} notes, {seconds:.0f} s)"
     )
     comparison(
         RESULTS / ("evolver_holdout.png" if args.evolver_holdout else "evolver.png"),
@@ -314,7 +301,7 @@ def evolver(args: argparse.Namespace) -> dict[str, Any]:
         "problems": len(problems),
         "k": args.k,
         "embedder": args.embedder,
-        "failed_runs": len(failed),
+        "failed_runs": len(cases),
         "notes_filed": filed,
         "off": before,
         "on": after,
@@ -341,6 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sft-steps", type=int, default=30)
     parser.add_argument("--grpo-steps", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--accumulation", type=int, default=1, help="SFT gradient accumulation steps")
     parser.add_argument("--eval-steps", type=int, default=10, help="Observer step budget when evaluating")
     parser.add_argument("--max-new-tokens", type=int, default=192)
     parser.add_argument("--k", type=int, default=5)
@@ -356,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.test_problems = args.test_problems or 4
-        args.sft_steps, args.grpo_steps, args.batch_size, args.eval_steps = 8, 2, 2, 4
+        args.sft_steps, args.grpo_steps, args.batch_size, args.accumulation, args.eval_steps = 8, 2, 1, 2, 4
         args.max_new_tokens = 160
     if args.data_dir is None:
         from aoi.bot.settings import default_data_dir

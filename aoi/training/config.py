@@ -41,7 +41,7 @@ class RunSettings:
     save_total_limit: int = 2
     logging_steps: int = 1
     bf16: bool = False
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = True
     init_adapter: Path | None = None
     lora: LoraSettings = field(default_factory=LoraSettings)
 
@@ -128,7 +128,6 @@ def gpu_grpo_preset(base_model: Path, output_dir: Path) -> GrpoSettings:
         gradient_accumulation_steps=4,
         save_steps=50,
         bf16=True,
-        gradient_checkpointing=True,
         num_generations=4,
         max_completion_length=512,
         beta=0.1,

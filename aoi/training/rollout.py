@@ -162,7 +162,13 @@ def run_episodes(
         for run in range(k):
             try:
                 episode = run_episode(
-                    problem, planner, run=run, budget=budget, guidance=guidance, policy=policy
+                    problem,
+                    planner,
+                    run=run,
+                    budget=budget,
+                    guidance=guidance,
+                    policy=policy,
+                    fallback=fallback,
                 )
             except Exception as exc:  # a crash in one run is a failed run with its reason, as in `aoi eval`
                 episode = Episode(

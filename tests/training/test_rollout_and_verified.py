@@ -168,3 +168,5 @@ def test_abstaining_fallback_measures_the_model_alone(suite: dict[str, Problem])
     alone = run_episode(suite[LOCALIZATION], _Broken(), fallback=AbstainingFallback())  # type: ignore[arg-type]
     assert abstained(alone.trajectory) and not alone.success
     assert alone.failed_checks == ("localization",)
+    batch = run_episodes([suite[LOCALIZATION]], _Broken(), k=2, fallback=AbstainingFallback())  # type: ignore[arg-type]
+    assert [e.success for e in batch] == [False, False] and all(abstained(e.trajectory) for e in batch)
