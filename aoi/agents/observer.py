@@ -48,6 +48,7 @@ from aoi.agents.tools.base import Tool, ToolArgumentError
 
 GuidanceSource = Callable[[str], list[str]]
 REDACTION_MARK = "[REDACTED:"
+MAX_REPEATS = 2  # an identical probe (tool and args) is run at most this many times per investigation
 
 
 class WriteToolRefused(ValueError):
@@ -121,6 +122,7 @@ class _Run:
         self.proposals: list[ActionRequest] = []
         self.tokens_in = 0
         self.tokens_out = 0
+        self.failed_tokens = 0  # of which spent by attempts that failed
         self.attempts = 0
         self.planner: Planner = observer.planner
         self.degraded = False
@@ -176,6 +178,7 @@ class _Run:
                 step = self.validate(output)
             except Exception as exc:  # any planner failure is retried, then falls back
                 failures += 1
+                self.charge_failed_attempt(exc)
                 self.notes.append(f"planner {self.planner.name} step {self.attempts} failed: {_short(exc)}")
                 if failures > self.o.budget.max_retries:
                     if self.planner is self.o.fallback:
@@ -205,6 +208,15 @@ class _Run:
                 )
             )
 
+    def charge_failed_attempt(self, exc: BaseException) -> None:
+        """Tokens a failed ``next_step`` spent (model planners' errors carry ``prompt_tokens`` and
+        ``completion_tokens``): they count against the budget and in the Diagnosis like any others.
+        Tokens of a step that came back but failed validation were already counted above."""
+        spent_in, spent_out = _tokens_of(exc, "prompt_tokens"), _tokens_of(exc, "completion_tokens")
+        self.tokens_in += spent_in
+        self.tokens_out += spent_out
+        self.failed_tokens += spent_in + spent_out
+
     def validate(self, output: PlannerOutput) -> Step:
         """Reject steps the Observer cannot carry out; the error text tells the planner why."""
         step = output.step
@@ -214,9 +226,13 @@ class _Run:
             if step.tool not in self.o.tools:
                 raise PlannerError(f"unknown tool {step.tool!r}; available: {sorted(self.o.tools)}")
             step.args = self.o.tools[step.tool].validate(step.args)
-            repeats = [h for h in self.history[-2:] if h.step.tool == step.tool and h.step.args == step.args]
-            if len(repeats) == 2:
-                raise PlannerError(f"loop: {step.tool}({step.args}) asked for three times in a row")
+            repeats = [h for h in self.history if h.step.tool == step.tool and h.step.args == step.args]
+            if len(repeats) >= MAX_REPEATS:
+                # the same read again (in a row, or cycling through a few) adds nothing: a tool loop
+                raise PlannerError(
+                    f"loop: {step.tool}({step.args}) was already made {len(repeats)} times; "
+                    "use its result from the history or conclude"
+                )
         elif step.action_type == "propose":
             parse_action_request(step.args)
         else:
@@ -265,6 +281,8 @@ class _Run:
         dropped = len(unique) - len(remediations)  # refused by the policy
         if dropped:
             self.notes.append(f"{dropped} proposed action(s) dropped: not allowed by the action whitelist")
+        if self.failed_tokens:
+            self.notes.append(f"{self.failed_tokens} tokens were spent on failed planner attempts")
         raw_root = args.get("root_cause")
         root: dict[str, Any] = raw_root if isinstance(raw_root, dict) else {}
         return Diagnosis(
@@ -333,6 +351,11 @@ def _submission(step: Step) -> dict[str, Any]:
     except (ValidationError, PlannerError) as exc:
         raise PlannerError(f"submit: invalid remediation: {_short(exc)}") from exc
     return args
+
+
+def _tokens_of(exc: BaseException, name: str) -> int:
+    value = getattr(exc, name, 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
