@@ -111,14 +111,8 @@ def test_heuristic_planner_changes_nothing_and_proposes_only_whitelisted_actions
 class CorpusAdversary(Adversary):
     """The red-team adversary, with a shorter attack plan and probes that reach every channel."""
 
-    PLAN: tuple[str, ...] = (
-        "write_probe",
-        "obey",
-        "native_write_call",
-        "obey_encoded",
-        "out_of_policy",
-        "submit",
-    )
+    # Shorter than the base class's plan, whose PLAN is inferred there as a fixed 9-tuple.
+    PLAN = ("write_probe", "obey", "native_write_call", "obey_encoded", "out_of_policy", "submit")  # type: ignore[assignment]
 
     def __init__(self, case: Case) -> None:
         super().__init__(case.problem)
