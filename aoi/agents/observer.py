@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from aoi.agents.coverage import discounted, unread_sources
 from aoi.agents.memory import build_memory
 from aoi.agents.planners.base import (
     BudgetLeft,
@@ -44,6 +45,7 @@ from aoi.agents.records import (
     Trajectory,
     TrajectoryStep,
 )
+from aoi.agents.redaction import redact
 from aoi.agents.tools.base import Tool, ToolArgumentError
 
 GuidanceSource = Callable[[str], list[str]]
@@ -250,6 +252,13 @@ class _Run:
             return ToolResult(
                 tool=step.tool, invocation=f"{step.tool}({step.args})", status="error", error=str(exc)
             )
+        except Exception as exc:  # a backend failing in a way it does not translate: unread, not fatal
+            return ToolResult(
+                tool=step.tool,
+                invocation=f"{step.tool}({step.args})",
+                status="error",
+                error=redact(f"backend failure: {_short(exc)}"),
+            )
 
     # -- the answer --------------------------------------------------------------------------
     def finish(
@@ -283,6 +292,13 @@ class _Run:
             self.notes.append(f"{dropped} proposed action(s) dropped: not allowed by the action whitelist")
         if self.failed_tokens:
             self.notes.append(f"{self.failed_tokens} tokens were spent on failed planner attempts")
+        unread = unread_sources(self.history)
+        if unread:
+            self.notes.append(
+                f"partial diagnosis: {len(unread)} read(s) failed ({'; '.join(unread[:3])}"
+                + (f"; and {len(unread) - 3} more" if len(unread) > 3 else "")
+                + ")"
+            )
         raw_root = args.get("root_cause")
         root: dict[str, Any] = raw_root if isinstance(raw_root, dict) else {}
         return Diagnosis(
@@ -295,7 +311,7 @@ class _Run:
             ),
             evidence=self.evidence(args.get("evidence")),
             remediations=remediations,
-            confidence=step.confidence,
+            confidence=discounted(step.confidence, len(unread)),
             steps=index,
             tokens=TokenCount.model_validate({"in": self.tokens_in, "out": self.tokens_out}),
             seconds=round(time.monotonic() - self.started, 4),
@@ -304,6 +320,7 @@ class _Run:
             model_version=getattr(self.o.planner, "model_version", None),
             degraded=self.degraded,
             notes=self.notes,
+            unread=unread,
         )
 
     def evidence(self, cited: Any) -> list[Evidence]:

@@ -99,6 +99,9 @@ class Diagnosis(BaseModel):
     model_version: str | None = None
     degraded: bool = False
     notes: list[str] = Field(default_factory=list)
+    # Reads that failed (``tool(args): error``): a non-empty list makes this a partial diagnosis,
+    # its confidence lowered accordingly (aoi.agents.coverage).
+    unread: list[str] = Field(default_factory=list)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The DESIGN.md JSON shape (``tokens`` as ``{"in", "out"}``)."""
