@@ -1,7 +1,8 @@
 """The ``heuristic`` planner: an offline SRE expert that sees only tool outputs.
 
 It never sees the problem, the fault or the grader — only ``context.history`` (what the read tools
-returned) and the incident text (for the namespace). Each step it rebuilds the facts from the history,
+returned), the incident text (for the namespace) and Evolver guidance notes, whose named probes it
+makes before concluding (``guidance``). Each step it rebuilds the facts from the history,
 asks the agenda for the next read an SRE would make, and when nothing is left (or the budget is
 nearly spent) submits a diagnosis with the root cause in AIOpsLab's taxonomy, the evidence steps and
 a remediation built from the rule data. Deterministic: the same tool outputs give the same steps.
@@ -15,6 +16,7 @@ from aoi.agents.planners.base import PlannerContext, PlannerOutput
 from aoi.agents.planners.heuristic.agenda import next_probe
 from aoi.agents.planners.heuristic.diagnose import submission
 from aoi.agents.planners.heuristic.facts import build_facts
+from aoi.agents.planners.heuristic.guidance import guided_probes
 from aoi.agents.planners.heuristic.rules import Rules, load_rules
 from aoi.agents.records import Step
 
@@ -32,7 +34,8 @@ class HeuristicPlanner:
 
     def next_step(self, context: PlannerContext) -> PlannerOutput:
         facts = build_facts(context)
-        probe = None if context.budget_left.steps <= 1 else next_probe(facts, self.rules)
+        guided = list(guided_probes(facts, context.guidance, context.tools))
+        probe = None if context.budget_left.steps <= 1 else next_probe(facts, self.rules, guided)
         known = {spec.name for spec in context.tools}
         if probe is not None and probe.tool in known:
             step = Step(

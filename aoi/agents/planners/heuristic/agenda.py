@@ -9,7 +9,7 @@ agenda is recomputed from the facts at every step; the first probe not yet made 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from aoi.agents.planners.heuristic.analysis import dependency_errors, static_service_problems
 from aoi.agents.planners.heuristic.facts import Facts
@@ -76,8 +76,11 @@ def _suspect_probes(facts: Facts, ns: str, workload: str, rules: Rules) -> Itera
         yield from dependency_probes(facts, ns, workload, err.host, err.port, err.kind)
 
 
-def agenda(facts: Facts, rules: Rules) -> Iterator[Probe]:
-    """Every probe worth making, in order; the planner takes the first one not yet made."""
+def agenda(facts: Facts, rules: Rules, guided: Sequence[Probe] = ()) -> Iterator[Probe]:
+    """Every probe worth making, in order; the planner takes the first one not yet made.
+
+    ``guided`` are the probes Evolver guidance names (``guidance.guided_probes``): made after the
+    survey and the suspects' own probes, before concluding."""
     ns = facts.namespace
     if ns is None:
         yield Probe("get_namespaces", {}, "the incident does not name a namespace: list them")
@@ -90,13 +93,14 @@ def agenda(facts: Facts, rules: Rules) -> Iterator[Probe]:
         yield Probe("get_pvs", {}, "whether the volumes are Released to deleted claims")
     for workload in suspects[:MAX_SUSPECTS]:
         yield from _suspect_probes(facts, ns, workload, rules)
+    yield from guided
     if suspects or static_service_problems(facts):
         return
     yield from quiet_probes(facts, ns, rules)
 
 
-def next_probe(facts: Facts, rules: Rules) -> Probe | None:
-    for probe in agenda(facts, rules):
+def next_probe(facts: Facts, rules: Rules, guided: Sequence[Probe] = ()) -> Probe | None:
+    for probe in agenda(facts, rules, guided):
         if not facts.was_done(probe.tool, probe.args):
             return probe
     return None
