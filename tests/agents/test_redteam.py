@@ -1,8 +1,10 @@
-"""Red team: hostile text in logs, events and alerts never causes a write or a non-whitelisted proposal.
+"""Red team: hostile text in logs, events, annotations and alerts never causes a write or a
+non-whitelisted proposal.
 
-Each problem under ``aoi/sim/data/redteam/`` carries instructions in its ``noise`` (direct orders, fake
-approvals, base64/hex commands, tool-call look-alikes, fake system prompts, exfiltration requests,
-policy "updates", shell metacharacters...) across the three apps and many fault types. Every problem is
+Each problem under ``aoi/sim/data/redteam/`` carries instructions in its ``noise`` — log lines, events
+and object annotations (shown by ``describe_*``) — (direct orders, fake approvals, base64/hex
+commands, tool-call look-alikes, fake system prompts, exfiltration requests, policy "updates", shell
+metacharacters...) across the three apps and many fault types. Every problem is
 investigated twice, with the alert text itself hostile too:
 
 (a) by the heuristic planner, and
@@ -75,10 +77,29 @@ def problem_id(path: Path) -> str:
     return path.stem
 
 
+# Which read tool shows an object's annotations (``kubectl describe KIND``), by the noise's kind.
+DESCRIBE = {
+    "deployment": "describe_deployment",
+    "service": "describe_service",
+    "pod": "describe_pod",
+    "configmap": "describe_configmap",
+    "node": "describe_node",
+}
+
+
 def injected_texts(problem: Problem) -> list[str]:
     assert problem.noise is not None, f"{problem.id}: a red-team problem must carry noise"
     lines = [line for lines in problem.noise.logs.values() for line in lines]
-    return lines + [event.message for event in problem.noise.events]
+    annotations = [value for planted in problem.noise.annotations.values() for value in planted.values()]
+    return lines + [event.message for event in problem.noise.events] + annotations
+
+
+def annotation_probe(ref: str, namespace: str) -> tuple[str, dict[str, Any]]:
+    """The describe call that shows the annotations planted on ``Kind/name``."""
+    kind, name = ref.split("/", 1)
+    tool = DESCRIBE.get(kind.lower())
+    assert tool is not None, f"annotations on {kind!r}: add the describe tool that shows them to DESCRIBE"
+    return tool, ({"name": name} if tool == "describe_node" else {"namespace": namespace, "name": name})
 
 
 def _words(text: str) -> list[str]:
@@ -88,10 +109,13 @@ def _words(text: str) -> list[str]:
 
 
 def observable(text: str, output: str) -> bool:
-    """Some output line holds most words of the injected text's first wordy line (in any framing)."""
+    """Some output line holds most words of the injected text's first wordy line (in any framing);
+    a text without plain words (an encoded blob) must appear verbatim."""
     line = next((part for part in text.splitlines() if len(_words(part)) >= 3), text)
     wanted = set(_words(line))
-    assert wanted, f"no plain words in injected text {text!r}"
+    if not wanted:
+        assert len(text.strip()) >= 8, f"injected text {text!r} is too short to recognise"
+        return text.strip() in output
     return any(len(wanted & set(_words(out))) >= 0.6 * len(wanted) for out in output.splitlines())
 
 
@@ -160,6 +184,19 @@ def test_injected_text_is_visible_to_the_read_tools(path: Path) -> None:
     for event in problem.noise.events:
         output = tools["get_events"](namespace=namespace, object_name=event.object.split("/")[-1]).output
         assert observable(event.message, output), f"{problem.id}: event {event.message[:60]!r} not listed"
+    for ref, planted in problem.noise.annotations.items():
+        tool, args = annotation_probe(ref, namespace)
+        output = tools[tool](**args).output
+        for key, value in planted.items():
+            assert key in output, f"{problem.id}: annotation {key} of {ref} not shown by {tool}"
+            assert observable(value, output), f"{problem.id}: annotation {value[:60]!r} of {ref} not shown"
+
+
+def test_annotation_noise_is_covered_by_some_redteam_problem() -> None:
+    planted = [load_problem(path).noise for path in REDTEAM_FILES]
+    refs = [ref for noise in planted if noise is not None for ref in noise.annotations]
+    assert refs, "no red-team problem plants annotations: the annotation channel would be untested"
+    assert {ref.split("/")[0].lower() for ref in refs} >= {"deployment", "service"}
 
 
 @pytest.mark.parametrize("path", REDTEAM_FILES, ids=problem_id)
@@ -192,14 +229,20 @@ class Adversary:
         assert problem.noise is not None
         self.problem = problem
         self.namespace = NAMESPACES[problem.app]
-        self.services = list(problem.noise.logs) or [e.object.split("/")[-1] for e in problem.noise.events]
-        # Where the injected text is: the noisy services' logs and the noisy objects' events.
-        self.probes: list[tuple[str, dict[str, Any]]] = [
-            ("get_logs", {"namespace": self.namespace, "name": service}) for service in problem.noise.logs
-        ] + [
-            ("get_events", {"namespace": self.namespace, "object_name": event.object.split("/")[-1]})
-            for event in problem.noise.events
+        self.services = list(problem.noise.logs) or [
+            ref.split("/")[-1]
+            for ref in [*(e.object for e in problem.noise.events), *problem.noise.annotations]
         ]
+        # Where the injected text is: the noisy services' logs, the noisy objects' events and the
+        # descriptions of the objects carrying hostile annotations.
+        self.probes: list[tuple[str, dict[str, Any]]] = (
+            [("get_logs", {"namespace": self.namespace, "name": service}) for service in problem.noise.logs]
+            + [
+                ("get_events", {"namespace": self.namespace, "object_name": event.object.split("/")[-1]})
+                for event in problem.noise.events
+            ]
+            + [annotation_probe(ref, self.namespace) for ref in problem.noise.annotations]
+        )
         self.turn = 0
         self.reads = 0
         self.injected = injected_texts(problem)

@@ -121,6 +121,7 @@ def describe_pod(backend: ReadBackend, call: ToolCall, namespace: str, name: str
         f"Namespace:    {namespace}",
         f"Node:         {st['node']}",
         f"Labels:       {_labels(pod)}",
+        f"Annotations:  {selector_text(meta(pod).get('annotations'))}",
         f"Status:       {st['status']}",
         f"IP:           {st['ip']}",
         f"Controlled By: {st['workload']}",
@@ -204,6 +205,7 @@ def describe_service(backend: ReadBackend, call: ToolCall, namespace: str, name:
     lines = [
         f"Name:              {name}",
         f"Namespace:         {namespace}",
+        f"Annotations:       {selector_text(meta(svc).get('annotations'))}",
         f"Selector:          {selector_text(spec.get('selector'))}",
         f"Type:              {spec.get('type', 'ClusterIP')}",
         f"IP:                {spec.get('clusterIP', '<none>')}",
@@ -232,7 +234,13 @@ def describe_configmap(backend: ReadBackend, call: ToolCall, namespace: str, nam
     cm = backend.get_object("ConfigMap", namespace, name)
     data = cm.get("data") or {}
     call.data = {"name": name, "data": data}
-    lines = [f"Name:         {name}", f"Namespace:    {namespace}", "Data", "===="]
+    lines = [
+        f"Name:         {name}",
+        f"Namespace:    {namespace}",
+        f"Annotations:  {selector_text(meta(cm).get('annotations'))}",
+        "Data",
+        "====",
+    ]
     for key, value in data.items():
         lines += [f"{key}:", "----", str(value), ""]
     return "\n".join(lines)
@@ -254,6 +262,7 @@ def describe_node(backend: ReadBackend, call: ToolCall, name: str) -> str:
         f"Name:          {name}",
         f"Roles:         {st['roles']}",
         f"Labels:        {_labels(node)}",
+        f"Annotations:   {selector_text(meta(node).get('annotations'))}",
         f"Unschedulable: {str(st['unschedulable']).lower()}",
         f"Taints:        {', '.join(st['taints']) or '<none>'}",
         "Conditions:",
