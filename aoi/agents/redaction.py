@@ -12,7 +12,9 @@ then generic ``key = value`` pairs in env and config dumps.
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +65,7 @@ _TOKEN_RULES: tuple[_Rule, ...] = (
     _rule("sendgrid-key", r"\bSG\.[0-9A-Za-z_-]{16,}\.[0-9A-Za-z_-]{16,}"),
     _rule("twilio-key", r"\bSK[0-9a-f]{32}\b"),
     _rule("npm-token", r"\bnpm_[0-9A-Za-z]{36}\b"),
+    _rule("huggingface-token", r"\bhf_[0-9A-Za-z]{30,}\b"),
     _rule("pypi-token", r"\bpypi-AgE[0-9A-Za-z_-]{50,}"),
     _rule("vault-token", r"\bhv[sbr]\.[0-9A-Za-z_-]{20,}"),
     _rule("shopify-token", r"\bshp(?:at|ca|pa|ss)_[0-9a-fA-F]{32}\b"),
@@ -79,6 +82,8 @@ _STRUCTURAL_RULES: tuple[_Rule, ...] = (
     _rule("url-password", r"([a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@\"'<>]*:)([^\s@/\"'<>]+)(@)", group=2),
     _rule("bearer-token", r"(?i)(\bbearer\s+)([A-Za-z0-9._~+/=-]{8,})", group=2),
     _rule("basic-auth", r"(?i)(\bbasic\s+)([A-Za-z0-9+/]{8,}={0,2})", group=2),
+    # Cookie / Set-Cookie headers: the first cookie's value is a session credential.
+    _rule("cookie", r"(?i)(\b(?:set-)?cookie:\s*[^=\s;]+=)([^;\s]{8,})", group=2),
     # docker config.json: "auth": "base64(user:pass)"
     _rule("docker-auth", r"(\"auth\"\s*:\s*\")([A-Za-z0-9+/=]{8,})(\")", group=2),
     # CLI flags: --password=x, --password x, --token x, -p'x' is too ambiguous to match.
@@ -157,19 +162,43 @@ _COMPILED: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = 
 # the (many) strings without any of them skip the full rule set.
 _MAYBE_SECRET = re.compile(
     r"begin|eyj|akia|asia|agpa|aida|aroa|anpa|anva|aipa|aiza|ya29|gocspx|hooks\.slack|xox|xapp|gh[pousr]_"
-    r"|github_pat|glpat|sk-|[srp]k_|sg\.|sk[0-9a-f]|npm_|pypi-|hv[sbr]\.|shp|do[opr]_v1|key|sig=|dd_|://"
+    r"|github_pat|glpat|hf_|cookie|sk-|[srp]k_|sg\.|sk[0-9a-f]|npm_|pypi-|hv[sbr]\.|shp|do[opr]_v1|key|sig=|dd_|://"
     r"|bearer|basic|auth|--|pass|pwd|secret|token|credential|identified|requirepass",
     re.IGNORECASE,
 )
 
 
+# Last resort for secrets with no telling prefix or key: a long run of base64/base62 characters that
+# mixes upper case, lower case and digits with near-random entropy. Hex (git SHAs, trace ids, digests),
+# UUIDs and dashed Kubernetes names never qualify: they lack upper case or break at every dash.
+_HIGH_ENTROPY_CANDIDATE = re.compile(r"(?<![A-Za-z0-9+/_=.-])[A-Za-z0-9+/_]{32,}={0,2}(?![A-Za-z0-9+/_=-])")
+HIGH_ENTROPY_BITS = 4.5  # bits per character; random base62 of 32+ chars has ~4.8-5.2, prose and code < 4.2
+
+
+def _entropy(value: str) -> float:
+    counts = Counter(value)
+    return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+
+
+def _looks_random(value: str) -> bool:
+    body = value.rstrip("=")
+    classes = (sum(c.isupper() for c in body), sum(c.islower() for c in body), sum(c.isdigit() for c in body))
+    return min(classes) >= 3 and _entropy(body) >= HIGH_ENTROPY_BITS
+
+
+def _high_entropy(match: re.Match[str]) -> str:
+    value = match.group(0)
+    return MARK.format(kind="high-entropy") if _looks_random(value) else value
+
+
 def redact(text: str) -> str:
     """Return ``text`` with every recognised secret value replaced by ``[REDACTED:<kind>]``."""
-    if not text or not _MAYBE_SECRET.search(text):
+    if not text:
         return text
-    for pattern, replace in _COMPILED:
-        text = pattern.sub(replace, text)
-    return text
+    if _MAYBE_SECRET.search(text):
+        for pattern, replace in _COMPILED:
+            text = pattern.sub(replace, text)
+    return _HIGH_ENTROPY_CANDIDATE.sub(_high_entropy, text)
 
 
 def redact_data(value: Any) -> Any:

@@ -169,6 +169,21 @@ def test_corpus_covers_at_least_thirty_formats() -> None:
         "DB_PASSWORD:  <set to the key 'password' in secret 'mongo-creds'>",
         "Warning  FailedScheduling  0/3 nodes are available: 3 node(s) didn't match Pod's node affinity",
         "GET /api/cart 500 12ms token_count=3",
+        # identifiers that look random but are not secrets: they must stay readable evidence
+        "order 3f2b9c1e-8d4a-4b7e-9a6f-2c5d8e1f0a3b failed validation",  # UUID
+        "commit 9fceb02d0ae598e95dc970b74767f19372d61af8 deployed by ci",  # git SHA
+        "rollout of 9fceb02 (short SHA) complete",
+        "traceId=4bf92f3577b34da6a3ce929d0e0e4736 spanId=00f067aa0ba902b7 status=ERROR",  # W3C trace ids
+        "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        'metadata: {"resourceVersion": "58211394", "uid": "6c1e3a4f-7a2b-4a5e-9d7c-1b2c3d4e5f60"}',
+        "image: ghcr.io/demo@sha256:1e5cd1d7a6e0b0f3c2e8f9a1b4d6c8e0f2a4b6c8d0e2f4a6b8c0d2e4f6a8b0c2",
+        "pod geo-8jqghsq8cw-6qxcx replicaSet geo-8jqghsq8cw node aks-nodepool1-12345678-vmss000001",
+        "2024-05-01T10:00:00.123456789Z INFO handled GET /hotels?inDate=2015-04-09&outDate=2015-04-10 in 3ms",
+        "java.lang.IllegalStateException at oteldemo.AdService$AdServiceImpl.getAds(AdService.java:259)",
+        "/var/lib/kubelet/pods/6c1e3a4f-7a2b-4a5e-9d7c-1b2c3d4e5f60/volumes/kubernetes.io~configmap/config",
+        "ConfigurationLoaderFactoryImplementation failed to start HttpServerConnectionManager",
+        "Liveness probe failed: HTTP probe failed with statuscode: 503",
+        'requests_total{service="checkout",status="500"} 1.2e+03',
     ],
 )
 def test_ordinary_evidence_is_left_alone(text: str) -> None:
