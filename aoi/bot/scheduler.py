@@ -1,6 +1,6 @@
 """The worker's scheduler (APScheduler 3, in one process only): periodic housekeeping.
 
-- every 5 minutes: fail and report investigations/executions a dead worker left unfinished, and
+- at start, then every 5 minutes: fail and report investigations/executions a dead worker left unfinished, and
   prune processed Slack event ids older than a day (``aoi.handlers.recovery``);
 - with ``retrain``: the weekly retrain on ``AOI_RETRAIN_CRON`` (``aoi train weekly``'s job; it imports
   the training extras only when it runs).
@@ -12,6 +12,7 @@ other replicas): APScheduler 3 does not coordinate several schedulers.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk import WebClient
@@ -50,5 +51,8 @@ def build_scheduler(
         args=[services, client],
         max_instances=1,
         coalesce=True,
+        # a restarted worker sweeps at once: work its previous life left behind is reported without
+        # waiting for the first interval
+        next_run_time=datetime.now(UTC),
     )
     return scheduler

@@ -28,6 +28,8 @@ import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_bolt.request.internals import parse_body
+from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -82,6 +84,60 @@ async def _read_body(request: Request) -> bytes | Response:
     return body
 
 
+# Parts of a Slack body that Bolt's middleware and AOI's listeners read as objects or lists of
+# objects: a signed body where one of them is a string or a number is refused before dispatch.
+_OBJECT_FIELDS = ("event", "user", "channel", "team", "container", "message", "view", "enterprise",
+                  "function_data")  # fmt: skip
+_EVENT_OBJECT_FIELDS = ("message", "previous_message", "item")
+_LIST_OF_OBJECTS = ("actions", "authorizations", "response_urls")
+_STRING_FIELDS = ("type", "event_id", "command")
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def shape_problem(body: object) -> str | None:
+    """Why a parsed Slack body cannot be dispatched (``None`` when it can).
+
+    Bolt assumes Slack's shapes (``body["event"].get(...)``) and answers 500 with a traceback in the
+    logs otherwise; AOI answers 400 naming the field instead.
+    """
+    if not isinstance(body, dict):
+        return f"the body is a JSON {_kind(body)}, expected an object"
+    for key in _OBJECT_FIELDS:
+        if key in body and not isinstance(body[key], dict):
+            return f"field {key!r} is a {_kind(body[key])}, expected an object"
+    for key in _EVENT_OBJECT_FIELDS:
+        value = body.get("event", {}).get(key)
+        if value is not None and not isinstance(value, dict):
+            return f"field 'event.{key}' is a {_kind(value)}, expected an object"
+    for key in _LIST_OF_OBJECTS:
+        value = body.get(key)
+        if key in body and not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+            return f"field {key!r} is a {_kind(value)}, expected a list of objects"
+    for key in _STRING_FIELDS:
+        if key in body and not isinstance(body[key], str):
+            return f"field {key!r} is a {_kind(body[key])}, expected a string"
+    if body.get("type") in ("view_submission", "view_closed"):
+        view = body.get("view")
+        if not isinstance(view, dict) or not isinstance(view.get("type"), str):
+            return f"a {body['type']} payload needs 'view' with a string 'type' (e.g. 'modal')"
+    return None
+
+
+def parse_slack_body(body: bytes, content_type: str) -> tuple[object, str | None]:
+    """The body as Bolt will parse it, and why it cannot be dispatched (``None`` when it can)."""
+    try:
+        parsed: object = parse_body(body.decode(), content_type or None)
+    except (ValueError, UnicodeDecodeError) as exc:  # not UTF-8, or not the JSON its type says
+        return None, (
+            f"unreadable Slack request body ({type(exc).__name__}): expected JSON (Events API) or a "
+            "form (interactivity, slash commands)"
+        )
+    return parsed, shape_problem(parsed)
+
+
 def _is_events_api(request: Request) -> bool:
     return request.headers.get("content-type", "").startswith("application/json")
 
@@ -106,18 +162,22 @@ def build_web_app(
     where the runtime lets in-flight investigations and fixes finish.
     """
 
+    # Bolt keeps the signing secret it verifies with; the pre-dispatch shape check reuses it
+    verifier = SignatureVerifier(getattr(bolt_app, "_signing_secret", "") or "")
+
     async def slack_events(request: Request) -> Response:
         body = await _read_body(request)
         if isinstance(body, Response):
             return body
-        try:
-            bolt_request = to_bolt_request(request, body)
-        except ValueError as exc:  # not UTF-8, or not the JSON/form body its content type says
-            return JSONResponse(
-                {"ok": False, "error": f"unreadable Slack request body ({type(exc).__name__}): expected "
-                 "JSON (Events API) or a form (interactivity, slash commands)"},
-                status_code=400,
-            )  # fmt: skip
+        _, problem = parse_slack_body(body, request.headers.get("content-type", ""))
+        if problem is not None:
+            # the signature is checked first, so an unsigned malformed request is still a 401
+            if not verifier.is_valid_request(body, dict(request.headers)):
+                return JSONResponse(
+                    {"ok": False, "error": "invalid or stale Slack signature"}, status_code=401
+                )
+            return JSONResponse({"ok": False, "error": problem}, status_code=400)
+        bolt_request = to_bolt_request(request, body)
         if inline_events and _is_events_api(request):
             bolt_response = bolt_app.dispatch(bolt_request)
         else:

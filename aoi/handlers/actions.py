@@ -17,7 +17,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from aoi.handlers import metrics
+from aoi.handlers import fields, metrics
 from aoi.handlers.approvers import ApproverDirectory, Resolution
 from aoi.handlers.blocks.common import (
     APPROVE,
@@ -50,16 +50,27 @@ log = logging.getLogger(__name__)
 class Click:
     """Where a button was clicked and by whom (from a ``block_actions`` payload)."""
 
+    @staticmethod
+    def usable(body: dict[str, Any], action: dict[str, Any]) -> Click | None:
+        """The click, or ``None`` (logged) when the payload lacks who clicked, where, or on what."""
+        click = Click(body, action)
+        absent = [name for name in ("user", "channel", "message_ts", "value") if not getattr(click, name)]
+        if absent:
+            fields.drop(f"block_actions {fields.text(action, 'action_id')}", absent)
+            return None
+        return click
+
     def __init__(self, body: dict[str, Any], action: dict[str, Any]) -> None:
-        self.user = str((body.get("user") or {}).get("id") or "")
-        self.channel = str(
-            (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
+        container = fields.mapping(body, "container")
+        self.user = fields.text(fields.mapping(body, "user"), "id")
+        self.channel = fields.text(fields.mapping(body, "channel"), "id") or fields.text(
+            container, "channel_id"
         )
-        message = body.get("message") or {}
-        self.message_ts = str(message.get("ts") or (body.get("container") or {}).get("message_ts") or "")
-        self.thread_ts = message.get("thread_ts")
-        self.trigger_id = str(body.get("trigger_id") or "")
-        self.value = str(action.get("value") or "")
+        message = fields.mapping(body, "message")
+        self.message_ts = fields.text(message, "ts") or fields.text(container, "message_ts")
+        self.thread_ts = fields.text(message, "thread_ts") or None
+        self.trigger_id = fields.text(body, "trigger_id")
+        self.value = fields.text(action, "value")
 
 
 def _authorised(
@@ -226,13 +237,32 @@ def handle_reject_click(
     )
 
 
+def _modal_metadata(view: dict[str, Any]) -> dict[str, Any]:
+    """The reject modal's ``private_metadata`` (JSON AOI wrote when opening it); ``{}`` if unreadable."""
+    try:
+        meta = json.loads(fields.text(view, "private_metadata") or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
 def handle_reject_submit(
     services: Services, directory: ApproverDirectory, client: WebClient, user: str, view: dict[str, Any]
 ) -> None:
-    meta = json.loads(view.get("private_metadata") or "{}")
-    values = (view.get("state") or {}).get("values") or {}
-    reason = ((values.get(REJECT_REASON_BLOCK) or {}).get(REJECT_REASON_INPUT) or {}).get("value") or None
-    proposal = repo.get_proposal(services.store, str(meta.get("proposal_id")))
+    meta = _modal_metadata(view)
+    values = fields.mapping(fields.mapping(view, "state"), "values")
+    reason = fields.text(
+        fields.mapping(fields.mapping(values, REJECT_REASON_BLOCK), REJECT_REASON_INPUT), "value"
+    )
+    absent = ([] if user else ["user.id"]) + fields.missing(meta, "proposal_id")
+    if absent:
+        fields.drop("reject modal submission", absent)
+        return
+    try:
+        proposal = repo.get_proposal(services.store, fields.text(meta, "proposal_id"))
+    except NotFoundError:
+        log.warning("reject modal submitted for unknown proposal %r", fields.text(meta, "proposal_id")[:40])
+        return
     click = Click(
         {"user": {"id": user}, "channel": {"id": meta.get("channel")}, "message": {"ts": meta.get("ts")}}, {}
     )
@@ -240,7 +270,7 @@ def handle_reject_submit(
     if not allowed:
         _refuse(services, client, click, proposal, "reject", resolution)
         return
-    result = repo.reject_proposal(services.store, proposal.id, user, reason)
+    result = repo.reject_proposal(services.store, proposal.id, user, reason or None)
     metrics.DECISIONS.labels(result.outcome.value).inc()
     if result.outcome != repo.DecisionOutcome.REJECTED:
         _tell(
@@ -279,24 +309,30 @@ def register(app: App, services: Services) -> None:
     @app.action(APPROVE)
     def on_approve(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         ack()
-        handle_approve(services, directory, client, Click(body, action))
+        if (click := Click.usable(body, action)) is not None:
+            handle_approve(services, directory, client, click)
 
     @app.action(REJECT)
     def on_reject(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         ack()
-        handle_reject_click(services, directory, client, Click(body, action))
+        if (click := Click.usable(body, action)) is not None:
+            handle_reject_click(services, directory, client, click)
 
     @app.view(REJECT_MODAL_CALLBACK)
     def on_reject_reason(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         ack()
-        handle_reject_submit(services, directory, client, str(body["user"]["id"]), view)
+        handle_reject_submit(
+            services, directory, client, fields.text(fields.mapping(body, "user"), "id"), view
+        )
 
     @app.action(HELPFUL)
     def on_helpful(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         ack()
-        handle_feedback_button(services, client, Click(body, action), helpful=True)
+        if (click := Click.usable(body, action)) is not None:
+            handle_feedback_button(services, client, click, helpful=True)
 
     @app.action(NOT_HELPFUL)
     def on_not_helpful(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         ack()
-        handle_feedback_button(services, client, Click(body, action), helpful=False)
+        if (click := Click.usable(body, action)) is not None:
+            handle_feedback_button(services, client, click, helpful=False)

@@ -34,12 +34,16 @@ def handle_aoi_command(
         if not rest:
             ack(text=f"Tell me what to investigate. {USAGE}")
             return
+        channel = str(command.get("channel_id") or "")
+        if not channel:
+            ack(text="This command arrived without a channel_id; run `/aoi investigate` from a channel.")
+            return
         ack(text=f":mag: On it — I'll investigate in this channel: {rest[:200]}")
         try:
             open_investigation(
                 services,
                 client,
-                channel=str(command["channel_id"]),
+                channel=channel,
                 thread_ts=None,
                 incident_text=rest,
                 requested_by=str(command.get("user_id") or "") or None,

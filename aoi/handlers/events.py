@@ -15,7 +15,7 @@ from typing import Any
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
-from aoi.handlers import metrics
+from aoi.handlers import fields, metrics
 from aoi.handlers.channels import GREETING, AwaitingChannels
 from aoi.handlers.context import Services
 from aoi.handlers.dedupe import claim_once, first_delivery
@@ -43,7 +43,7 @@ def handle_channel_created(
 ) -> None:
     """Join a channel whose name matches the incident pattern; investigate its topic or purpose, or
     ask for a description and wait for the first message."""
-    channel_id, name = str(channel.get("id", "")), str(channel.get("name", ""))
+    channel_id, name = fields.text(channel, "id"), fields.text(channel, "name")
     if not channel_id or not services.incident_channel_pattern.search(name):
         return
     client.conversations_join(channel=channel_id)
@@ -59,7 +59,7 @@ def handle_channel_created(
             channel=channel_id,
             thread_ts=None,
             incident_text=f"#{name}: {description}",
-            requested_by=channel.get("creator"),
+            requested_by=fields.text(channel, "creator") or None,
             source="channel",
         )
         return
@@ -77,9 +77,11 @@ def handle_first_message(
     """
     if event.get("subtype") or event.get("bot_id") or event.get("thread_ts"):
         return
-    text = str(event.get("text") or "").strip()
-    channel = str(event.get("channel") or "")
-    if not text or not channel or f"<@{bot_user_id}>" in text:  # mentions are handled as app_mention
+    text = fields.text(event, "text").strip()
+    channel = fields.text(event, "channel")
+    if (
+        not text or not channel or not fields.text(event, "ts") or f"<@{bot_user_id}>" in text
+    ):  # mentions are handled as app_mention
         return
     if not awaiting.awaiting_first_message(services.store, channel):
         return  # not an incident channel AOI joined by itself, or already investigating
@@ -91,18 +93,22 @@ def handle_first_message(
         services,
         client,
         channel=channel,
-        thread_ts=str(event["ts"]),
+        thread_ts=fields.text(event, "ts"),
         incident_text=text,
-        requested_by=event.get("user"),
+        requested_by=fields.text(event, "user") or None,
         source="channel",
     )
 
 
 def handle_app_mention(services: Services, client: WebClient, event: dict[str, Any]) -> None:
     """``@aoi <question>``: investigate in the mention's thread (the question, or the thread's incident)."""
-    channel = str(event["channel"])
-    thread_ts = str(event.get("thread_ts") or event["ts"])
-    question = _MENTION.sub("", str(event.get("text") or "")).strip()
+    absent = fields.missing(event, "channel", "ts")
+    if absent:
+        fields.drop("app_mention", absent)
+        return
+    channel = fields.text(event, "channel")
+    thread_ts = fields.text(event, "thread_ts") or fields.text(event, "ts")
+    question = _MENTION.sub("", fields.text(event, "text")).strip()
     claim_once(services, _channel_key(channel))  # an incident channel's first message may be this mention
     if not question:
         incident = repo.find_incident_by_thread(services.store, channel, thread_ts)
@@ -124,7 +130,7 @@ def handle_app_mention(services: Services, client: WebClient, event: dict[str, A
         channel=channel,
         thread_ts=thread_ts,
         incident_text=question,
-        requested_by=event.get("user"),
+        requested_by=fields.text(event, "user") or None,
         source="mention",
     )
 
@@ -137,7 +143,7 @@ def register(app: App, services: Services) -> None:
     def on_channel_created(body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
         metrics.SLACK_EVENTS.labels("channel_created").inc()
         if first_delivery(services, body):
-            handle_channel_created(services, client, event.get("channel") or {}, awaiting)
+            handle_channel_created(services, client, fields.mapping(event, "channel"), awaiting)
 
     @app.event("message")
     def on_message(
@@ -153,7 +159,7 @@ def register(app: App, services: Services) -> None:
     def on_app_mention(body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
         metrics.SLACK_EVENTS.labels("app_mention").inc()
         if first_delivery(services, body):
-            awaiting.mark_claimed(str(event.get("channel")))
+            awaiting.mark_claimed(fields.text(event, "channel"))
             handle_app_mention(services, client, event)
 
     @app.event("reaction_added")
@@ -167,5 +173,9 @@ def register(app: App, services: Services) -> None:
     @app.event("app_home_opened")
     def on_app_home_opened(body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
         metrics.SLACK_EVENTS.labels("app_home_opened").inc()
+        user = fields.text(event, "user")
+        if not user:
+            fields.drop("app_home_opened", ["user"])
+            return
         if event.get("tab", "home") == "home" and first_delivery(services, body):
-            publish_home(services, client, str(event["user"]))
+            publish_home(services, client, user)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from aoi.handlers import metrics
+from aoi.handlers import fields, metrics
 from aoi.handlers.context import Services
 from aoi.store import repo
 from aoi.store.enums import FeedbackKind, FeedbackSource
@@ -32,11 +32,15 @@ def reaction_kind(reaction: str) -> FeedbackKind | None:
 
 def record_reaction(services: Services, event: dict[str, Any]) -> Feedback | None:
     """Store a 👍/👎 on one of AOI's messages; other reactions and unknown messages are ignored."""
-    kind = reaction_kind(str(event.get("reaction") or ""))
-    item = event.get("item") or {}
+    kind = reaction_kind(fields.text(event, "reaction"))
+    item = fields.mapping(event, "item")
     if kind is None or item.get("type") != "message":
         return None
-    message = repo.find_slack_message(services.store, str(item.get("channel")), str(item.get("ts")))
+    absent = fields.missing(item, "channel", "ts")
+    if absent:
+        fields.drop("reaction_added item", absent)
+        return None
+    message = repo.find_slack_message(services.store, fields.text(item, "channel"), fields.text(item, "ts"))
     if message is None or message.investigation_id is None:
         log.info("reaction on a message AOI did not record as part of an investigation: %s", item)
         return None
@@ -46,7 +50,7 @@ def record_reaction(services: Services, event: dict[str, Any]) -> Feedback | Non
         investigation_id=message.investigation_id,
         proposal_id=message.proposal_id,
         kind=kind,
-        actor=str(event.get("user") or "unknown"),
+        actor=fields.text(event, "user") or "unknown",
         source=FeedbackSource.REACTION,
     )
 
