@@ -207,3 +207,37 @@ def test_no_planted_secret_reaches_a_prompt_the_store_the_logs_or_slack(
     assert_no_leak("the store", database)
     assert_no_leak("the logs", caplog.text + "".join(record.getMessage() for record in caplog.records))
     assert_no_leak("Slack", slack)
+
+
+INCIDENT_SECRETS = [e for e in SECRETS if e.where in ("log", "event")][:8]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="incident text is not redacted: a secret pasted in a Slack message or an alert's text reaches the "
+    "model prompt and the stored trajectory/incident_text (fix belongs in aoi/agents/observer.py, which "
+    "builds the prompt from the incident, or in aoi/handlers before create_investigation)",
+)
+def test_secrets_in_the_incident_text_reach_neither_the_prompt_nor_the_store(
+    model_server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    incident = "geo 502s since 10:00, someone pasted: " + " ; ".join(e.text for e in INCIDENT_SECRETS)
+    planner = OpenAIPlanner(model_server.base_url, "exfiltrator", backoff_s=0.0)
+    observer = Observer(read_tools_for(build_cluster()), planner, Budget(max_steps=8, deadline_s=30.0))
+    trajectory = observer.run(incident, "detection", "secrets-in-incident")
+    store = Store.open(f"sqlite:///{tmp_path / 'aoi.db'}", migrate=True)
+    investigation = repo.create_investigation(store, planner="openai", incident_text=incident)
+    assert repo.start_investigation(store, investigation.id, "worker-1")
+    assert trajectory.diagnosis is not None
+    repo.complete_investigation(
+        store,
+        investigation.id,
+        trajectory=trajectory.model_dump(mode="json", by_alias=True),
+        diagnosis=trajectory.diagnosis.to_json_dict(),
+    )
+    store.dispose()
+    prompts = json.dumps(model_server.completion_requests, ensure_ascii=False)
+    database = b"".join(path.read_bytes() for path in tmp_path.glob("aoi.db*")).decode("utf-8", "replace")
+    for sink, text in (("a model prompt", prompts), ("the store", database)):
+        found = [e.id for e in INCIDENT_SECRETS if leaks(e, text)]
+        assert not found, f"secrets from the incident text reached {sink}: {found}"
