@@ -3,8 +3,10 @@
 ``Executor.execute(proposal_id, request, actor)`` runs one approved action, at most once:
 
 1. a proposal id that already ran returns its recorded result (idempotency key), acting no further;
-2. the policy is re-evaluated *now* (``aoi.policies.evaluate``) and the actor must be an authorised
-   approver of the matching rule — otherwise ``refused``, audited, nothing written;
+2. the policy is re-evaluated *now* (``aoi.policies.evaluate``), the actor must be an authorised
+   approver of the matching rule, and the verb's live-state preconditions must hold
+   (``aoi.agents.preconditions``, e.g. a volume to release is Released) — otherwise ``refused``,
+   audited, nothing written;
 3. the ledger's claim makes this caller the single executor of the id (across processes with the store);
 4. an audit record is written *before* (with the target's current state), the backend's dry run
    validates every write, the writes run, recovery is verified with read tools, and an audit record is
