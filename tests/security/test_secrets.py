@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from aoi.agents.planners.heuristic import HeuristicPlanner
 from aoi.agents.planners.openai_planner import OpenAIPlanner
 from aoi.agents.records import Trajectory
 from aoi.agents.redaction import redact
+from aoi.agents.tools import Tool, read_tools
 from aoi.handlers.blocks.diagnosis import build_diagnosis_blocks, build_progress_text, diagnosis_fallback_text
 from aoi.sim import Problem, SimCluster
 from aoi.store import Store
@@ -121,9 +123,7 @@ def run(planner: Any, cluster: SimCluster) -> Trajectory:
     return observer.run(incident, "detection", "secrets-leak")
 
 
-def read_tools_for(cluster: SimCluster) -> Any:
-    from aoi.agents.tools import read_tools
-
+def read_tools_for(cluster: SimCluster) -> list[Tool]:
     return read_tools(SimReadBackend(cluster))
 
 
@@ -241,3 +241,32 @@ def test_secrets_in_the_incident_text_reach_neither_the_prompt_nor_the_store(
     for sink, text in (("a model prompt", prompts), ("the store", database)):
         found = [e.id for e in INCIDENT_SECRETS if leaks(e, text)]
         assert not found, f"secrets from the incident text reached {sink}: {found}"
+
+
+@pytest.mark.parametrize("app", ["hotel-reservation", "social-network", "astronomy-shop"])
+def test_ordinary_cluster_output_keeps_its_evidence(app: str) -> None:
+    """False positives on real output: every app's logs, deployments, configmaps and events are read, and
+    only the values the simulator really marks as credentials (mongo ``pwd``, a ``"secret"`` config key)
+    may be redacted; no trace id, hash, image digest or pod name is taken for a token."""
+    namespace = {"hotel-reservation": NAMESPACE, "social-network": "test-social-network"}.get(app, app)
+    problem = Problem.model_validate(
+        {"id": f"fp-{app}", "app": app, "task": "detection", "fault": None, "seed": 11, "split": "test"}
+    )
+    cluster = SimCluster.from_problem(problem)
+    tools = {tool.name: tool for tool in read_tools(SimReadBackend(cluster))}
+    outputs = [tools["get_events"](namespace=namespace).output]
+    for deployment in cluster.list_objects("Deployment", namespace):
+        name = deployment["metadata"]["name"]
+        outputs.append(tools["get_logs"](namespace=namespace, name=name, tail=300).output)
+        outputs.append(tools["describe_deployment"](namespace=namespace, name=name).output)
+    for configmap in cluster.list_objects("ConfigMap", namespace):
+        outputs.append(
+            tools["describe_configmap"](namespace=namespace, name=configmap["metadata"]["name"]).output
+        )
+    text = "\n".join(outputs)
+    assert len(text) > 10_000
+    kinds = set(re.findall(r"\[REDACTED:([a-z0-9-]+)\]", text))
+    assert kinds <= {"secret-value"}, f"unexpected redactions in ordinary {app} output: {kinds}"
+    for line in text.splitlines():
+        if "[REDACTED:secret-value]" in line:
+            assert re.search(r"pwd|secret|password", line, re.I), f"redacted a non-credential: {line!r}"
