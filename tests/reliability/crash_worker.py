@@ -1,4 +1,5 @@
-"""A bot process to kill -9: the real web app, store and executor, with hooks that stop mid-work.
+"""A bot process to kill -9 (or to run several of): the real web app, store, runner and executor,
+with hooks that stop mid-work.
 
 ``python -m tests.reliability.crash_worker MODE DATABASE_URL SLACK_API_URL FOLDER``
 
@@ -8,7 +9,9 @@
   ``FOLDER/writes.log``, fsynced, so the count survives the kill), then the executor stops before it
   records an outcome (the proposal is *executing*).
 
-Either way the process writes ``FOLDER/stuck`` once it is stuck and waits to be killed. It serves
+- ``serve``: nothing stops; every write is still logged (several processes append to one log).
+
+In the first two modes the process writes ``FOLDER/stuck`` once it is stuck and waits to be killed. It serves
 Slack's HTTP endpoint on 127.0.0.1:0 and writes its URL to ``FOLDER/url``.
 """
 
