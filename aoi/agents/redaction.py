@@ -6,8 +6,11 @@ AOI's prompts, database and Slack, so scrubbing it once at the source covers the
 Contract: ``redact(text)`` replaces each secret *value* with ``[REDACTED:<kind>]`` and keeps the
 surrounding key or scheme, so evidence stays readable (``password=[REDACTED:password]``,
 ``mongodb://admin:[REDACTED:url-password]@mongo:27017``). It is idempotent and never raises.
-Rules are ordered: specific token formats first, then structural ones (PEM blocks, URLs, headers),
-then generic ``key = value`` pairs in env and config dumps.
+Rules are ordered: specific token formats first, then structural ones (PEM blocks, URLs, headers,
+cookies), then generic ``key = value`` pairs in env and config dumps, and last a context-free pass
+that replaces long near-random base62/base64 runs (``[REDACTED:high-entropy]``) — hex ids, UUIDs and
+dashed Kubernetes names never qualify. ``tests/security/test_secrets.py`` proves 64 formats against
+every sink and guards false positives on real simulator output.
 """
 
 from __future__ import annotations
