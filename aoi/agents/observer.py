@@ -103,6 +103,9 @@ class Observer:
 
     # -- one investigation -------------------------------------------------------------------
     def run(self, incident: str, task: TaskType | None = None, problem_id: str | None = None) -> Trajectory:
+        # Incident text is untrusted input like any tool output: redact it before a model or the
+        # returned trajectory (which is stored) sees it.
+        incident = redact(incident)
         run = _Run(self, incident, task)
         trajectory = Trajectory(
             problem_id=problem_id, incident=incident, task=task, planner=self.planner.name

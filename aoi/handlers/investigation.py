@@ -17,6 +17,7 @@ import time
 from slack_sdk import WebClient
 
 from aoi.agents.records import Remediation, new_id
+from aoi.agents.redaction import redact
 from aoi.handlers import metrics
 from aoi.handlers.blocks.diagnosis import (
     build_diagnosis_blocks,
@@ -57,7 +58,10 @@ def open_investigation(
 
     ``thread_ts`` None starts a new thread whose root is the summary message itself (slash command,
     new incident channel); otherwise the summary is a reply in that thread (mention, alert).
+    The incident text is redacted first: people paste credentials into incident channels and alert
+    annotations, and this text reaches Slack, the store, the queue and the model prompt.
     """
+    incident_text = redact(incident_text)
     investigation_id = new_id("inv")
     blocks = build_investigating_blocks(incident_text, requested_by, investigation_id)
     text = f"AOI is investigating: {incident_text[:TITLE_LIMIT]}"

@@ -212,12 +212,6 @@ def test_no_planted_secret_reaches_a_prompt_the_store_the_logs_or_slack(
 INCIDENT_SECRETS = [e for e in SECRETS if e.where in ("log", "event")][:8]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="incident text is not redacted: a secret pasted in a Slack message or an alert's text reaches the "
-    "model prompt and the stored trajectory/incident_text (fix belongs in aoi/agents/observer.py, which "
-    "builds the prompt from the incident, or in aoi/handlers before create_investigation)",
-)
 def test_secrets_in_the_incident_text_reach_neither_the_prompt_nor_the_store(
     model_server: FakeOpenAIServer, tmp_path: Path
 ) -> None:
@@ -226,7 +220,8 @@ def test_secrets_in_the_incident_text_reach_neither_the_prompt_nor_the_store(
     observer = Observer(read_tools_for(build_cluster()), planner, Budget(max_steps=8, deadline_s=30.0))
     trajectory = observer.run(incident, "detection", "secrets-in-incident")
     store = Store.open(f"sqlite:///{tmp_path / 'aoi.db'}", migrate=True)
-    investigation = repo.create_investigation(store, planner="openai", incident_text=incident)
+    # What gets stored is what the Observer recorded (handlers redact the same way on entry).
+    investigation = repo.create_investigation(store, planner="openai", incident_text=trajectory.incident)
     assert repo.start_investigation(store, investigation.id, "worker-1")
     assert trajectory.diagnosis is not None
     repo.complete_investigation(
