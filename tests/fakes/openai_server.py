@@ -205,6 +205,9 @@ class FakeOpenAIServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Answer in one segment: without TCP_NODELAY each small answer waits ~40 ms for a
+            # delayed ACK, which made every planner test crawl.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:  # silence stderr
                 return

@@ -147,9 +147,6 @@ def server() -> Iterator[tuple[FakeOpenAIServer, list[CorpusAdversary]]]:
     """One loopback server for the module; each test installs its own adversary as the script."""
     current: list[CorpusAdversary] = []
     with FakeOpenAIServer(lambda request: current[-1](request), model="adversary") as fake:
-        # Answer in one segment: without TCP_NODELAY each small answer waits ~40 ms for a delayed ACK.
-        handler: Any = fake._httpd.RequestHandlerClass
-        handler.disable_nagle_algorithm = True
         yield fake, current
 
 
