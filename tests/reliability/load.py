@@ -10,7 +10,7 @@ connections, plus a share of re-deliveries of already-sent events (what Slack's 
   a ``views.publish``; **doubled**: users that got more than one (a retry handled again);
 - **ack latency**: p50/p99/max of the HTTP answers;
 - **RSS** of the web process (``/proc/<pid>/status``), sampled every 50 ms: after a warm-up (start),
-  the peak, and the end; ``growth`` = end / start.
+  the peak, the end and each quarter of the run; ``growth`` = end / start.
 """
 
 from __future__ import annotations
@@ -157,6 +157,10 @@ def run_load_check(
             "peak": round(peak_kib / 1024, 1),
             "end": round(end_kib / 1024, 1),
             "samples": len(samples),
+            # RSS at each quarter of the run: a plateau (not a climb) is what "flat" means here
+            "by_quarter": [
+                round(samples[min(len(samples) - 1, len(samples) * q // 4)] / 1024, 1) for q in (1, 2, 3, 4)
+            ],
         },
         "rss_growth": round(end_kib / start_kib, 3),
         "rss_peak_ratio": round(peak_kib / start_kib, 3),
