@@ -38,7 +38,7 @@ from tests.bot.scripted import RESTART, scripted_investigator
 
 
 def settings_for(database_url: str, slack_api_url: str) -> Settings:
-    values = {
+    values: dict[str, Any] = {
         "SLACK_BOT_TOKEN": "xoxb-test",
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": slack_api_url,
@@ -86,7 +86,7 @@ def recording_backends(settings: Settings, folder: Path, *, stop_after_write: bo
     writer = sim.writer
     return Backends(
         reader=sim.reader,
-        writer=lambda: RecordingWriter(writer(), folder, stop_after_write=stop_after_write),  # type: ignore[return-value]
+        writer=lambda: RecordingWriter(writer(), folder, stop_after_write=stop_after_write),
         sleep=sim.sleep,
         verify_timeout_s=sim.verify_timeout_s,
         verify_interval_s=sim.verify_interval_s,

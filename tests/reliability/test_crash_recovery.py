@@ -97,12 +97,10 @@ def restarted_worker(fake: FakeSlackAPI, database_url: str, folder: Path) -> Ite
 
 def backdate(store: Store, model: type[Investigation] | type[Proposal], column: str, row_id: str) -> None:
     with store.transaction(write=True) as session:
-        session.exec(  # type: ignore[call-overload]
-            update(model).where(col(model.id) == row_id).values({column: utcnow() - STALE})
-        )
+        session.exec(update(model).where(col(model.id) == row_id).values({column: utcnow() - STALE}))
 
 
-def feedback_ids(store: Store, investigation_id: str) -> set[str]:
+def feedback_ids(store: Store, investigation_id: str) -> set[int | None]:
     return {f.id for f in repo.list_feedback(store, investigation_id=investigation_id)}
 
 
