@@ -95,7 +95,7 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     test = stratified(load_problems("test"), args.test_problems)
     budget = Budget(max_steps=args.eval_steps, max_retries=0, deadline_s=3600.0)
     lora = LoraSettings(r=16, alpha=32)
-    runs = data_dir / "bench-runs" / time.strftime("%Y%m%dT%H%M%S")
+    runs = args.runs_dir or data_dir / "bench-runs" / time.strftime("%Y%m%dT%H%M%S")
 
     def evaluate(label: str, adapter: Path | None) -> EvalScore:
         started = time.perf_counter()
@@ -136,7 +136,8 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             base_model=base,
             output_dir=runs / "grpo",
             max_steps=args.grpo_steps,
-            batch_size=4,
+            batch_size=4 // args.grpo_accumulation,
+            gradient_accumulation_steps=args.grpo_accumulation,
             num_generations=4,
             max_completion_length=args.max_new_tokens,
             learning_rate=2e-5,
@@ -329,6 +330,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--grpo-steps", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--accumulation", type=int, default=1, help="SFT gradient accumulation steps")
+    parser.add_argument(
+        "--grpo-accumulation",
+        type=int,
+        default=1,
+        choices=(1, 2, 4),
+        help="GRPO micro-batches per group of 4",
+    )
+    parser.add_argument(
+        "--runs-dir", type=Path, default=None, help="reuse a run folder (resumes checkpoints)"
+    )
     parser.add_argument("--eval-steps", type=int, default=10, help="Observer step budget when evaluating")
     parser.add_argument("--max-new-tokens", type=int, default=192)
     parser.add_argument("--k", type=int, default=5)
@@ -345,6 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         args.test_problems = args.test_problems or 4
         args.sft_steps, args.grpo_steps, args.batch_size, args.accumulation, args.eval_steps = 8, 2, 1, 2, 4
+        args.grpo_accumulation = 4  # one completion per backward pass: bounded memory on CPU
         args.max_new_tokens = 160
     if args.data_dir is None:
         from aoi.bot.settings import default_data_dir
