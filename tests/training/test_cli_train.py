@@ -79,3 +79,18 @@ def test_train_with_a_missing_base_model_is_refused(env: Store, tmp_path: Path) 
     result = CliRunner().invoke(app, ["train", "grpo", "--base", str(tmp_path / "nope")])
     assert result.exit_code == 1
     assert "not a Hugging Face model folder" in result.output
+
+
+def test_train_grpo_builds_the_expert_dataset_from_the_train_split(
+    env: Store, world: dict[str, Any], tmp_path: Path
+) -> None:
+    args = ["train", "grpo", "--base", str(world["tiny"]), "--max-steps", "1", "--sft-steps", "0"]
+    args += ["--max-completion-length", "4", "--lora-r", "4", "--no-verified", "--no-register", "--json"]
+    result = CliRunner().invoke(app, [*args, "--output", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["rows"] > 100 and [r["method"] for r in payload["runs"]] == ["grpo"]
+    manifests = list((tmp_path / "data" / "datasets").glob("expert-*.json"))
+    assert len(manifests) == 1
+    meta = json.loads(manifests[0].read_text())
+    assert meta["successful"] >= 30 and meta["episodes"] == 38  # the 38 train-split tasks only
