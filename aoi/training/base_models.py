@@ -83,17 +83,26 @@ def ensure_smollm2(data_dir: Path) -> Path:
     return convert_gguf_to_folder(smollm2_gguf_path(), target)
 
 
-def resolve_base_model(base: str | None, data_dir: Path) -> Path:
-    """``None``/``"smollm2"`` → the packaged SmolLM2 folder; otherwise a local HF model folder.
+def resolve_base_model(base: str | Path | None, data_dir: Path) -> Path:
+    """The HF model folder to train on.
 
-    Nothing is downloaded (no hub access at run time); a name that is not a folder is an error.
+    ``None``/``"smollm2"`` → the packaged SmolLM2; a HF folder → itself; a ``.gguf`` file (or a folder
+    holding exactly one) → converted once into ``<data_dir>/models/base/<file stem>``. Nothing is
+    downloaded (no hub access at run time); anything else is an error naming what was expected.
     """
-    if base is None or base.lower() in {"smollm2", SMOLLM2_NAME, "smollm2-135m"}:
+    if base is None or str(base).lower() in {"smollm2", SMOLLM2_NAME, "smollm2-135m"}:
         return ensure_smollm2(data_dir)
     path = Path(base).expanduser()
-    if not path.is_dir() or not is_model_folder(path):
-        raise BaseModelError(
-            f"base model {base!r} is not a Hugging Face model folder (expected config.json, "
-            f"*.safetensors and tokenizer files in it); models are never downloaded at run time"
-        )
-    return path
+    if path.is_dir() and is_model_folder(path):
+        return path
+    ggufs = sorted(path.glob("*.gguf")) if path.is_dir() else [path] if path.suffix == ".gguf" else []
+    if len(ggufs) == 1 and ggufs[0].is_file():
+        target = Path(data_dir) / "models" / "base" / ggufs[0].stem.lower()
+        if is_model_folder(target):
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return convert_gguf_to_folder(ggufs[0], target)
+    raise BaseModelError(
+        f"base model {str(base)!r} is not a Hugging Face model folder (config.json, *.safetensors and "
+        "tokenizer files) nor a .gguf file (or a folder with exactly one); models are never downloaded"
+    )

@@ -94,3 +94,29 @@ def test_train_grpo_builds_the_expert_dataset_from_the_train_split(
     assert len(manifests) == 1
     meta = json.loads(manifests[0].read_text())
     assert meta["successful"] >= 30 and meta["episodes"] == 38  # the 38 train-split tasks only
+
+
+def test_train_weekly_now_runs_one_pass_on_the_served_local_model(
+    env: Store, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AOI_LOCAL_MODEL_PATH", str(world["tiny"]))
+    monkeypatch.setenv("AOI_GUIDANCE_EMBEDDER", "hashing")
+    get_settings.cache_clear()
+    args = ["train", "weekly", "--now", "--grpo-steps", "1", "--sft-steps", "1", "--kto-steps", "0"]
+    result = CliRunner().invoke(app, [*args, "--eval-problems", "1", "--eval-steps", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [t["method"] for t in report["trained"]] == ["sft", "grpo"]
+    assert report["current"]["label"] == "base" and report["current"]["n"] == 1
+    assert not report["promoted"] and report["decision"].startswith("kept the current model")
+    listed = json.loads(CliRunner().invoke(app, ["models", "list", "--json"]).output)
+    assert {m["status"] for m in listed} == {"candidate"} and len(listed) == 2
+
+
+@pytest.mark.slow
+def test_a_gguf_base_is_converted_once_into_a_model_folder(tmp_path: Path) -> None:
+    from aoi.training.base_models import is_model_folder, resolve_base_model, smollm2_gguf_path
+
+    folder = resolve_base_model(smollm2_gguf_path(), tmp_path)
+    assert is_model_folder(folder) and folder.parent == tmp_path / "models" / "base"
+    assert resolve_base_model(smollm2_gguf_path(), tmp_path) == folder

@@ -249,12 +249,35 @@ def _init_adapter(choice: str | None, registry: Any) -> Path | None:
 @app.command()
 def weekly(
     now: bool = typer.Option(False, "--now", help="Run one pass now instead of scheduling."),
+    grpo_steps: int = typer.Option(30, "--grpo-steps", help="GRPO steps per pass."),
+    sft_steps: int = typer.Option(
+        30, "--sft-steps", help="SFT warm-start steps (only while none is promoted)."
+    ),
+    kto_steps: int = typer.Option(20, "--kto-steps", help="KTO steps (0: no KTO)."),
+    eval_problems: int = typer.Option(0, "--eval-problems", help="Held-out problems evaluated (0: all)."),
+    eval_steps: int = typer.Option(12, "--eval-steps", help="Observer step budget in evaluation."),
+    margin: float = typer.Option(0.02, "--margin", help="avg@k gain needed to promote."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Run the weekly retrain once (--now) or on AOI_RETRAIN_CRON (one scheduler process)."""
+    """Run the weekly retrain once (--now) or on AOI_RETRAIN_CRON (one scheduler process).
+
+    Trains on AOI_LOCAL_MODEL_PATH when set (the model the local planner serves), else the packaged
+    SmolLM2.
+    """
+    options: dict[str, Any] = {
+        "grpo_steps": grpo_steps,
+        "sft_steps": sft_steps,
+        "kto_steps": kto_steps,
+        "eval_problems": eval_problems,
+        "eval_steps": eval_steps,
+        "margin": margin,
+    }
     if now:
-        with _quiet(as_json):
-            report = weekly_job()
+        try:
+            with _quiet(as_json):
+                report = weekly_job(**options)
+        except (StoreError, ValueError, FileNotFoundError) as exc:
+            raise fail(exc) from None
         _echo(report, as_json, [str(report.get("message", ""))])
         return
     from apscheduler.schedulers.blocking import BlockingScheduler
@@ -264,16 +287,24 @@ def weekly(
     settings = get_settings()
     scheduler = BlockingScheduler(timezone="UTC")
     try:
-        job = add_weekly_job(scheduler, settings.retrain_cron, WEEKLY_JOB_REF)
+        job = add_weekly_job(scheduler, settings.retrain_cron, WEEKLY_JOB_REF, options)
     except ValueError as exc:
         raise fail(exc) from None
     typer.echo(f"weekly retrain scheduled on '{settings.retrain_cron}' (UTC); next run {job.trigger}")
     scheduler.start()
 
 
-def weekly_job() -> dict[str, Any]:
+def weekly_job(
+    grpo_steps: int = 30,
+    sft_steps: int = 30,
+    kto_steps: int = 20,
+    eval_problems: int = 0,
+    eval_steps: int = 12,
+    margin: float = 0.02,
+) -> dict[str, Any]:
     """The scheduled job: compose everything from settings and run one weekly pass."""
     from aoi.agents.evaluation.suite import load_problems
+    from aoi.agents.observer import Budget
     from aoi.sim import load_suite
     from aoi.training.base_models import resolve_base_model
     from aoi.training.config import GrpoSettings, KtoSettings, SftSettings
@@ -285,15 +316,23 @@ def weekly_job() -> dict[str, Any]:
     from aoi.training.weekly import WeeklyConfig, run_weekly
 
     settings = get_settings()
-    base = resolve_base_model(None, settings.data_dir)
+    base = resolve_base_model(settings.local_model_path, settings.data_dir)
     store = open_store()
     placeholder = settings.data_dir / "runs"
     config = WeeklyConfig(
         data_dir=settings.data_dir,
         base_model=base,
-        grpo=GrpoSettings(base_model=base, output_dir=placeholder, max_steps=30, max_completion_length=160),
-        sft=SftSettings(base_model=base, output_dir=placeholder, max_steps=30),
-        kto=KtoSettings(base_model=base, output_dir=placeholder, max_steps=20),
+        grpo=GrpoSettings(
+            base_model=base, output_dir=placeholder, max_steps=grpo_steps, max_completion_length=160
+        ),
+        sft=SftSettings(base_model=base, output_dir=placeholder, max_steps=sft_steps)
+        if sft_steps > 0
+        else None,
+        kto=KtoSettings(base_model=base, output_dir=placeholder, max_steps=kto_steps)
+        if kto_steps > 0
+        else None,
+        margin=margin,
+        eval_budget=Budget(max_steps=eval_steps, deadline_s=1800.0),
     )
     library = None
     if settings.guidance_embedder != "off":
@@ -303,6 +342,7 @@ def weekly_job() -> dict[str, Any]:
         vllm = VllmAdapterClient(
             settings.llm_base_url.removesuffix("/").removesuffix("/v1"), settings.llm_api_key
         )
+    heldout = load_problems("test")
     report = run_weekly(
         store,
         ModelRegistry(store, registry_root(settings)),
@@ -310,7 +350,7 @@ def weekly_job() -> dict[str, Any]:
         expert_rows=lambda: expert_rows_for(settings, base)[0],
         tools=default_tool_specs(),
         render=default_renderer(base),
-        heldout=load_problems("test"),
+        heldout=heldout[:eval_problems] if eval_problems > 0 else heldout,
         train_problems=load_suite("aiopslab"),
         library=library,
         announce=slack_announcer(settings),
