@@ -125,7 +125,7 @@ def grpo(
 
     settings = get_settings()
     try:
-        base_dir = resolve_base_model(base, settings.data_dir)
+        base_dir = resolve_base_model(base or settings.local_model_path, settings.data_dir)
         if dataset is not None:
             rows, digest = load_dataset(dataset)
         else:
@@ -199,7 +199,7 @@ def kto(
 
     settings = get_settings()
     try:
-        base_dir = resolve_base_model(base, settings.data_dir)
+        base_dir = resolve_base_model(base or settings.local_model_path, settings.data_dir)
         if dataset is not None:
             rows, digest = load_dataset(dataset)
         else:
