@@ -152,6 +152,9 @@ def run_weekly(
 
     current_model = registry.current()
     init = Path(current_model.adapter_path) if current_model and current_model.adapter_path else None
+    if current_model is not None and current_model.base_model != str(config.base_model):
+        report.counts["base_changed"] = 1  # the promoted adapter belongs to another base: start afresh
+        init = None
     trained: list[Trained] = []
     if init is None and config.sft is not None:
         warm = run_sft(
