@@ -22,6 +22,7 @@ The write policy is in ``aws_writer``. See docs/cloud-permissions.md for both, w
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -61,7 +62,9 @@ class AwsReader(AwsClients):
         return time.time()
 
     def _window(self, start: float | None, end: float | None, default_s: float = 3600) -> tuple[float, float]:
-        end = self.now() if end is None else end
+        # Whole seconds, rounded up: the API serialises times to the second, so a plain ``now`` would
+        # drop datapoints written earlier in the current second.
+        end = float(math.ceil(self.now())) if end is None else end
         return (end - default_s if start is None else start), end
 
     def cloudwatch_metrics(
