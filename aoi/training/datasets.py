@@ -82,13 +82,19 @@ def _shorten(value: Any, summary: str) -> Any:
 
 def step_json(step: Step) -> str:
     """The completion text: compact JSON of the step — long free text clipped, repeats of the summary
-    blanked, a ``null`` tool dropped — so a small model's answer stays short. Still a valid step: the
+    blanked, a ``null`` tool and an empty reasoning dropped, a submission's ``evidence`` citations left
+    out — so a small model's answer stays short. Still a valid step: the
     Observer falls back to the step summary wherever a nested summary or rationale is empty."""
     data = step.model_dump(mode="json")
     summary = data["summary"]
     data = {k: (_shorten(v, summary) if k != "summary" else _shorten(v, "")) for k, v in data.items()}
     if data.get("tool") is None:
         data.pop("tool", None)
+    if not data.get("reasoning"):
+        data.pop("reasoning", None)
+    if data["action_type"] == "submit" and isinstance(data.get("args"), dict):
+        # the expert's evidence citations and blanked repeats are not part of the step schema
+        data["args"] = {k: v for k, v in data["args"].items() if k != "evidence" and v != ""}
     return json.dumps(data, ensure_ascii=False)
 
 

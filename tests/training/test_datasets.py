@@ -81,18 +81,24 @@ def test_step_json_clips_long_text_and_drops_a_null_tool() -> None:
     assert "tool" not in data and len(data["summary"]) == 120
 
 
-def test_step_json_blanks_repeats_of_the_summary() -> None:
+def test_step_json_drops_repeats_of_the_summary_and_evidence() -> None:
     text = "Service geo targets port 9999 where nothing listens"
     step = Step(
         action_type="submit",
         summary=text,
         reasoning=text,
-        args={"detected": True, "summary": text, "remediations": [{"verb": "x", "rationale": text}]},
+        args={
+            "detected": True,
+            "summary": text,
+            "remediations": [{"verb": "x", "rationale": text}],
+            "evidence": [{"step": 3, "finding": "geo targetPort 9999"}],
+        },
     )
     data = json.loads(step_json(step))
     assert data["summary"] == text
-    assert data["reasoning"] == "" and data["args"]["summary"] == ""
+    assert "reasoning" not in data and "summary" not in data["args"] and "evidence" not in data["args"]
     assert data["args"]["remediations"][0]["rationale"] == ""
+    assert Step.model_validate(data).args["detected"] is True  # still a valid step
 
 
 def test_hash_is_content_addressed_and_saved_files_round_trip(tmp_path: Path) -> None:

@@ -2,9 +2,10 @@
 
 Why: the embedded default must run with no GPU, no API key and no network, and the learning loop trains
 LoRA adapters for exactly this model (``aoi train grpo|kto``); this planner is how those adapters are
-evaluated and served. It renders the same prompt as the ``openai`` planner (compact tool signatures, to
-keep a small model's context short), applies the model's chat template with control tokens in cluster
-text sanitised (a log line cannot open a fake ``system`` turn), decodes greedily up to
+evaluated and served. It renders the Observer prompt from the small-model
+template (``prompts/observer_small.yaml``: tool and verb signatures, short rules, the newest tool
+output cut at 1,200 characters — about a third of the full template's tokens; ``template_path``
+picks another), applies the model's chat template with control tokens in cluster text sanitised (a log line cannot open a fake ``system`` turn), decodes greedily up to
 ``max_new_tokens`` and hands the text to the shared parser (repair, one re-ask, typed errors).
 
 Model sources: ``model_path`` may be a Hugging Face folder (``config.json``), a ``.gguf`` file, or a
@@ -31,6 +32,7 @@ from aoi.agents.planners.base import PlannerContext, PlannerOutput
 from aoi.agents.planners.model_steps import Completion, ModelUnavailableError, ask_for_step
 from aoi.agents.planners.parsing import first_object_closed
 from aoi.agents.planners.prompt import (
+    SMALL_TEMPLATE_PATH,
     Message,
     ToolFormat,
     describe_policy_verbs,
@@ -116,7 +118,7 @@ class LocalPlanner:
         reasks: int = 1,
         verbs: Sequence[str] | None = None,
         template_path: Path | None = None,
-        tool_format: ToolFormat = "compact",
+        tool_format: ToolFormat | None = None,
     ) -> None:
         if max_new_tokens < 1 or reasks < 0:
             raise ValueError("max_new_tokens must be ≥ 1 and reasks ≥ 0")
@@ -124,13 +126,15 @@ class LocalPlanner:
         self.adapter_path = check_adapter(adapter_path)
         self.max_new_tokens = max_new_tokens
         self.reasks = reasks
-        self.template = load_template(template_path)
+        self.template = load_template(template_path or SMALL_TEMPLATE_PATH)
+        self.tool_format: ToolFormat = tool_format or self.template.tool_format or "compact"
         if verbs is None:
             from aoi.policies import load_policy
 
-            verbs = describe_policy_verbs(load_policy(None), compact=True)
+            verbs = describe_policy_verbs(
+                load_policy(None), compact=True, signature=self.tool_format == "signature"
+            )
         self.verbs = list(verbs)
-        self.tool_format: ToolFormat = tool_format
         adapter = f"+{self.adapter_path.name}" if self.adapter_path else ""
         self.model_version = f"{self.source.label}{adapter}"
         self._model: Any = None

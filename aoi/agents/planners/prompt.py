@@ -15,6 +15,7 @@ inside it is defused), so the rules can tell the model it is evidence, never ins
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,7 +29,9 @@ from aoi.agents.memory import summary_line
 from aoi.agents.planners.base import HistoryItem, PlannerContext
 from aoi.agents.tools.base import ToolSpec
 
-DEFAULT_TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "prompts" / "observer.yaml"
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+DEFAULT_TEMPLATE_PATH = PROMPTS_DIR / "observer.yaml"
+SMALL_TEMPLATE_PATH = PROMPTS_DIR / "observer_small.yaml"
 REQUIRED_KEYS = ("version", "system", "reask", "step_schema", "examples", "native_tools", "tasks", "user")
 NATIVE_TOOLS = ("propose_action", "submit_diagnosis")
 PLACEHOLDERS = frozenset(
@@ -48,7 +51,10 @@ PLACEHOLDERS = frozenset(
 REQUIRED_PLACEHOLDERS = frozenset({"incident", "tools", "latest"})
 TASK_KEYS = ("detection", "localization", "analysis", "mitigation", "none")
 LATEST_CHARS = 4000
-ToolFormat = Literal["json", "compact"]
+ToolFormat = Literal["json", "compact", "signature"]
+TOOL_FORMATS: tuple[ToolFormat, ...] = ("json", "compact", "signature")
+RENDER_KEYS = ("tool_format", "latest_chars", "verbs_for_tasks", "squeeze_columns")
+_COLUMN_GAP = re.compile(r"(?<=\S) {3,}(?=\S)")
 Message = dict[str, str]
 
 
@@ -68,6 +74,11 @@ class PromptTemplate:
     tasks: dict[str, str]
     user: Template
     native_tools: dict[str, dict[str, Any]]
+    # ``render`` (optional in the file): how the template wants to be filled in
+    tool_format: ToolFormat | None = None  # None: the planner's choice
+    latest_chars: int = LATEST_CHARS
+    verbs_for_tasks: frozenset[str] | None = None  # None: every task sees the verbs
+    squeeze_columns: bool = False  # table padding (3+ spaces) → 2 spaces: more rows per character
 
 
 def _fail(source: str, message: str) -> PromptTemplateError:
@@ -112,6 +123,7 @@ def parse_template(data: Any, source: str) -> PromptTemplate:
         parameters = tool.get("parameters")
         if not isinstance(parameters, dict) or parameters.get("type") != "object":
             raise _fail(source, f"native_tools.{name}.parameters: expected a JSON schema with type: object")
+    render = _parse_render(data.get("render", {}), source)
     reask = Template(data["reask"])
     if not reask.is_valid() or set(reask.get_identifiers()) != {"error"}:
         raise _fail(source, "reask: must use exactly the placeholder $error")
@@ -124,7 +136,37 @@ def parse_template(data: Any, source: str) -> PromptTemplate:
         tasks={key: str(value).strip() for key, value in tasks.items()},
         user=user,
         native_tools={name: dict(tool) for name, tool in native.items()},
+        **render,
     )
+
+
+def _parse_render(render: Any, source: str) -> dict[str, Any]:
+    """The optional ``render`` mapping: ``tool_format``, ``latest_chars``, ``verbs_for_tasks``."""
+    if not isinstance(render, dict):
+        raise _fail(source, f"render: expected a mapping with keys from {list(RENDER_KEYS)}")
+    unknown = sorted(set(render) - set(RENDER_KEYS))
+    if unknown:
+        raise _fail(source, f"render: unknown key(s) {unknown}; allowed: {list(RENDER_KEYS)}")
+    out: dict[str, Any] = {}
+    if "tool_format" in render:
+        if render["tool_format"] not in TOOL_FORMATS:
+            raise _fail(source, f"render.tool_format: expected one of {list(TOOL_FORMATS)}")
+        out["tool_format"] = render["tool_format"]
+    if "latest_chars" in render:
+        chars = render["latest_chars"]
+        if not isinstance(chars, int) or isinstance(chars, bool) or chars < 200:
+            raise _fail(source, "render.latest_chars: expected an integer >= 200")
+        out["latest_chars"] = chars
+    if "verbs_for_tasks" in render:
+        tasks = render["verbs_for_tasks"]
+        if not isinstance(tasks, list) or not set(tasks) <= set(TASK_KEYS):
+            raise _fail(source, f"render.verbs_for_tasks: expected a list of keys from {list(TASK_KEYS)}")
+        out["verbs_for_tasks"] = frozenset(tasks)
+    if "squeeze_columns" in render:
+        if not isinstance(render["squeeze_columns"], bool):
+            raise _fail(source, "render.squeeze_columns: expected true or false")
+        out["squeeze_columns"] = render["squeeze_columns"]
+    return out
 
 
 @lru_cache(maxsize=8)
@@ -146,12 +188,16 @@ def untrusted(text: str) -> str:
 
 
 def render_tools(tools: Sequence[ToolSpec], style: ToolFormat = "json") -> str:
-    """One line per tool: ``json`` gives its full argument schema, ``compact`` a signature (small models)."""
+    """One line per tool: ``json`` gives its full argument schema, ``compact`` a typed signature and its
+    description, ``signature`` the names only (``get_logs(namespace, name, tail?)``: the smallest)."""
     lines: list[str] = []
     for spec in tools:
         props: dict[str, Any] = spec.parameters.get("properties", {})
         required = set(spec.parameters.get("required", []))
-        if style == "compact":
+        if style == "signature":
+            args = ", ".join(f"{name}{'' if name in required else '?'}" for name in props)
+            lines.append(f"{spec.name}({args})")
+        elif style == "compact":
             args = ", ".join(
                 f"{name}{'' if name in required else '?'}: {schema.get('type', 'any')}"
                 for name, schema in props.items()
@@ -160,18 +206,23 @@ def render_tools(tools: Sequence[ToolSpec], style: ToolFormat = "json") -> str:
         else:
             schema = {"properties": props, "required": sorted(required)}
             lines.append(f"- {spec.name}: {spec.description}\n  args schema: {json.dumps(schema)}")
+    if style == "signature":
+        return "; ".join(lines) if lines else "(no tools)"
     return "\n".join(lines) if lines else "(no tools)"
 
 
-def describe_policy_verbs(policy: Any, compact: bool = False) -> list[str]:
+def describe_policy_verbs(policy: Any, compact: bool = False, signature: bool = False) -> list[str]:
     """Allowed verbs of a policy (duck-typed ``rules`` with ``verb``, ``description``, ``params``).
 
-    ``compact`` gives ``- verb(param, ...): description`` only — shorter prompts for small models.
+    ``compact`` gives ``- verb(param, ...): description`` only — shorter prompts for small models;
+    ``signature`` gives ``verb(param, ...)`` alone (the small-model template).
     """
     lines: dict[str, str] = {}
     for rule in getattr(policy, "rules", []):
         params = ", ".join(sorted(getattr(rule, "params", {}) or {}))
-        if compact:
+        if signature:
+            text = f"{rule.verb}({params})"
+        elif compact:
             text = f"- {rule.verb}({params}): {rule.description}"
         else:
             namespaces = ", ".join(getattr(rule, "namespaces", []) or []) or "any allowed namespace"
@@ -186,8 +237,15 @@ def render_memory(history: Sequence[HistoryItem]) -> str:
     return untrusted("\n".join(earlier)) if earlier else "(no earlier steps)"
 
 
-def render_latest(history: Sequence[HistoryItem], limit: int = LATEST_CHARS) -> str:
-    """The newest step's call and its tool result (status, invocation, output or error), in full."""
+def squeeze_columns(text: str) -> str:
+    """Collapse the padding between table columns (``kubectl get`` output) to two spaces: the same
+    rows in about half the characters, still one row per line and columns still apart."""
+    return _COLUMN_GAP.sub("  ", text)
+
+
+def render_latest(history: Sequence[HistoryItem], limit: int = LATEST_CHARS, squeeze: bool = False) -> str:
+    """The newest step's call and its tool result (status, invocation, output or error), in full
+    up to ``limit`` characters (``squeeze``: table padding collapsed first)."""
     if not history:
         return "(nothing yet: this is the first step)"
     item = history[-1]
@@ -202,7 +260,7 @@ def render_latest(history: Sequence[HistoryItem], limit: int = LATEST_CHARS) -> 
     elif result.status == "no_data":
         lines.append("(no data)")
     else:
-        output = result.output
+        output = squeeze_columns(result.output) if squeeze else result.output
         lines.append(output if len(output) <= limit else output[:limit] + "\n[… cut for the prompt …]")
     return untrusted("\n".join(lines))
 
@@ -212,25 +270,37 @@ def render_guidance(notes: Iterable[str]) -> str:
     return "\n".join(items) if items else "(none)"
 
 
+def render_verbs(template: PromptTemplate, task: str, verbs: Sequence[str]) -> str:
+    if template.verbs_for_tasks is not None and task not in template.verbs_for_tasks:
+        return "(none needed for this task)"
+    if not verbs:
+        return "(none: do not propose any action)"
+    return ("; " if template.tool_format == "signature" else "\n").join(verbs)
+
+
 def render_messages(
     template: PromptTemplate,
     context: PlannerContext,
     verbs: Sequence[str],
-    tool_format: ToolFormat = "json",
+    tool_format: ToolFormat | None = None,
 ) -> list[Message]:
-    """The chat messages for one step: the system rules and the filled-in user template."""
+    """The chat messages for one step: the system rules and the filled-in user template.
+
+    ``tool_format`` None means the template's own (``render.tool_format``), else ``json``.
+    """
     budget = context.budget_left
     task = context.task or "none"
+    tool_format = tool_format or template.tool_format or "json"
     values = {
         "incident": untrusted(context.incident.strip() or "(no description)"),
         "task": f"{context.task or 'investigation'} — {template.tasks[task]}",
         "tools": render_tools(context.tools, tool_format),
-        "verbs": "\n".join(verbs) if verbs else "(none: do not propose any action)",
+        "verbs": render_verbs(template, task, verbs),
         "step_schema": template.step_schema,
         "examples": template.examples,
         "guidance": render_guidance(context.guidance),
         "memory": render_memory(context.history),
-        "latest": render_latest(context.history),
+        "latest": render_latest(context.history, template.latest_chars, template.squeeze_columns),
         "budget": (
             f"{budget.steps} steps, {budget.tokens} tokens, {max(0.0, budget.seconds):.0f} seconds"
             + (" — submit now." if budget.steps <= 1 else "")
