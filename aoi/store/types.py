@@ -3,13 +3,17 @@
 Every timestamp the store writes or returns is timezone-aware UTC: ``UTCDateTime`` refuses naive
 datetimes on the way in (a naive value is ambiguous, and silently assuming local time corrupts audit
 order) and re-attaches UTC on the way out, because SQLite keeps no zone information.
+
+``utcnow`` is the store's only clock; :func:`use_clock` swaps it for a replay of simulated time
+(``bench/bench_week.py`` spreads a simulated week's rows over the days the weekly export reads).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -23,9 +27,30 @@ from aoi.store.errors import InvalidValueError
 E = TypeVar("E", bound=StrEnum)
 
 
+_clock: Callable[[], datetime] | None = None
+
+
 def utcnow() -> datetime:
-    """The current time, timezone-aware UTC (the only clock the store uses)."""
-    return datetime.now(UTC)
+    """The current time, timezone-aware UTC (the only clock the store uses; see :func:`use_clock`)."""
+    clock = _clock
+    return datetime.now(UTC) if clock is None else ensure_utc(clock(), "the store clock's time")
+
+
+@contextmanager
+def use_clock(clock: Callable[[], datetime]) -> Iterator[None]:
+    """Within the block, every timestamp the store writes in this process is ``clock()`` (aware UTC).
+
+    For replaying simulated time (benchmarks, backfills), never for serving: the override is
+    process-wide (every thread sees it) and blocks do not nest.
+    """
+    global _clock
+    if _clock is not None:
+        raise RuntimeError("a store clock is already in use; use_clock blocks do not nest")
+    _clock = clock
+    try:
+        yield
+    finally:
+        _clock = None
 
 
 def new_id(prefix: str) -> str:
