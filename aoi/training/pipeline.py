@@ -74,10 +74,11 @@ def run_grpo(
     *,
     problems: Mapping[str, Problem] | None = None,
 ) -> Trained:
-    """GRPO with the judge, plus the verified-outcome reward when the rows' problems are given."""
+    """GRPO with the judge, plus the verified-outcome reward when the rows' problems are given (rows
+    without a problem — production investigations — are scored by the judge alone)."""
     verified = None
     if problems is not None and settings.verified_weight > 0:
-        missing = sorted({str(r.get("problem_id", "")) for r in rows} - set(problems))
+        missing = sorted({str(r.get("problem_id") or "") for r in rows} - set(problems) - {""})
         if missing:
             raise ValueError(
                 f"{len(missing)} row problem(s) are not in the given suite ({', '.join(missing[:3])}…); "

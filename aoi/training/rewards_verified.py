@@ -16,12 +16,17 @@ propose    the action is executed on a fresh cluster through the executor (polic
 submit     the diagnosis is graded (for mitigation tasks after executing its top remediation): 1 or 0
 =========  ===========================================================================================
 
+A row without a problem (a production investigation from Slack: there is no simulator problem to
+roll it out on) scores NaN — "not applicable", what trl makes of a ``None`` reward: its weighted sum
+and logged means skip it, and the judge alone scores that row.
+
 Pure in the trl sense (no state leaks between calls): probes share one read-only cluster per problem
 (reads never change state), every write happens on a fresh cluster that is then thrown away.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -148,6 +153,6 @@ class VerifiedOutcomeReward:
         problem_ids = columns["problem_id"]
         tools = columns.get("tool_names") or [None] * len(completions)
         return [
-            self.score(str(pid), completion_text(c), names)
+            self.score(str(pid), completion_text(c), names) if pid else math.nan
             for c, pid, names in zip(completions, problem_ids, tools, strict=True)
         ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,7 +150,7 @@ def summarise_log(log_history: list[dict[str, Any]], keys: tuple[str, ...]) -> d
     metrics: dict[str, float] = {}
     steps = [_numeric(e) for e in log_history if "step" in e]
     for key in keys:
-        values = [e[key] for e in steps if key in e]
+        values = [e[key] for e in steps if key in e and not math.isnan(e[key])]  # NaN: not applicable
         if values:
             metrics[f"{key}_first"] = values[0]
             metrics[f"{key}_last"] = values[-1]
