@@ -9,6 +9,8 @@ What it models, because the bot depends on it:
 - ``auth.test`` (Bolt calls it when ``App()`` is built) returns fixed team/bot/user ids;
 - ``chat.postMessage`` returns a fresh, increasing ``ts`` per message, and ``chat.update`` echoes;
 - ``conversations.info`` / ``conversations.history`` serve channels registered with ``add_channel``;
+- ``files.getUploadURLExternal`` → a loopback upload URL (the bytes POSTed there are kept, see
+  ``uploaded``) → ``files.completeUploadExternal``: the three steps of ``files_upload_v2``;
 - ``usergroups.users.list`` serves groups registered with ``set_usergroup`` (unknown group → error
   ``no_such_subteam``, like Slack);
 - scripted failures: ``fail(method, status=429, retry_after=1)`` or ``fail(method, error="...")``
@@ -34,7 +36,8 @@ from urllib.parse import parse_qsl
 BOT_USER_ID = "UAOIBOT"
 BOT_ID = "BAOIBOT"
 TEAM_ID = "T0AOI"
-_JSON_FIELDS = ("blocks", "view", "attachments", "metadata")
+_JSON_FIELDS = ("blocks", "view", "attachments", "metadata", "files")
+UPLOAD_PATH = "upload/"  # where files_upload_v2 sends a file's bytes (Slack: files.slack.com/upload/v1/...)
 
 
 @dataclass
@@ -66,6 +69,7 @@ class _State:
     usergroups: dict[str, list[str]] = field(default_factory=dict)
     handles: dict[str, str] = field(default_factory=dict)
     delay_s: dict[str, float] = field(default_factory=dict)
+    uploads: dict[str, bytes] = field(default_factory=dict)
 
 
 class FakeSlackAPI:
@@ -163,6 +167,11 @@ class FakeSlackAPI:
     def calls_to(self, method: str) -> list[RecordedCall]:
         return [call for call in self.calls if call.method == method]
 
+    def uploaded(self, file_id: str) -> bytes | None:
+        """The bytes uploaded for ``file_id`` (``files_upload_v2``'s step 2), or None."""
+        with self._lock:
+            return self._state.uploads.get(file_id)
+
     def wait_for(
         self,
         predicate: Callable[[list[RecordedCall]], bool],
@@ -249,6 +258,22 @@ class FakeSlackAPI:
             with self._lock:
                 groups = [{"id": gid, "handle": h} for gid, h in self._state.handles.items()]
             return {"usergroups": groups}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._ts):08d}"
+            return {"upload_url": f"{self.base_url}{UPLOAD_PATH}{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            listed = params.get("files")
+            with self._lock:
+                files = [
+                    {
+                        "id": f.get("id"),
+                        "title": f.get("title"),
+                        "size": len(self._state.uploads.get(str(f.get("id")), b"")),
+                    }
+                    for f in (listed if isinstance(listed, list) else [])
+                    if isinstance(f, dict)
+                ]
+            return {"files": files}
         if method in ("views.open", "views.publish", "views.update"):
             return {"view": {"id": f"V{next(self._ts):08d}", **dict(params.get("view") or {})}}
         return {}
@@ -263,6 +288,15 @@ class FakeSlackAPI:
             def do_POST(self) -> None:
                 method = self.path.strip("/").split("?", 1)[0]
                 length = int(self.headers.get("Content-Length") or 0)
+                if method.startswith(UPLOAD_PATH):  # raw file bytes, no token (the URL is the secret)
+                    file_id = method[len(UPLOAD_PATH) :]
+                    data = self.rfile.read(length)
+                    with fake._lock:
+                        fake._state.uploads[file_id] = data
+                    call = RecordedCall("upload", {"file_id": file_id, "size": len(data)}, None, time.time())
+                    fake._record(call)
+                    self._send(200, {"ok": True})
+                    return
                 raw = self.rfile.read(length).decode("utf-8") if length else ""
                 params = _parse_body(raw, self.headers.get("Content-Type", ""))
                 auth = self.headers.get("Authorization", "")
