@@ -3,6 +3,7 @@ export's window selects by those stamps."""
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +22,7 @@ def test_rows_written_under_a_simulated_clock_carry_its_time_and_the_export_wind
     days = iter([monday - timedelta(days=6), monday - timedelta(days=1), monday + timedelta(days=1)])
     ids = []
     for day in days:
-        with use_clock(lambda day=day: day):
+        with use_clock(functools.partial(lambda moment: moment, day)):
             investigation_id, [proposal_id] = diagnosed_investigation(store)
             repo.approve_proposal(store, proposal_id, "U1")
             repo.record_feedback(
