@@ -2,7 +2,10 @@
 
 The execution model is Bolt's sync ``App`` with ``process_before_response=False``: Bolt acks each
 request as soon as the listener calls ``ack()`` (events are acked before the listener runs), then the
-listener finishes on Bolt's thread pool and hands long work to the task runner. The same ``App``
+listener finishes on Bolt's listener executor and hands long work to the task runner. Events API
+listeners go to a bounded follow-up queue served by a small pool that yields to acks
+(``aoi.bot.followups``: why, and what happens when it is full); interactivity and commands, which ack
+from inside their listener, to a thread pool. The same ``App``
 serves HTTP (``aoi bot``, through the Starlette adapter) and Socket Mode (``aoi worker``).
 
 Web API calls are retried by slack_sdk's retry handlers: connection errors, HTTP 429 (sleeping for
@@ -24,6 +27,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 
+from aoi.bot.followups import FollowUpQueue, ListenerExecutor
 from aoi.bot.runners import InProcessRunner, RQRunner
 from aoi.bot.services import build_services
 from aoi.bot.settings import Settings
@@ -76,7 +80,7 @@ def build_bolt_app(
     client: WebClient,
     *,
     socket_mode: bool = False,
-    listener_executor: ThreadPoolExecutor | None = None,
+    listener_executor: ListenerExecutor | None = None,
 ) -> App:
     """The one Bolt ``App`` with every AOI listener. HTTP mode requires ``SLACK_SIGNING_SECRET``
     (every request is signature-checked; stale timestamps are refused); Socket Mode does not."""
@@ -89,12 +93,17 @@ def build_bolt_app(
         signing_secret=settings.slack_signing_secret or "",
         request_verification_enabled=not socket_mode,
         process_before_response=False,
-        listener_executor=listener_executor
-        or ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="aoi-listener"),
+        listener_executor=listener_executor or build_listener_executor(),
         raise_error_for_unhandled_request=False,
     )
     register_all(app, services)
     return app
+
+
+def build_listener_executor() -> ListenerExecutor:
+    """Bolt's listener executor: the bounded follow-up queue for events, a pool for the rest."""
+    interactive = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="aoi-listener")
+    return ListenerExecutor(FollowUpQueue(), interactive)
 
 
 def make_runner(settings: Settings, services: Services, client: WebClient) -> TaskRunner:
@@ -112,10 +121,11 @@ class Runtime:
     services: Services
     client: WebClient
     bolt: App
-    listeners: ThreadPoolExecutor
+    listeners: ListenerExecutor
 
     def close(self) -> None:
-        """Let running listeners and tasks finish, then release the store's connections."""
+        """Drain queued event follow-ups, let running listeners and tasks finish, then release the
+        store's connections."""
         self.listeners.shutdown(wait=True)
         if self.services.runner is not None:
             self.services.runner.close()
@@ -123,13 +133,18 @@ class Runtime:
 
 
 def build_runtime(
-    settings: Settings, services: Services | None = None, *, socket_mode: bool = False
+    settings: Settings,
+    services: Services | None = None,
+    *,
+    socket_mode: bool = False,
+    listeners: ListenerExecutor | None = None,
 ) -> Runtime:
-    """Wire a process: services (unless given), the Web API client, the runner and the Bolt app."""
+    """Wire a process: services (unless given), the Web API client, the runner and the Bolt app
+    (``listeners``: its listener executor, ``build_listener_executor()`` unless given)."""
     services = services or build_services(settings)
     client = build_web_client(settings)
     if services.runner is None:
         services.runner = make_runner(settings, services, client)
-    listeners = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="aoi-listener")
+    listeners = listeners or build_listener_executor()
     bolt = build_bolt_app(settings, services, client, socket_mode=socket_mode, listener_executor=listeners)
     return Runtime(settings=settings, services=services, client=client, bolt=bolt, listeners=listeners)

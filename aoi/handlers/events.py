@@ -1,9 +1,10 @@
 """Events API surfaces: new incident channels, their first message, ``@aoi`` mentions, reactions and
 App Home.
 
-Bolt acks every event before these listeners run (``process_before_response=False``); each listener
-first drops Slack's retries by ``event_id``, then does only quick work (a post, a few store writes)
-and hands the investigation itself to the task runner.
+Bolt acks every event before these listeners run (``process_before_response=False``), and ``aoi bot``
+runs them afterwards on its bounded follow-up queue (``aoi.bot.followups``), so no store work happens
+before the ack; each listener first drops Slack's retries by ``event_id``, then does only quick work
+(a post, a few store writes) and hands the investigation itself to the task runner.
 """
 
 from __future__ import annotations

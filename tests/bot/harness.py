@@ -28,6 +28,7 @@ import httpx
 from slack_sdk.signature import SignatureVerifier
 
 from aoi.bot.app import Runtime, build_runtime
+from aoi.bot.followups import ListenerExecutor
 from aoi.bot.services import Backends, build_services, sim_backends
 from aoi.bot.settings import Settings
 from aoi.bot.web import RunningServer, build_web_app, serve_in_thread
@@ -249,9 +250,11 @@ def running_bot(
     *,
     backends: Backends | None = None,
     investigator: Investigator | None = None,
+    listeners: ListenerExecutor | None = None,
     **overrides: Any,
 ) -> Iterator[SlackHarness]:
-    """Start the fake Slack API and the real bot over HTTP; stop both afterwards."""
+    """Start the fake Slack API and the real bot over HTTP; stop both afterwards (``listeners``:
+    Bolt's listener executor, the runtime's default unless given)."""
     db_path = tmp_path / "aoi.db"
     shutil.copy(template, db_path)
     with FakeSlackAPI() as fake:
@@ -260,7 +263,7 @@ def running_bot(
         services = build_services(settings, store=store, backends=backends or sim_backends(settings))
         if investigator is not None:
             services.investigate = investigator
-        runtime = build_runtime(settings, services)
+        runtime = build_runtime(settings, services, listeners=listeners)
         server = serve_in_thread(
             build_web_app(runtime.bolt, runtime.services, alert_token=settings.alert_token)
         )
