@@ -35,6 +35,7 @@ from aoi.agents.evaluation.suite import load_problems
 from aoi.agents.observer import Budget
 from aoi.agents.planners.base import PlannerContext, PlannerOutput
 from aoi.agents.planners.heuristic import HeuristicPlanner
+from aoi.agents.planners.local_planner import LocalPlanner
 from aoi.agents.records import Step, Trajectory, TrajectoryStep
 from aoi.sim import Problem, load_suite
 from aoi.training.charts import comparison, learning_curves
@@ -86,14 +87,25 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     base = ensure_smollm2(data_dir)
     render, tools = default_renderer(base), default_tool_specs()
     train = load_problems("train")
+    # The expert runs under the budget the student is evaluated with: its trajectories then fit that
+    # budget, and every row's prompt shows the steps left as the Observer will show them.
+    budget = Budget(max_steps=args.eval_steps, max_retries=0, deadline_s=3600.0)
+    expert_budget = Budget(max_steps=args.eval_steps)
     rows, digest = cached_expert_rows(
         data_dir / "datasets",
-        {"planner": "heuristic", "problems": [p.id for p in train], "bench": "learning"},
-        lambda: collect_expert_rows(train, HeuristicPlanner(), tools=tools, render=render),
+        {
+            "planner": "heuristic",
+            "problems": [p.id for p in train],
+            "bench": "learning",
+            "budget": args.eval_steps,
+            "template": Path(LocalPlanner(model_path=base).template.source).name,
+        },
+        lambda: collect_expert_rows(
+            train, HeuristicPlanner(), tools=tools, render=render, budget=expert_budget
+        ),
     )
     log(f"expert dataset {digest}: {len(rows)} step rows from the train split")
     test = stratified(load_problems("test"), args.test_problems)
-    budget = Budget(max_steps=args.eval_steps, max_retries=0, deadline_s=3600.0)
     lora = LoraSettings(r=16, alpha=32)
     runs = args.runs_dir or data_dir / "bench-runs" / time.strftime("%Y%m%dT%H%M%S")
 
@@ -117,6 +129,7 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             max_steps=args.sft_steps,
             batch_size=args.batch_size,
             gradient_accumulation_steps=args.accumulation,
+            gradient_checkpointing=args.gradient_checkpointing,
             learning_rate=5e-4,
             lora=lora,
             save_steps=max(5, args.sft_steps),
@@ -139,7 +152,8 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             batch_size=4 // args.grpo_accumulation,
             gradient_accumulation_steps=args.grpo_accumulation,
             num_generations=4,
-            max_completion_length=args.max_new_tokens,
+            max_completion_length=args.grpo_completion_tokens,
+            gradient_checkpointing=args.gradient_checkpointing,
             learning_rate=2e-5,
             init_adapter=sft.adapter_dir,
             lora=lora,
@@ -328,12 +342,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--test-problems", type=int, default=0, help="0 = the whole test split")
     parser.add_argument("--sft-steps", type=int, default=30)
     parser.add_argument("--grpo-steps", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--accumulation", type=int, default=1, help="SFT gradient accumulation steps")
+    parser.add_argument(
+        "--batch-size", type=int, default=1, help="SFT rows per forward pass (1: ~7 GB peak on CPU)"
+    )
+    parser.add_argument(
+        "--accumulation", type=int, default=4, help="SFT gradient accumulation steps (rows per step)"
+    )
+    parser.add_argument(
+        "--gradient-checkpointing",
+        action="store_true",
+        help="trade ~30%% more time for less memory (off: micro-batches of 1 already fit 24 GB)",
+    )
+    parser.add_argument("--grpo-completion-tokens", type=int, default=128)
     parser.add_argument(
         "--grpo-accumulation",
         type=int,
-        default=1,
+        default=4,
         choices=(1, 2, 4),
         help="GRPO micro-batches per group of 4",
     )

@@ -126,11 +126,12 @@ def _row(
     render: PromptRenderer,
     source: str,
     guidance: Sequence[str],
+    step_budget: int = DEFAULT_STEP_BUDGET,
 ) -> Row:
     target = steps[position].step
     text = step_json(target)
     return {
-        "prompt": render(context_at(trajectory, steps[:position], tools, guidance)),
+        "prompt": render(context_at(trajectory, steps[:position], tools, guidance, step_budget)),
         "completion": [{"role": "assistant", "content": text}],
         "expert_step": text,
         "step_index": position,
@@ -151,10 +152,16 @@ def step_rows(
     source: str = "expert",
     guidance: Sequence[str] = (),
     purified: bool = True,
+    step_budget: int = DEFAULT_STEP_BUDGET,
 ) -> list[Row]:
-    """One row per step of the (purified) trajectory: context so far → the next step."""
+    """One row per step of the (purified) trajectory: context so far → the next step.
+
+    ``step_budget`` is the budget the trajectory ran under: each prompt shows the steps left, as
+    the Observer showed them, so a student learns to conclude when its own budget runs low."""
     steps = purify(trajectory).kept if purified else list(trajectory.steps)
-    return [_row(trajectory, steps, i, tools, render, source, guidance) for i in range(len(steps))]
+    return [
+        _row(trajectory, steps, i, tools, render, source, guidance, step_budget) for i in range(len(steps))
+    ]
 
 
 def kto_row(

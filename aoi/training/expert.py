@@ -19,7 +19,14 @@ from aoi.agents.observer import Budget
 from aoi.agents.planners.base import Planner
 from aoi.agents.tools.base import ToolSpec
 from aoi.sim import Problem
-from aoi.training.datasets import PromptRenderer, Row, load_dataset, save_dataset, step_rows
+from aoi.training.datasets import (
+    DEFAULT_STEP_BUDGET,
+    PromptRenderer,
+    Row,
+    load_dataset,
+    save_dataset,
+    step_rows,
+)
 from aoi.training.purify import purify
 from aoi.training.rollout import Episode, run_episodes
 
@@ -79,7 +86,15 @@ def collect_expert_rows(
             continue
         for removal in purify(episode.trajectory).removed:
             collection.removed[removal.reason] = collection.removed.get(removal.reason, 0) + 1
-        collection.rows.extend(step_rows(episode.trajectory, tools=tools, render=render, source="expert"))
+        collection.rows.extend(
+            step_rows(
+                episode.trajectory,
+                tools=tools,
+                render=render,
+                source="expert",
+                step_budget=budget.max_steps if budget else DEFAULT_STEP_BUDGET,
+            )
+        )
     return collection
 
 

@@ -67,6 +67,13 @@ def test_rows_follow_the_purified_path_with_the_planner_prompt() -> None:
     assert rows[0]["problem_id"] == "k8s_target_port-misconfig-localization-1"
 
 
+def test_rows_show_the_steps_left_under_the_budget_the_expert_ran_with() -> None:
+    rows = step_rows(_trajectory(), tools=default_tool_specs(), render=default_renderer(), step_budget=3)
+    budgets = [r["prompt"][1]["content"].split("Budget: ")[1].split(" steps")[0] for r in rows]
+    assert budgets == ["3", "2", "1"]
+    assert "submit now" in rows[2]["prompt"][1]["content"]
+
+
 def test_expert_completion_scores_full_marks_with_the_judge() -> None:
     rows = step_rows(_trajectory(), tools=default_tool_specs(), render=default_renderer())
     expert = Step.model_validate_json(rows[1]["expert_step"])
