@@ -64,7 +64,7 @@ class RunSettings:
 @dataclass
 class SftSettings(RunSettings):
     """Supervised warm start on expert steps (loss on the completion only). ``max_length`` covers prompt
-    + completion: the Observer's prompt alone is ~2,200–3,300 SmolLM2 tokens."""
+    + completion: the local planner's small-model prompt is ~700–2,400 SmolLM2 tokens (median ~1,500)."""
 
     max_length: int = 4096
 
