@@ -31,13 +31,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aoi.agents.evaluation.suite import load_problems
+from aoi.agents.evaluation.suite import load_problems, stratified
 from aoi.agents.observer import Budget
 from aoi.agents.planners.base import PlannerContext, PlannerOutput
 from aoi.agents.planners.heuristic import HeuristicPlanner
 from aoi.agents.planners.local_planner import LocalPlanner
 from aoi.agents.records import Step, Trajectory, TrajectoryStep
-from aoi.sim import Problem, load_suite
+from aoi.sim import load_suite
 from aoi.training.charts import comparison, learning_curves
 from aoi.training.config import GrpoSettings, LoraSettings, SftSettings
 from aoi.training.datasets import default_renderer, default_tool_specs
@@ -59,25 +59,6 @@ _PLANNED = re.compile(r"([a-z_]+) (\{.*\})$")
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def stratified(problems: Sequence[Problem], n: int) -> list[Problem]:
-    """``n`` problems spread over task types first, then fault families (round-robin), deterministic."""
-    if n <= 0 or n >= len(problems):
-        return list(problems)
-    by_task: dict[str, dict[str, list[Problem]]] = {}
-    for problem in sorted(problems, key=lambda p: p.id):
-        family = problem.id.rsplit("-", 2)[0]
-        by_task.setdefault(str(problem.task), {}).setdefault(family, []).append(problem)
-    picked: list[Problem] = []
-    while len(picked) < n and any(f for t in by_task.values() for f in t.values()):
-        for task in sorted(by_task):
-            families = [f for f in sorted(by_task[task]) if by_task[task][f]]
-            if families and len(picked) < n:
-                # the family of this task least represented so far
-                family = min(families, key=lambda f: sum(p.id.startswith(f) for p in picked))
-                picked.append(by_task[task][family].pop(0))
-    return picked
 
 
 # ----------------------------------------------------------------------------- part 1: learning

@@ -54,9 +54,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aoi.agents.evaluation.suite import load_problems
+from aoi.agents.evaluation.suite import load_problems, stratified
 from aoi.sim import Problem
-from bench.bench_learning import stratified
 from tests.bot.harness import migrated_template
 from tests.training.week import (
     IncidentOutcome,

@@ -54,3 +54,16 @@ def test_named_suites_select_the_split() -> None:
     train, test = load_problems("train"), load_problems("test")
     assert len(train) + len(test) == 86
     assert {p.split for p in train} == {"train"} and {p.split for p in test} == {"test"}
+
+
+def test_stratified_subset_covers_every_task_type_and_is_deterministic() -> None:
+    from aoi.agents.evaluation.suite import load_problems, stratified
+
+    test = load_problems("test")
+    picked = stratified(test, 8)
+    assert len(picked) == 8 and len({p.id for p in picked}) == 8
+    assert sorted(str(p.task) for p in picked) == sorted(
+        ["analysis", "detection", "localization", "mitigation"] * 2
+    )
+    assert [p.id for p in stratified(test, 8)] == [p.id for p in picked]
+    assert stratified(test, 0) == test and stratified(test, 500) == test

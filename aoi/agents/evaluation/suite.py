@@ -37,6 +37,28 @@ def load_problems(suite: str) -> list[Problem]:
     return list(load_suite(str(path)).values())
 
 
+def stratified(problems: Sequence[Problem], n: int) -> list[Problem]:
+    """``n`` problems spread over task types first, then fault families (round-robin), deterministic.
+
+    Why: a CPU-bound evaluation of a local model affords a handful of problems; the first ``n`` of a
+    split would all be one task type of one fault family, which says nothing about the rest."""
+    if n <= 0 or n >= len(problems):
+        return list(problems)
+    by_task: dict[str, dict[str, list[Problem]]] = {}
+    for problem in sorted(problems, key=lambda p: p.id):
+        family = problem.id.rsplit("-", 2)[0]
+        by_task.setdefault(str(problem.task), {}).setdefault(family, []).append(problem)
+    picked: list[Problem] = []
+    while len(picked) < n and any(f for t in by_task.values() for f in t.values()):
+        for task in sorted(by_task):
+            families = [f for f in sorted(by_task[task]) if by_task[task][f]]
+            if families and len(picked) < n:
+                # the family of this task least represented so far
+                family = min(families, key=lambda f: sum(p.id.startswith(f) for p in picked))
+                picked.append(by_task[task][family].pop(0))
+    return picked
+
+
 def fault_type(problem: Problem) -> str:
     """For reporting only: the fault type (``otel_flag:<flag>``) or ``noop``."""
     fault = problem.fault

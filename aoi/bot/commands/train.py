@@ -254,7 +254,11 @@ def weekly(
         30, "--sft-steps", help="SFT warm-start steps (only while none is promoted)."
     ),
     kto_steps: int = typer.Option(20, "--kto-steps", help="KTO steps (0: no KTO)."),
-    eval_problems: int = typer.Option(0, "--eval-problems", help="Held-out problems evaluated (0: all)."),
+    eval_problems: int = typer.Option(
+        0,
+        "--eval-problems",
+        help="Held-out problems evaluated, stratified over task types and fault families (0: all).",
+    ),
     eval_steps: int = typer.Option(12, "--eval-steps", help="Observer step budget in evaluation."),
     margin: float = typer.Option(0.02, "--margin", help="avg@k gain needed to promote."),
     as_json: bool = JsonOption,
@@ -303,7 +307,7 @@ def weekly_job(
     margin: float = 0.02,
 ) -> dict[str, Any]:
     """The scheduled job: compose everything from settings and run one weekly pass."""
-    from aoi.agents.evaluation.suite import load_problems
+    from aoi.agents.evaluation.suite import load_problems, stratified
     from aoi.agents.observer import Budget
     from aoi.sim import load_suite
     from aoi.training.base_models import resolve_base_model
@@ -350,7 +354,7 @@ def weekly_job(
         expert_rows=lambda: expert_rows_for(settings, base)[0],
         tools=default_tool_specs(),
         render=default_renderer(base),
-        heldout=heldout[:eval_problems] if eval_problems > 0 else heldout,
+        heldout=stratified(heldout, eval_problems),
         train_problems=load_suite("aiopslab"),
         library=library,
         announce=slack_announcer(settings),
