@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import sys
 import tempfile
@@ -202,8 +203,10 @@ class GuidanceFollower:
 
     name = "heuristic+guidance"
 
-    def __init__(self, library: Any = None, min_score: float = 0.3, survey: int = 3) -> None:
-        self.inner = HeuristicPlanner()
+    def __init__(
+        self, library: Any = None, min_score: float = 0.3, survey: int = 3, inner: Any = None
+    ) -> None:
+        self.inner = inner if inner is not None else HeuristicPlanner()
         self.library = library
         self.min_score = min_score
         self.survey = survey
@@ -249,6 +252,79 @@ class GuidanceFollower:
         return self.inner.conclude(context)
 
 
+_DETOURS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("get_pods", {}),
+    ("get_deployments", {}),
+    ("get_services", {}),
+    ("get_endpoints", {}),
+    ("get_events", {"warnings_only": True}),
+    ("get_configmaps", {}),
+    ("get_pvcs", {}),
+    ("get_nodes", {}),
+    ("get_pvs", {}),
+    ("get_trace_services", {}),
+)
+_NAMESPACED = {"get_pods", "get_deployments", "get_services", "get_endpoints", "get_events", "get_configmaps",
+               "get_pvcs"}  # fmt: skip
+
+
+class ExploringHeuristic:
+    """Bench device: the heuristic planner with a sampling streak, like a model at temperature > 0 —
+    each step, with probability ``p``, it makes a read of its own choosing (a random survey-level probe
+    not made yet) instead of the agenda's. Under a tight budget those detours make it fail sometimes,
+    and differently from run to run, so best@k − avg@k is no longer 0 and the Evolver's effect on the
+    gap can be measured. Each (incident, run) has its own seeded generator, so the Evolver-off and
+    Evolver-on runs draw from the same seeds."""
+
+    name = "heuristic+explore"
+
+    def __init__(self, p: float, seed: int = 0) -> None:
+        self.inner = HeuristicPlanner()
+        self.p = p
+        self.seed = seed
+        self._runs: dict[str, int] = {}
+        self._rng: dict[str, random.Random] = {}
+
+    def _generator(self, context: PlannerContext) -> random.Random:
+        key = context.incident
+        if not context.history or key not in self._rng:
+            self._runs[key] = self._runs.get(key, 0) + 1
+            self._rng[key] = random.Random(f"{self.seed}:{key}:{self._runs[key]}")
+        return self._rng[key]
+
+    def next_step(self, context: PlannerContext) -> PlannerOutput:
+        rng = self._generator(context)
+        if context.budget_left.steps > 1 and rng.random() < self.p:
+            namespaces = [h.step.args["namespace"] for h in context.history if "namespace" in h.step.args]
+            done = [(h.step.tool, h.step.args) for h in context.history]
+            known = set(context.tool_names())
+            options = []
+            for tool, extra in _DETOURS:
+                if tool in _NAMESPACED and not namespaces:
+                    continue
+                args = {"namespace": namespaces[0], **extra} if tool in _NAMESPACED else dict(extra)
+                if tool in known and (tool, args) not in done:
+                    options.append((tool, args))
+            if options:
+                tool, args = rng.choice(options)
+                step = Step(
+                    action_type="probe", tool=tool, args=args, summary="exploring", reasoning="explore"
+                )
+                return PlannerOutput(step=step)
+        return self.inner.next_step(context)
+
+    def conclude(self, context: PlannerContext) -> Step:
+        return self.inner.conclude(context)
+
+
+def evolver_key(args: argparse.Namespace) -> str:
+    """Where a setting's figures go (``learning.json`` key and PNG name): settings never overwrite
+    each other's results."""
+    budget = f"_b{args.evolver_budget}" if args.evolver_budget != 5 else ""
+    explore = "_explore" if args.evolver_explore > 0 else ""
+    return f"evolver{explore}{budget}" + ("_holdout" if args.evolver_holdout else "")
+
+
 def evolver(args: argparse.Namespace) -> dict[str, Any]:
     from aoi.store.db import Store
     from aoi.training.embeddings import make_embedder
@@ -261,17 +337,20 @@ def evolver(args: argparse.Namespace) -> dict[str, Any]:
         problems = stratified(load_problems(args.evolver_suite), args.evolver_problems)
         learn_from = problems
     tight = Budget(max_steps=args.evolver_budget)
+
+    def follower(library: Any = None) -> GuidanceFollower:
+        inner = ExploringHeuristic(args.evolver_explore) if args.evolver_explore > 0 else None
+        return GuidanceFollower(library, inner=inner)
+
     started = time.perf_counter()
-    cases, off = simulated_failure_cases(
-        problems, GuidanceFollower(), HeuristicPlanner(), k=args.k, budget=tight
-    )
+    cases, off = simulated_failure_cases(problems, follower(), HeuristicPlanner(), k=args.k, budget=tight)
     if learn_from is not problems:
-        cases, _ = simulated_failure_cases(learn_from, GuidanceFollower(), HeuristicPlanner(), budget=tight)
+        cases, _ = simulated_failure_cases(learn_from, follower(), HeuristicPlanner(), budget=tight)
     with tempfile.TemporaryDirectory() as folder:
         store = Store.open(f"sqlite:///{folder}/evolver.db", migrate=True)
         library = GuidanceLibrary(store, make_embedder(args.embedder))
         filed = sum(int(not library.file(evolve(case)).duplicate) for case in cases)
-        on = run_episodes(problems, GuidanceFollower(library), k=args.k, budget=tight)
+        on = run_episodes(problems, follower(library), k=args.k, budget=tight)
         store.dispose()
     seconds = time.perf_counter() - started
     before, after = scores(off), scores(on)
@@ -283,14 +362,16 @@ def evolver(args: argparse.Namespace) -> dict[str, Any]:
         f"({len(cases)} failed runs, {filed} notes, {seconds:.0f} s)"
     )
     comparison(
-        RESULTS / ("evolver_holdout.png" if args.evolver_holdout else "evolver.png"),
+        RESULTS / f"{evolver_key(args)}.png",
         {"Evolver off": before, "Evolver on": after},
         ("avg_at_k", "best_at_k", "gap"),
         f"heuristic planner, {args.evolver_budget}-step budget, k={args.k}, {len(problems)} problems",
     )
     return {
         "command_args": {k: str(v) for k, v in vars(args).items()},
-        "planner": f"heuristic (max {args.evolver_budget} steps) consulting the guidance library",
+        "planner": f"heuristic (max {args.evolver_budget} steps"
+        + (f", exploring detour p={args.evolver_explore}" if args.evolver_explore > 0 else "")
+        + ") consulting the guidance library",
         "suite": "notes from train-split failures, measured on the test split"
         if args.evolver_holdout
         else f"{args.evolver_suite} (notes from the measured problems' own failures, as AOI)",
@@ -352,6 +433,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--evolver-problems", type=int, default=0, help="0 = the whole suite")
     parser.add_argument("--evolver-budget", type=int, default=5)
     parser.add_argument(
+        "--evolver-explore",
+        type=float,
+        default=0.0,
+        help="probability of an exploring detour per step (0: the deterministic heuristic planner)",
+    )
+    parser.add_argument(
         "--evolver-holdout",
         action="store_true",
         help="learn notes on the train split, measure on the test split",
@@ -370,7 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {}
     if not args.skip_evolver:
-        out["evolver_holdout" if args.evolver_holdout else "evolver"] = evolver(args)
+        out[evolver_key(args)] = evolver(args)
         _save(out)
     if not args.skip_learning:
         out["learning"] = learning(args, args.data_dir)
@@ -394,7 +481,7 @@ def _print_tables(out: dict[str, Any]) -> None:
         for e in out["learning"]["evaluations"]:
             print(f"{e['label']:<18}{e['avg_at_k']:>8.3f}{e['valid_step_rate']:>13.1%}{e['n']:>5}")
         print(f"ratios: {out['learning']['ratios']}")
-    for key in ("evolver", "evolver_holdout"):
+    for key in sorted(k for k in out if k.startswith("evolver")):
         if key not in out:
             continue
         ev = out[key]
