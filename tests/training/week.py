@@ -283,8 +283,18 @@ def replay_incident(
         checks = ", ".join(outcome.failed_checks) or "not confirmed"
         reason = f"wrong diagnosis ({checks} check failed); not this fix"
         assert bot.view_submission(APPROVER, view, reason).status_code == 200
+        # the proposal's status and the feedback row with the reason are written separately: wait for
+        # both, or the row may land after the replay's simulated clock is gone (outside the week)
         eventually(
-            lambda: repo.get_proposal(bot.store, top.id).status == "rejected", "the rejection", timeout
+            lambda: (
+                repo.get_proposal(bot.store, top.id).status == "rejected"
+                and any(
+                    f.kind == "rejected" and f.reason
+                    for f in repo.list_feedback(bot.store, investigation_id=investigation.id)
+                )
+            ),
+            "the rejection and its reason",
+            timeout,
         )
         outcome.rejected.append(top.id)
     if problem.task == "mitigation":
