@@ -1,9 +1,15 @@
 """Learning-loop benchmarks (not CI): the local model before/after SFT+GRPO, and the Evolver on/off.
 
-Run: ``python bench/bench_learning.py [--quick]`` (``--quick`` is the short CPU version the README
-reports; the defaults are the full run: the whole test split, 30 SFT + 30 GRPO steps — ≤ 60 min of
-training on 2 cores, evaluation on top). Prints tables and writes ``bench/results/learning.json``
-plus ``learning_curves.png``, ``learning_eval.png`` and ``evolver.png`` next to it.
+Run: ``python bench/bench_learning.py [--quick]``. The defaults are the full run (the whole test split,
+30 SFT + 30 GRPO steps of 4 rows, 10-step evaluation budget); on 2 CPU cores that is many hours
+(SFT ~60–90 s and GRPO ~85–290 s per step, evaluation ~20 s per model step), so the README reports
+
+    python bench/bench_learning.py --skip-evolver --test-problems 8 --sft-steps 16 --grpo-steps 4
+
+(~60 min: 8 stratified test-split problems — two per task type; ~35 min of training). ``--quick``
+is a 4-problem smoke run. Prints tables and writes ``bench/results/learning.json`` plus
+``learning_curves.png``, ``learning_eval.png`` and ``evolver*.png`` next to it. Memory: micro-batches
+of 1 row (gradient accumulation makes the step) peak at ~7 GB; batch 4 at ~1,500 tokens exceeded 24 GB.
 
 1. **Local planner learning** — SmolLM2-135M-Instruct (the packaged GGUF, re-saved once) as the
    ``local`` planner on the *test* split (fault types never trained on), scored on its own: the
