@@ -159,6 +159,7 @@ def build_web_app(
     *,
     inline_events: bool = True,
     on_shutdown: Callable[[], None] | None = None,
+    signing_secret: str,
 ) -> Starlette:
     """The ASGI application of ``aoi bot`` (also what tests and the benchmark serve on port 0).
 
@@ -176,8 +177,9 @@ def build_web_app(
     request: it is where the runtime lets in-flight investigations and fixes finish.
     """
 
-    # Bolt keeps the signing secret it verifies with; the pre-dispatch shape check reuses it
-    verifier = SignatureVerifier(getattr(bolt_app, "_signing_secret", "") or "")
+    # the same secret Bolt verifies with (``SLACK_SIGNING_SECRET``): the pre-dispatch checks (busy
+    # answer, body shape) must never answer a forged request as anything but 401
+    verifier = SignatureVerifier(signing_secret)
     follow_ups = _follow_ups(bolt_app)
 
     def unsigned(body: bytes, request: Request) -> Response | None:
@@ -317,7 +319,11 @@ def create_app() -> Starlette:
     settings = get_settings()
     runtime = build_runtime(settings)
     return build_web_app(
-        runtime.bolt, runtime.services, alert_token=settings.alert_token, on_shutdown=runtime.close
+        runtime.bolt,
+        runtime.services,
+        alert_token=settings.alert_token,
+        on_shutdown=runtime.close,
+        signing_secret=settings.slack_signing_secret or "",
     )
 
 

@@ -265,7 +265,12 @@ def running_bot(
             services.investigate = investigator
         runtime = build_runtime(settings, services, listeners=listeners)
         server = serve_in_thread(
-            build_web_app(runtime.bolt, runtime.services, alert_token=settings.alert_token)
+            build_web_app(
+                runtime.bolt,
+                runtime.services,
+                alert_token=settings.alert_token,
+                signing_secret=settings.slack_signing_secret or "",
+            )
         )
         try:
             with httpx.Client(base_url=server.url, timeout=10) as http:

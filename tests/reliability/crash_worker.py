@@ -108,7 +108,11 @@ def main(mode: str, database_url: str, slack_api_url: str, folder: Path) -> None
 
     services.investigate = investigate
     runtime = build_runtime(settings, services)
-    server = serve_in_thread(build_web_app(runtime.bolt, services, alert_token=None))
+    server = serve_in_thread(
+        build_web_app(
+            runtime.bolt, services, alert_token=None, signing_secret=settings.slack_signing_secret or ""
+        )
+    )
     (folder / "url").write_text(server.url)
     while True:
         time.sleep(60)

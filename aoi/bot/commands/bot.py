@@ -53,7 +53,11 @@ def bot(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     web = build_web_app(
-        runtime.bolt, runtime.services, alert_token=settings.alert_token, on_shutdown=runtime.close
+        runtime.bolt,
+        runtime.services,
+        alert_token=settings.alert_token,
+        on_shutdown=runtime.close,
+        signing_secret=settings.slack_signing_secret or "",
     )
     serve(web, host, port or settings.port, settings.log_level)
 
