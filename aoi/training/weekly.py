@@ -236,6 +236,7 @@ def _default_evaluate(config: WeeklyConfig, heldout: Sequence[Problem]) -> Evalu
             adapter=adapter,
             k=config.eval_k,
             budget=config.eval_budget,
+            max_new_tokens=config.eval_max_new_tokens,
         )
 
     return evaluate
