@@ -19,14 +19,7 @@ from aoi.agents.observer import Budget
 from aoi.agents.planners.base import Planner
 from aoi.agents.tools.base import ToolSpec
 from aoi.sim import Problem
-from aoi.training.datasets import (
-    DEFAULT_STEP_BUDGET,
-    PromptRenderer,
-    Row,
-    load_dataset,
-    save_dataset,
-    step_rows,
-)
+from aoi.training.datasets import PromptRenderer, Row, load_dataset, save_dataset, step_rows
 from aoi.training.purify import purify
 from aoi.training.rollout import Episode, run_episodes
 
@@ -92,7 +85,7 @@ def collect_expert_rows(
                 tools=tools,
                 render=render,
                 source="expert",
-                step_budget=budget.max_steps if budget else DEFAULT_STEP_BUDGET,
+                step_budget=(budget or Budget()).max_steps,  # what the Observer ran under
             )
         )
     return collection

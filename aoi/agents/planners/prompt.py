@@ -141,7 +141,8 @@ def parse_template(data: Any, source: str) -> PromptTemplate:
 
 
 def _parse_render(render: Any, source: str) -> dict[str, Any]:
-    """The optional ``render`` mapping: ``tool_format``, ``latest_chars``, ``verbs_for_tasks``."""
+    """The optional ``render`` mapping: ``tool_format``, ``latest_chars``, ``verbs_for_tasks``,
+    ``squeeze_columns`` (each validated; absent keys keep the dataclass defaults)."""
     if not isinstance(render, dict):
         raise _fail(source, f"render: expected a mapping with keys from {list(RENDER_KEYS)}")
     unknown = sorted(set(render) - set(RENDER_KEYS))
@@ -270,12 +271,13 @@ def render_guidance(notes: Iterable[str]) -> str:
     return "\n".join(items) if items else "(none)"
 
 
-def render_verbs(template: PromptTemplate, task: str, verbs: Sequence[str]) -> str:
+def render_verbs(template: PromptTemplate, task: str, verbs: Sequence[str], tool_format: ToolFormat) -> str:
+    """The allowed verbs, laid out like the tools (``signature``: one line, ``;``-separated)."""
     if template.verbs_for_tasks is not None and task not in template.verbs_for_tasks:
         return "(none needed for this task)"
     if not verbs:
         return "(none: do not propose any action)"
-    return ("; " if template.tool_format == "signature" else "\n").join(verbs)
+    return ("; " if tool_format == "signature" else "\n").join(verbs)
 
 
 def render_messages(
@@ -295,7 +297,7 @@ def render_messages(
         "incident": untrusted(context.incident.strip() or "(no description)"),
         "task": f"{context.task or 'investigation'} — {template.tasks[task]}",
         "tools": render_tools(context.tools, tool_format),
-        "verbs": render_verbs(template, task, verbs),
+        "verbs": render_verbs(template, task, verbs, tool_format),
         "step_schema": template.step_schema,
         "examples": template.examples,
         "guidance": render_guidance(context.guidance),
