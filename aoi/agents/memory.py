@@ -3,6 +3,11 @@
 Why this shape (AOI's "historical summaries"): a model needs the whole path of the investigation to
 avoid repeating itself, but only the latest tool output in detail; carrying every output verbatim
 would blow the context after a handful of probes. Pure function of the history; deterministic.
+
+An earlier step's line also carries the *notable* findings of its output (``| notable: …``, from
+:func:`aoi.agents.highlights.notable_lines`): the step's summary is the planner's intention ("survey
+pod health"), not what the tool found, so without them a small model that must conclude after a few
+probes has forgotten the crash-looping pod that step 1 showed. Nothing is added when nothing stood out.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from aoi.agents.highlights import notable_lines
 from aoi.agents.planners.base import HistoryItem
 
 SUMMARY_CHARS = 160
@@ -27,7 +33,10 @@ def _call_text(item: HistoryItem) -> str:
 
 
 def summary_line(item: HistoryItem) -> str:
-    """``#3 get_pods {"namespace":"x"} → ok: 2 pods not ready`` (the step's summary or the output's head)."""
+    """``#3 get_pods {"namespace":"x"} → ok: survey pods | notable: geo-1 0/1 CrashLoopBackOff restarts=5``
+
+    The step's summary (or the output's head), then what stood out in an ok output, if anything.
+    """
     result = item.result
     if result is None:
         outcome = "recorded"
@@ -39,6 +48,12 @@ def summary_line(item: HistoryItem) -> str:
     line = f"#{item.index} {_call_text(item)} → {outcome}"
     if gist:
         line += f": {gist[:SUMMARY_CHARS]}"
+    if result is not None and result.status == "ok" and result.output:
+        notable = notable_lines(
+            result.tool or item.step.tool or "", result.output, invocation=result.invocation
+        )
+        if notable:
+            line += " | notable: " + "; ".join(notable)
     return line
 
 

@@ -195,3 +195,21 @@ def test_proposals_outside_the_whitelist_are_dropped() -> None:
 
 def test_memory_of_an_empty_history_is_empty() -> None:
     assert build_memory([]) == ""
+
+
+def test_memory_keeps_an_earlier_crash_looping_pod_visible_after_later_probes() -> None:
+    planner = ScriptedPlanner(
+        [
+            probe("get_pods", namespace=NS),
+            probe("get_nodes"),
+            probe("get_logs", namespace=NS, name="geo"),
+            SUBMIT,
+        ]
+    )
+    Observer(read_tools(backend()), planner).run(INCIDENT)
+    memory = planner.contexts[3].memory
+    pods_line = next(line for line in memory.splitlines() if line.startswith("#1 get_pods"))
+    assert "look at get_pods | notable: geo-abc12-x1 0/1 CrashLoopBackOff" in pods_line
+    assert "user-abc12-y2" not in pods_line  # healthy rows are not notable
+    nodes_line = next(line for line in memory.splitlines() if line.startswith("#2 get_nodes"))
+    assert "notable" not in nodes_line  # nothing stood out: nothing appended
