@@ -119,7 +119,9 @@ def taught_model(tmp_path_factory: pytest.TempPathFactory, prompt_messages: list
 def test_generated_answer_is_parsed_into_the_step_with_exact_token_counts(
     taught_model: Path, template_path: Path, prompt_messages: list[dict[str, str]]
 ) -> None:
-    planner = LocalPlanner(taught_model, template_path=template_path, verbs=[], max_new_tokens=120)
+    planner = LocalPlanner(
+        taught_model, template_path=template_path, verbs=[], max_new_tokens=120, decoding="free"
+    )
     output = planner.next_step(context())
     assert (output.step.summary, output.step.tool, output.step.args) == (
         "check pods",
@@ -137,7 +139,9 @@ def test_generated_answer_is_parsed_into_the_step_with_exact_token_counts(
 def test_garbage_from_a_random_model_raises_a_typed_error_after_one_reask(
     random_model: Path, template_path: Path
 ) -> None:
-    planner = LocalPlanner(random_model, template_path=template_path, verbs=[], max_new_tokens=12)
+    planner = LocalPlanner(
+        random_model, template_path=template_path, verbs=[], max_new_tokens=12, decoding="free"
+    )
     with pytest.raises(InvalidStepError) as caught:
         planner.next_step(context())
     assert isinstance(caught.value, PlannerError)
@@ -163,14 +167,43 @@ def test_lora_adapter_is_loaded_and_changes_the_answer(
     adapter = tmp_path / "adapter-v1"
     model.save_pretrained(adapter)
 
-    without = LocalPlanner(random_model, template_path=template_path, verbs=[], max_new_tokens=40, reasks=0)
+    options: dict[str, Any] = {"verbs": [], "max_new_tokens": 40, "reasks": 0, "decoding": "free"}
+    without = LocalPlanner(random_model, template_path=template_path, **options)
     with pytest.raises(InvalidStepError):
         without.next_step(context())
-    with_adapter = LocalPlanner(
-        random_model, adapter, template_path=template_path, verbs=[], max_new_tokens=40, reasks=0
-    )
+    with_adapter = LocalPlanner(random_model, adapter, template_path=template_path, **options)
     assert with_adapter.model_version == f"{random_model.name}+adapter-v1"
     assert with_adapter.next_step(context()).step.args == ANSWER["args"]
+
+
+def test_constrained_decoding_makes_even_a_random_model_answer_a_valid_step(
+    random_model: Path, template_path: Path
+) -> None:
+    planner = LocalPlanner(random_model, template_path=template_path, verbs=[])
+    ctx = context("pods in namespace test-hotel crash")
+    for steps_left in (3, 1):
+        ctx = PlannerContext(
+            incident=ctx.incident,
+            task="detection",
+            tools=ctx.tools,
+            budget_left=BudgetLeft(steps_left, 999, 9),
+        )
+        output = planner.next_step(ctx)
+        assert output.step.action_type in ("probe", "submit")
+        if output.step.action_type == "probe":
+            assert output.step.tool in ("get_pods", "get_logs")
+            assert output.step.args.get("namespace", "test-hotel") == "test-hotel"
+        assert json.loads(output.raw_text)["action_type"] == output.step.action_type
+        assert output.completion_tokens > 0 and output.prompt_tokens > 0
+    assert output.step.action_type == "submit"  # one step left: the grammar allows only a submission
+
+
+def test_constrained_decoding_keeps_what_the_model_was_taught(
+    taught_model: Path, template_path: Path
+) -> None:
+    planner = LocalPlanner(taught_model, template_path=template_path, verbs=[])
+    step = planner.next_step(context()).step
+    assert (step.summary, step.tool, step.args["namespace"]) == ("check pods", "get_pods", "test-hotel")
 
 
 def test_control_tokens_in_cluster_text_cannot_open_a_fake_system_turn(
@@ -222,16 +255,19 @@ def test_default_model_is_the_packaged_smollm2_gguf() -> None:
 
 @pytest.mark.llm
 def test_real_smollm2_produces_a_step_or_a_typed_error() -> None:
-    planner = LocalPlanner(max_new_tokens=96, reasks=0)
     tools = [d.bind(None).spec for d in READ_TOOLS]
     ctx = PlannerContext(
         incident="Users see 502s from the hotel reservation frontend", task="detection", tools=tools
     )
+    free = LocalPlanner(max_new_tokens=96, reasks=0, decoding="free")
     try:
-        output = planner.next_step(ctx)
+        output = free.next_step(ctx)
     except InvalidStepError as error:  # untrained, it often cannot follow the schema: still typed
         assert error.completion_tokens > 0 and error.raw_text
     else:
         assert output.step.action_type in ("probe", "propose", "submit")
         assert output.prompt_tokens > 500 and output.completion_tokens > 0
+    constrained = LocalPlanner()  # the default decoding: always a valid step
+    assert constrained.next_step(ctx).step.action_type in ("probe", "submit")
+    planner = free
     assert planner.model_version == "SmolLM2-135M-Instruct.Q4_1.gguf"

