@@ -152,7 +152,12 @@ def planner_spec(settings: Settings) -> PlannerSpec:
         )
     if settings.planner == "local":
         return PlannerSpec(
-            "local", {"model_path": settings.local_model_path, "adapter_path": settings.local_adapter_path}
+            "local",
+            {
+                "model_path": settings.local_model_path,
+                "adapter_path": settings.local_adapter_path,
+                "decoding": settings.local_decoding,
+            },
         )
     return PlannerSpec("heuristic")
 

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(default=60.0, alias="AOI_LLM_TIMEOUT_S")
     local_model_path: Path | None = Field(default=None, alias="AOI_LOCAL_MODEL_PATH")
     local_adapter_path: Path | None = Field(default=None, alias="AOI_LOCAL_ADAPTER_PATH")
+    # constrained: the step grammar picks what the model may write (always a valid step); free: plain
+    # greedy decoding, parsed and re-asked like the openai planner (for comparison and debugging)
+    local_decoding: Literal["constrained", "free"] = Field(default="constrained", alias="AOI_LOCAL_DECODING")
 
     approvers: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="AOI_APPROVERS")
     sim_problem: str = Field(default=DEFAULT_SIM_PROBLEM, alias="AOI_SIM_PROBLEM")

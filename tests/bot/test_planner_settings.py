@@ -1,0 +1,21 @@
+"""Planner settings reach the planner: ``AOI_LOCAL_DECODING`` picks how the local model answers."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from aoi.bot.services import planner_spec
+from aoi.bot.settings import Settings
+
+
+def test_the_local_planner_decodes_under_the_step_grammar_unless_told_otherwise() -> None:
+    spec = planner_spec(Settings(AOI_PLANNER="local"))
+    assert spec.name == "local" and spec.options["decoding"] == "constrained"
+    free = planner_spec(Settings(AOI_PLANNER="local", AOI_LOCAL_DECODING="free"))
+    assert free.options["decoding"] == "free"
+
+
+def test_an_unknown_decoding_is_refused_naming_the_variable() -> None:
+    with pytest.raises(ValidationError, match="AOI_LOCAL_DECODING"):
+        Settings(AOI_PLANNER="local", AOI_LOCAL_DECODING="beam")
