@@ -18,6 +18,8 @@ never ``import torch`` — the agents layer stays importable without the trainin
 from __future__ import annotations
 
 import inspect
+import math
+import random
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -27,7 +29,20 @@ from aoi.agents.planners.step_grammar import End
 class LmChooser:
     """``LmChooser(model, tokenizer, prompt_ids)`` scores continuations of one prompt (one step)."""
 
-    def __init__(self, model: Any, tokenizer: Any, prompt_ids: Any, reuse: LmChooser | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        prompt_ids: Any,
+        reuse: LmChooser | None = None,
+        *,
+        sampler: random.Random | None = None,
+        temperature: float = 1.0,
+    ) -> None:
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        self.sampler = sampler  # None: greedy (the exact arg-max); else sample with ``temperature``
+        self.temperature = temperature
         self.model = model
         self.tokenizer = tokenizer
         self._prompt_ids = prompt_ids  # tensor [1, n]
@@ -120,9 +135,42 @@ class LmChooser:
         trie = _Trie()
         for index, ((_, end), tokens) in enumerate(zip(candidates, encoded, strict=True)):
             trie.add(tokens[shared:], index, end)
+        if self.sampler is not None:
+            return self._sample(trie, self._logprobs[shared], shared)
         self._best = (0, float("-inf"))
         self._search(trie, self._logprobs[shared], 0.0, shared)
         return self._best[0]
+
+    def _sample(self, node: _Trie, logprobs: Any, depth: int) -> int:
+        """Walk the trie token by token, drawing each branch (or the end of a candidate) from the
+        model's distribution restricted to what the grammar allows — constrained sampling, for k>1
+        runs that differ the way a sampling LLM's do."""
+        assert self.sampler is not None
+        start = depth
+        try:
+            while True:
+                options: list[tuple[float, int | None, Any]] = []  # (log-weight, token | None, payload)
+                for index, end in node.leaves:
+                    weight = float(logprobs[self._ends[end]].logsumexp(-1)) if end else 0.0
+                    options.append((weight, None, index))
+                for token, child in node.children.items():
+                    options.append((float(logprobs[token]), token, child))
+                weight, token, payload = self._draw(options)
+                if token is None:
+                    return int(payload)
+                node = payload
+                if not node.children and all(end is None for _, end in node.leaves):
+                    return node.leaves[0][0]
+                logprobs = self._extend([token])[-1]
+                depth += 1
+        finally:
+            self._truncate(start)
+
+    def _draw(self, options: Sequence[tuple[float, Any, Any]]) -> tuple[float, Any, Any]:
+        assert self.sampler is not None
+        top = max(weight for weight, _, _ in options)
+        weights = [math.exp((weight - top) / self.temperature) for weight, _, _ in options]
+        return self.sampler.choices(list(options), weights=weights)[0]
 
     def _search(self, node: _Trie, logprobs: Any, partial: float, depth: int) -> None:
         """Branch and bound over the candidates' token trie, most likely branch first.
@@ -147,11 +195,19 @@ class LmChooser:
             self._truncate(depth)
 
     def generate(self, text: str, kind: Literal["string", "digits"], max_tokens: int) -> str:
-        """Greedy free text: a string's content up to its closing quote, or an integer's digits."""
+        """Free text — a string's content up to its closing quote, or an integer's digits — greedy, or
+        sampled from the 40 most likely allowed tokens when the chooser samples."""
         self._sync(self._encode(text))
         produced: list[int] = []
         for _ in range(max_tokens):
             logprobs = self._logprobs[len(self._tokens)]
+            if self.sampler is not None:
+                token = self._sample_token(logprobs, kind, bool(produced))
+                if token is None:
+                    break
+                produced.append(token)
+                self._sync([*self._tokens, token])
+                continue
             if kind == "digits":
                 allowed = logprobs[self._digit_ids]
                 best = self._digit_ids[int(allowed.argmax())]
@@ -171,6 +227,25 @@ class LmChooser:
             produced.append(best)
             self._sync([*self._tokens, best])
         return self.tokenizer.decode(produced, skip_special_tokens=True)
+
+    def _sample_token(self, logprobs: Any, kind: Literal["string", "digits"], started: bool) -> int | None:
+        """One sampled token of free text, or None for "the value ends here"."""
+        scores = logprobs.clone()
+        if kind == "digits":
+            ends = float(logprobs[self._ends["value"]].logsumexp(-1))
+            allowed = logprobs[self._digit_ids]
+            values, positions = allowed.topk(min(10, allowed.shape[0]))
+            options: list[tuple[float, int | None, None]] = [
+                (float(v), self._digit_ids[int(i)], None) for v, i in zip(values, positions, strict=True)
+            ]
+            if started:
+                options.append((ends, None, None))
+            return self._draw(options)[1]
+        scores[self._banned_in_strings] = float("-inf")
+        values, positions = scores.topk(40)
+        pairs = zip(values, positions, strict=True)
+        token = self._draw([(float(v), int(i), None) for v, i in pairs if float(v) > -1e30])[1]
+        return None if token == self._eos or token in self._quote_ids else token
 
 
 class _Trie:

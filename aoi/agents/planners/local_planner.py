@@ -23,6 +23,7 @@ raises ``ModelUnavailableError`` so the Observer falls back to the heuristic pla
 from __future__ import annotations
 
 import importlib.util
+import random
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -129,12 +130,19 @@ class LocalPlanner:
         template_path: Path | None = None,
         tool_format: ToolFormat | None = None,
         decoding: Decoding = "constrained",
+        temperature: float = 0.0,
+        seed: int | None = None,
     ) -> None:
         if max_new_tokens < 1 or reasks < 0:
             raise ValueError("max_new_tokens must be ≥ 1 and reasks ≥ 0")
         if decoding not in ("constrained", "free"):
             raise ValueError(f"decoding must be 'constrained' or 'free', got {decoding!r}")
         self.decoding: Decoding = decoding
+        if temperature < 0 or (temperature > 0 and decoding != "constrained"):
+            raise ValueError("temperature must be ≥ 0, and sampling (> 0) needs constrained decoding")
+        self.temperature = temperature
+        # one seeded stream per planner: k runs of the same problem differ, and a rerun repeats them
+        self._sampler = random.Random(seed) if temperature > 0 else None
         self.source = resolve_model_source(model_path)
         self.adapter_path = check_adapter(adapter_path)
         self.max_new_tokens = max_new_tokens
@@ -210,7 +218,14 @@ class LocalPlanner:
         grammar = StepGrammar.build(schemas, self.verb_params)
         try:
             with self._decoding:  # one KV cache, handed from step to step: one step at a time
-                chooser = LmChooser(self._model, self._tokenizer, inputs["input_ids"], self._previous)
+                chooser = LmChooser(
+                    self._model,
+                    self._tokenizer,
+                    inputs["input_ids"],
+                    self._previous,
+                    sampler=self._sampler,
+                    temperature=self.temperature or 1.0,
+                )
                 self._previous = None
                 text = decode_step(chooser, grammar, context)
                 self._previous = chooser
