@@ -177,7 +177,7 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         "dataset": {"hash": digest, "rows": len(rows), "source": "heuristic expert, train split, purified"},
         "test_problems": [p.id for p in test],
         "eval_budget_steps": args.eval_steps,
-        "evaluations": [e.to_json() for e in evaluations],
+        "evaluations": [e.to_json() | _breakdown(e) for e in evaluations],
         "training": {
             "sft": {"steps": args.sft_steps, "seconds": round(sft_seconds, 1), "metrics": sft.metrics},
             "grpo": {"steps": args.grpo_steps, "seconds": round(grpo_seconds, 1), "metrics": grpo.metrics},
@@ -193,6 +193,34 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             "avg1_ge_0.43": after_grpo.avg_at_k >= TARGET_AVG1,
         },
     }
+
+
+def _breakdown(score: EvalScore) -> dict[str, Any]:
+    """Per task type and per problem: which problems a model solves, how many steps it took and what
+    it submitted (the model's own answer, never the expected one)."""
+    by_task: dict[str, list[bool]] = {}
+    episodes = []
+    for episode in score.episodes:
+        by_task.setdefault(episode.task, []).append(episode.success)
+        diagnosis = episode.trajectory.diagnosis
+        submitted = {}
+        if diagnosis is not None:
+            submitted = {
+                "detected": diagnosis.detected,
+                "faulty_components": list(diagnosis.faulty_components),
+                "system_level": diagnosis.root_cause.system_level,
+                "fault_type": diagnosis.root_cause.fault_type,
+            }
+        episodes.append(
+            {
+                "problem": episode.problem_id,
+                "success": episode.success,
+                "steps": len(episode.trajectory.steps),
+                "submitted": submitted,
+            }
+        )
+    rates = {task: round(sum(values) / len(values), 3) for task, values in sorted(by_task.items())}
+    return {"by_task": rates, "episodes": episodes}
 
 
 def _ratio(value: float, baseline: float) -> float | None:
