@@ -2,11 +2,12 @@
 
 Run: ``python bench/bench_learning.py [--quick]``. The defaults are the full run (the whole test split,
 30 SFT + 30 GRPO steps of 4 rows, 10-step evaluation budget); on 2 CPU cores that is many hours
-(SFT ~60–90 s and GRPO ~85–290 s per step, evaluation ~20 s per model step), so the README reports
+(SFT ~50–90 s and GRPO ~80–290 s per step, evaluation ~5 s per model step with constrained decoding),
+so the README reports
 
-    python bench/bench_learning.py --skip-evolver --test-problems 8 --sft-steps 16 --grpo-steps 4
+    python bench/bench_learning.py --skip-evolver --test-problems 16 --sft-steps 64 --grpo-steps 4
 
-(~60 min: 8 stratified test-split problems — two per task type; ~35 min of training). ``--quick``
+(~2 h: 16 stratified test-split problems; one SFT epoch of the 256 expert rows). ``--quick``
 is a 4-problem smoke run. Prints tables and writes ``bench/results/learning.json`` plus
 ``learning_curves.png``, ``learning_eval.png`` and ``evolver*.png`` next to it. Memory: micro-batches
 of 1 row (gradient accumulation makes the step) peak at ~7 GB; batch 4 at ~1,500 tokens exceeded 24 GB.
