@@ -39,24 +39,19 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from aoi.agents.planners.base import PlannerContext
+from aoi.sim.faults.catalogue import FaultType, SystemLevel
 
 End = Literal["string", "value"] | None
 """How a chosen candidate must end: ``"string"`` — the model must be about to close a JSON string
 (next token starts with a quote); ``"value"`` — about to end a bare value (``,`` ``}`` ``]``); None —
 the candidate is complete text."""
 
-SYSTEM_LEVELS = ("Hardware", "Operating System", "Virtualization", "Application")
-FAULT_TYPES = (
-    "Misconfiguration",
-    "Code Defect",
-    "Authentication Issue",
-    "Network/Storage Issue",
-    "Operation Error",
-    "Dependency Problem",
-)
+# the taxonomy the graders use, from the fault catalogue that defines it (one source of truth)
+SYSTEM_LEVELS: tuple[str, ...] = get_args(SystemLevel)
+FAULT_TYPES: tuple[str, ...] = get_args(FaultType)
 CONFIDENCES = ("0.3", "0.5", "0.7", "0.9")
 PROPOSING_TASKS = (None, "mitigation")
 MAX_COMPONENTS = 3
