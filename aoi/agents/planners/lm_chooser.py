@@ -21,6 +21,7 @@ import inspect
 import math
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from aoi.agents.planners.step_grammar import End
@@ -51,13 +52,12 @@ class LmChooser:
         self._cache: Any = None
         self.forwards = 0
         self._best: tuple[int, float] = (0, float("-inf"))
-        self._ends = _end_token_sets(tokenizer)
-        self._digit_ids = [i for i, s in _vocab_strings(tokenizer) if s and s.isdigit()]
-        self._banned_in_strings = [
-            i for i, s in _vocab_strings(tokenizer) if "\\" in s or "\n" in s or '"' in s[1:]
-        ]
+        classes = _token_classes(tokenizer)
+        self._ends = classes.ends
+        self._digit_ids = classes.digit_ids
+        self._banned_in_strings = classes.banned_in_strings
+        self._quote_ids = classes.quote_ids
         self._eos = tokenizer.eos_token_id
-        self._quote_ids = set(self._ends["string"].tolist())
         # transformers ≥ 5.2x names the cache argument ``cache`` (``past_key_values`` is deprecated)
         parameters = inspect.signature(model.forward).parameters
         self._cache_arg = "cache" if "cache" in parameters else "past_key_values"
@@ -278,22 +278,33 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
-_VOCAB_CACHE: dict[int, list[tuple[int, str]]] = {}
+@dataclass(frozen=True)
+class _TokenClasses:
+    """The vocabulary sorted into what the grammar needs, computed once per tokenizer (a pass over
+    ~49k decoded tokens is too slow to repeat on every step)."""
+
+    tokenizer: Any  # held so that the id() key below cannot be reused by another object
+    ends: dict[str, Any]  # "string": ids starting with a quote; "value": starting with , } ] (tensors)
+    quote_ids: frozenset[int]
+    digit_ids: list[int]
+    banned_in_strings: list[int]  # a backslash, a newline or a quote after the first character
 
 
-def _vocab_strings(tokenizer: Any) -> list[tuple[int, str]]:
-    """(id, decoded text) of every token, computed once per tokenizer."""
+_TOKEN_CLASSES: dict[int, _TokenClasses] = {}
+
+
+def _token_classes(tokenizer: Any) -> _TokenClasses:
     key = id(tokenizer)
-    if key not in _VOCAB_CACHE:
-        _VOCAB_CACHE[key] = [
-            (i, tokenizer.decode([i], skip_special_tokens=False)) for i in range(len(tokenizer))
-        ]
-    return _VOCAB_CACHE[key]
-
-
-def _end_token_sets(tokenizer: Any) -> dict[str, Any]:
-    """Token ids that start by closing a string (``"``) or a bare value (``,`` ``}`` ``]``), as tensors."""
-    quote = [i for i, s in _vocab_strings(tokenizer) if s.startswith('"')]
-    value = [i for i, s in _vocab_strings(tokenizer) if s[:1] in (",", "}", "]")]
-    ids = tokenizer("x", return_tensors="pt")["input_ids"]  # a tensor to build index tensors from
-    return {"string": ids.new_tensor(quote), "value": ids.new_tensor(value)}
+    if key not in _TOKEN_CLASSES:
+        vocab = [(i, tokenizer.decode([i], skip_special_tokens=False)) for i in range(len(tokenizer))]
+        quote = [i for i, text in vocab if text.startswith('"')]
+        value = [i for i, text in vocab if text[:1] in (",", "}", "]")]
+        ids = tokenizer("x", return_tensors="pt")["input_ids"]  # a tensor to build index tensors from
+        _TOKEN_CLASSES[key] = _TokenClasses(
+            tokenizer=tokenizer,
+            ends={"string": ids.new_tensor(quote), "value": ids.new_tensor(value)},
+            quote_ids=frozenset(quote),
+            digit_ids=[i for i, text in vocab if text and text.isdigit()],
+            banned_in_strings=[i for i, text in vocab if "\\" in text or "\n" in text or '"' in text[1:]],
+        )
+    return _TOKEN_CLASSES[key]
