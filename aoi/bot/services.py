@@ -157,6 +157,7 @@ def planner_spec(settings: Settings) -> PlannerSpec:
                 "model_path": settings.local_model_path,
                 "adapter_path": settings.local_adapter_path,
                 "decoding": settings.local_decoding,
+                "device": settings.local_device,
             },
         )
     return PlannerSpec("heuristic")

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # constrained: the step grammar picks what the model may write (always a valid step); free: plain
     # greedy decoding, parsed and re-asked like the openai planner (for comparison and debugging)
     local_decoding: Literal["constrained", "free"] = Field(default="constrained", alias="AOI_LOCAL_DECODING")
+    # auto: a CUDA GPU when torch sees one, else the CPU; cpu / cuda / cuda:N pin it
+    local_device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", alias="AOI_LOCAL_DEVICE")
 
     approvers: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="AOI_APPROVERS")
     sim_problem: str = Field(default=DEFAULT_SIM_PROBLEM, alias="AOI_SIM_PROBLEM")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from transformers.utils import is_torch_cuda_available
 
 from aoi.agents.planners.base import BudgetLeft, PlannerContext, PlannerError
 from aoi.agents.planners.local_planner import LocalModelNotFound, LocalPlanner, packaged_smollm2
@@ -291,3 +292,33 @@ def test_real_smollm2_produces_a_step_or_a_typed_error() -> None:
     assert constrained.next_step(ctx).step.action_type in ("probe", "submit")
     planner = free
     assert planner.model_version == "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def test_the_model_runs_where_the_device_setting_says(random_model: Path, template_path: Path) -> None:
+    with pytest.raises(ValueError, match="device must be"):
+        LocalPlanner(random_model, template_path=template_path, verbs=[], device="gpu0")
+    planner = LocalPlanner(random_model, template_path=template_path, verbs=[], device="auto")
+    planner.load()
+    expected = "cuda" if is_torch_cuda_available() else "cpu"  # auto takes the GPU an engineer has
+    assert planner._model.device.type == expected
+    assert planner.next_step(context()).step.action_type in ("probe", "submit")
+
+
+@pytest.mark.skipif(is_torch_cuda_available(), reason="this machine has a GPU: asking for one succeeds")
+def test_asking_for_a_gpu_on_a_machine_without_one_is_a_load_error_not_a_silent_cpu_run(
+    random_model: Path, template_path: Path
+) -> None:
+    planner = LocalPlanner(random_model, template_path=template_path, verbs=[], device="cuda")
+    with pytest.raises(ModelUnavailableError, match="no CUDA GPU"):
+        planner.next_step(context())
+
+
+@pytest.mark.gpu
+def test_on_a_gpu_the_planner_writes_the_step_it_writes_on_the_cpu(
+    taught_model: Path, template_path: Path
+) -> None:
+    cpu = LocalPlanner(taught_model, template_path=template_path, verbs=[], device="cpu")
+    gpu = LocalPlanner(taught_model, template_path=template_path, verbs=[], device="cuda")
+    ctx = context("pods in namespace test-hotel crash")
+    assert gpu.next_step(ctx).raw_text == cpu.next_step(ctx).raw_text
+    assert gpu._model.device.type == "cuda"

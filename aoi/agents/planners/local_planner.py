@@ -1,4 +1,5 @@
-"""The ``local`` planner: a transformers causal LM on CPU, by default the packaged SmolLM2-135M-Instruct.
+"""The ``local`` planner: a transformers causal LM (CPU, or a CUDA GPU when there is one), by default
+the packaged SmolLM2-135M-Instruct.
 
 Why: the embedded default must run with no GPU, no API key and no network, and the learning loop trains
 LoRA adapters for exactly this model (``aoi train grpo|kto``); this planner is how those adapters are
@@ -15,6 +16,9 @@ folder holding one ``.gguf``; by default the GGUF file shipped by the ``llm-smol
 CLI). An optional LoRA adapter folder is attached with ``model.load_adapter`` (transformers' PEFT
 integration), so this module never imports torch or peft itself (import-linter forbids it in agents).
 
+``device`` picks where it runs: ``auto`` (default) takes a CUDA GPU when torch sees one, so the same
+install uses the GPU an engineer has; ``cpu``/``cuda``/``cuda:N`` pin it.
+
 The model is loaded lazily on the first step (≈17 s for SmolLM2 on 2 cores) or eagerly with ``load()``.
 Bad paths fail at construction with what was expected; a model that fails to load or to generate
 raises ``ModelUnavailableError`` so the Observer falls back to the heuristic planner.
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import importlib.util
 import random
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -114,6 +119,30 @@ def check_adapter(adapter_path: Path | None) -> Path | None:
     return path
 
 
+def check_device(device: str) -> str:
+    """``auto`` (a CUDA GPU when torch sees one, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``.
+
+    Checked at construction so that a typo fails at startup, not at the first incident.
+    """
+    if device in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", device):
+        return device
+    raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+
+
+def resolve_device(device: str) -> str:
+    """The torch device for ``device``; asking for CUDA without one is a load error, not a silent CPU run.
+
+    transformers' own probe answers, so that this module still never imports torch.
+    """
+    from transformers.utils import is_torch_cuda_available
+
+    if device == "auto":
+        return "cuda" if is_torch_cuda_available() else "cpu"
+    if device.startswith("cuda") and not is_torch_cuda_available():
+        raise RuntimeError(f"device {device!r} was asked for but torch sees no CUDA GPU")
+    return device
+
+
 class LocalPlanner:
     """``LocalPlanner(model_path=None, adapter_path=None).next_step(context)`` (module docstring)."""
 
@@ -132,12 +161,14 @@ class LocalPlanner:
         decoding: Decoding = "constrained",
         temperature: float = 0.0,
         seed: int | None = None,
+        device: str = "auto",
     ) -> None:
         if max_new_tokens < 1 or reasks < 0:
             raise ValueError("max_new_tokens must be ≥ 1 and reasks ≥ 0")
         if decoding not in ("constrained", "free"):
             raise ValueError(f"decoding must be 'constrained' or 'free', got {decoding!r}")
         self.decoding: Decoding = decoding
+        self.device = check_device(device)
         if temperature < 0 or (temperature > 0 and decoding != "constrained"):
             raise ValueError("temperature must be ≥ 0, and sampling (> 0) needs constrained decoding")
         self.temperature = temperature
@@ -179,6 +210,7 @@ class LocalPlanner:
                 model = AutoModelForCausalLM.from_pretrained(str(self.source.folder), **options)
                 if self.adapter_path is not None:
                     model.load_adapter(str(self.adapter_path))
+                model.to(resolve_device(self.device))  # type: ignore[arg-type]  # transformers types .to oddly
             except Exception as error:  # any loader failure → the Observer's fallback, with the reason
                 raise ModelUnavailableError(
                     f"could not load the local model {self.model_version} from {self.source.folder}: "
@@ -258,7 +290,7 @@ class LocalPlanner:
             sanitize_control_tokens=True,
             return_tensors="pt",
             return_dict=True,
-        )
+        ).to(self._model.device)
         prompt_length = int(inputs["input_ids"].shape[-1])
         limit = getattr(self._model.config, "max_position_embeddings", None)
         if limit is not None and prompt_length + self.max_new_tokens > limit:
