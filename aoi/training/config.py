@@ -44,12 +44,17 @@ class RunSettings:
     gradient_checkpointing: bool = True
     init_adapter: Path | None = None
     lora: LoraSettings = field(default_factory=LoraSettings)
+    # wall-clock cap: training stops (and saves) after the step that crosses it, even short of
+    # max_steps; a weekly job on a shared machine then ends when planned, whatever the hardware
+    max_minutes: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ValueError(f"max_minutes must be > 0, got {self.max_minutes}")
         self.base_model = Path(self.base_model)
         self.output_dir = Path(self.output_dir)
         if self.init_adapter is not None:

@@ -160,6 +160,27 @@ def summarise_log(log_history: list[dict[str, Any]], keys: tuple[str, ...]) -> d
     return metrics
 
 
+def time_limit(minutes: float) -> Any:
+    """A trainer callback that ends training after the step that crosses ``minutes`` of wall clock.
+
+    It asks for a save as it stops, so the run resumes from there like any interrupted run.
+    """
+    from transformers import TrainerCallback
+
+    class TimeLimit(TrainerCallback):
+        def __init__(self) -> None:
+            self.deadline = time.monotonic() + minutes * 60.0
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if time.monotonic() >= self.deadline:
+                log.info("time limit of %.1f min reached at step %d: stopping", minutes, state.global_step)
+                control.should_training_stop = True
+                control.should_save = True
+            return control
+
+    return TimeLimit()
+
+
 def finish_run(
     trainer: Any,
     settings: RunSettings,
@@ -172,6 +193,8 @@ def finish_run(
     resume = last_checkpoint(settings)
     if resume is not None:
         log.info("resuming %s run from %s", method, resume)
+    if settings.max_minutes is not None:
+        trainer.add_callback(time_limit(settings.max_minutes))
     started = time.monotonic()
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.monotonic() - started

@@ -117,3 +117,22 @@ def test_grpo_rows_without_reward_columns_are_refused(tiny_model: Path, tmp_path
 def test_grpo_batch_must_be_divisible_by_group_size(tiny_model: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="divisible by num_generations"):
         GrpoSettings(base_model=tiny_model, output_dir=tmp_path, batch_size=3, num_generations=4)
+
+
+def test_a_time_limit_stops_training_early_and_still_saves_the_adapter(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    settings = SftSettings(
+        base_model=tiny_model,
+        output_dir=tmp_path / "sft",
+        max_steps=500,
+        learning_rate=1e-2,
+        lora=LORA,
+        max_minutes=1e-6,  # crossed by the first step
+    )
+    result = train_sft(settings, make_step_rows(), "h")
+    assert result.metrics["steps"] == 1
+    assert _lora_b_norm(result.adapter_dir) > 0.0
+    assert any((tmp_path / "sft").rglob("checkpoint-1"))  # saved as it stopped: a rerun resumes there
+    with pytest.raises(ValueError, match="max_minutes"):
+        SftSettings(base_model=tiny_model, output_dir=tmp_path / "x", max_minutes=0)
