@@ -30,12 +30,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import multiprocessing
+import os
 import random
 import re
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +56,7 @@ from aoi.training.datasets import default_renderer, default_tool_specs
 from aoi.training.evolve_job import simulated_failure_cases
 from aoi.training.evolver import evolve, symptoms_of
 from aoi.training.expert import cached_expert_rows, collect_expert_rows
-from aoi.training.pipeline import EvalScore, evaluate_local
+from aoi.training.pipeline import EvalScore, eval_score, evaluate_local
 from aoi.training.rewards_verified import VerifiedOutcomeReward
 from aoi.training.rollout import run_episodes, scores
 from aoi.training.trainers import train_grpo, train_sft
@@ -78,7 +82,6 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     train = load_problems("train")
     # The expert runs under the budget the student is evaluated with: its trajectories then fit that
     # budget, and every row's prompt shows the steps left as the Observer will show them.
-    budget = Budget(max_steps=args.eval_steps, max_retries=0, deadline_s=3600.0)
     expert_budget = Budget(max_steps=args.eval_steps)
     rows, digest = cached_expert_rows(
         data_dir / "datasets",
@@ -98,18 +101,10 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     lora = LoraSettings(r=16, alpha=32)
     runs = args.runs_dir or data_dir / "bench-runs" / time.strftime("%Y%m%dT%H%M%S")
 
-    def evaluate(label: str, adapter: Path | None) -> EvalScore:
-        started = time.perf_counter()
-        score = evaluate_local(
-            label, test, base_model=base, adapter=adapter, budget=budget, max_new_tokens=args.max_new_tokens
-        )
-        log(
-            f"{label}: avg@1 {score.avg_at_k:.3f}, valid steps {score.valid_step_rate:.1%} "
-            f"({len(test)} problems, {time.perf_counter() - started:.0f} s)"
-        )
-        return score
-
-    evaluations = [evaluate("untrained", None)]
+    evaluator = Evaluator(test, base, args)
+    pending = [evaluator.submit("untrained", None)]
+    if args.sft_epochs:
+        args.sft_steps = math.ceil(args.sft_epochs * len(rows) / (args.batch_size * args.accumulation))
     started = time.perf_counter()
     sft = train_sft(
         SftSettings(
@@ -122,31 +117,35 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             learning_rate=5e-4,
             lora=lora,
             save_steps=max(5, args.sft_steps),
+            max_minutes=args.sft_minutes,
         ),
         rows,
         digest,
     )
     sft_seconds = time.perf_counter() - started
     log(
-        f"SFT: {args.sft_steps} steps in {sft_seconds:.0f} s, loss {sft.metrics.get('loss_first', 0):.3f} → "
+        f"SFT: {sft.metrics.get('steps', 0):.0f} of {args.sft_steps} steps in {sft_seconds:.0f} s, "
+        f"loss {sft.metrics.get('loss_first', 0):.3f} → "
         f"{sft.metrics.get('loss_last', 0):.3f}"
     )
-    evaluations.append(evaluate("after SFT", sft.adapter_dir))
+    log(f"SFT adapter: {sft.adapter_dir}")
+    pending.append(evaluator.submit("after SFT", sft.adapter_dir))
     started = time.perf_counter()
     grpo = train_grpo(
         GrpoSettings(
             base_model=base,
             output_dir=runs / "grpo",
             max_steps=args.grpo_steps,
-            batch_size=4 // args.grpo_accumulation,
+            batch_size=args.grpo_generations // args.grpo_accumulation,
             gradient_accumulation_steps=args.grpo_accumulation,
-            num_generations=4,
+            num_generations=args.grpo_generations,
             max_completion_length=args.grpo_completion_tokens,
             gradient_checkpointing=args.gradient_checkpointing,
             learning_rate=2e-5,
             init_adapter=sft.adapter_dir,
             lora=lora,
             save_steps=max(5, args.grpo_steps),
+            max_minutes=args.grpo_minutes,
         ),
         rows,
         digest,
@@ -154,19 +153,22 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     )
     grpo_seconds = time.perf_counter() - started
     log(
-        f"GRPO: {args.grpo_steps} steps in {grpo_seconds:.0f} s, reward "
-        f"{grpo.metrics.get('reward_first', 0):.3f} → {grpo.metrics.get('reward_last', 0):.3f}"
+        f"GRPO: {grpo.metrics.get('steps', 0):.0f} of {args.grpo_steps} steps in {grpo_seconds:.0f} s, "
+        f"reward {grpo.metrics.get('reward_first', 0):.3f} → {grpo.metrics.get('reward_last', 0):.3f}"
     )
-    evaluations.append(evaluate("after SFT+GRPO", grpo.adapter_dir))
+    log(f"GRPO adapter: {grpo.adapter_dir}")
+    pending.append(evaluator.submit("after SFT+GRPO", grpo.adapter_dir))
+    evaluations = [evaluator.result(job) for job in pending]
+    evaluator.close()
 
     learning_curves(
-        RESULTS / "learning_curves.png",
+        RESULTS / f"{args.results_key}_curves.png",
         {"sft": sft.log_history, "grpo": grpo.log_history},
         ("loss", "reward", "rewards/valid_step_reward/mean", "rewards/verified_outcome_reward/mean"),
         "SmolLM2-135M: SFT warm start then GRPO",
     )
     comparison(
-        RESULTS / "learning_eval.png",
+        RESULTS / f"{args.results_key}_eval.png",
         {e.label: e.to_json() for e in evaluations},
         ("avg_at_k", "valid_step_rate"),
         f"local planner on {len(test)} test-split problems (model alone)",
@@ -175,6 +177,7 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     return {
         "command_args": {k: str(v) for k, v in vars(args).items()},
         "model": "SmolLM2-135M-Instruct (packaged GGUF → float32 HF folder) + LoRA r=16",
+        "device": _device_name(),
         "dataset": {"hash": digest, "rows": len(rows), "source": "heuristic expert, train split, purified"},
         "test_problems": [p.id for p in test],
         "eval_budget_steps": args.eval_steps,
@@ -194,6 +197,85 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             "avg1_ge_0.43": after_grpo.avg_at_k >= TARGET_AVG1,
         },
     }
+
+
+class Evaluator:
+    """Evaluations of the local model, in this process one after another (``--eval-workers 0``), or in
+    spawned worker processes that overlap training, each evaluation's problems split across
+    ``--eval-workers`` shards (on a GPU machine: the untrained model is scored while SFT runs)."""
+
+    def __init__(self, test: Sequence[Any], base: Path, args: argparse.Namespace) -> None:
+        self.test, self.base, self.args = list(test), base, args
+        self.pool: ProcessPoolExecutor | None = None
+        if args.eval_workers > 0:
+            workers = args.eval_workers * 3  # three evaluations may be in flight at once
+            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, label: str, adapter: Path | None) -> tuple[str, float, Any]:
+        started = time.perf_counter()
+        if self.pool is None:
+            return label, started, self._report(label, started, self._run(label, adapter))
+        shards = [self.test[i :: self.args.eval_workers] for i in range(self.args.eval_workers)]
+        futures = [
+            self.pool.submit(
+                _evaluate_shard,
+                label,
+                [p.id for p in shard],
+                str(self.base),
+                None if adapter is None else str(adapter),
+                self.args.eval_steps,
+                self.args.max_new_tokens,
+            )
+            for shard in shards
+            if shard
+        ]
+        return label, started, futures
+
+    def result(self, job: tuple[str, float, Any]) -> EvalScore:
+        label, started, value = job
+        if isinstance(value, EvalScore):
+            return value
+        order = {p.id: i for i, p in enumerate(self.test)}
+        episodes = sorted((e for future in value for e in future.result()), key=lambda e: order[e.problem_id])
+        return self._report(label, started, eval_score(label, episodes, 1))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+    def _run(self, label: str, adapter: Path | None) -> EvalScore:
+        budget = Budget(max_steps=self.args.eval_steps, max_retries=0, deadline_s=3600.0)
+        return evaluate_local(
+            label,
+            self.test,
+            base_model=self.base,
+            adapter=adapter,
+            budget=budget,
+            max_new_tokens=self.args.max_new_tokens,
+        )
+
+    def _report(self, label: str, started: float, score: EvalScore) -> EvalScore:
+        log(
+            f"{label}: avg@1 {score.avg_at_k:.3f}, valid steps {score.valid_step_rate:.1%} "
+            f"({len(self.test)} problems, {time.perf_counter() - started:.0f} s since submitted)"
+        )
+        return score
+
+
+def _evaluate_shard(
+    label: str, problem_ids: list[str], base: str, adapter: str | None, eval_steps: int, max_new_tokens: int
+) -> list[Any]:
+    """One shard of an evaluation, in a worker process (spawned: CUDA cannot be forked)."""
+    by_id = {p.id: p for p in load_problems("test")}
+    score = evaluate_local(
+        label,
+        [by_id[i] for i in problem_ids],
+        base_model=Path(base),
+        adapter=None if adapter is None else Path(adapter),
+        budget=Budget(max_steps=eval_steps, max_retries=0, deadline_s=3600.0),
+        max_new_tokens=max_new_tokens,
+    )
+    return score.episodes
 
 
 def _breakdown(score: EvalScore) -> dict[str, Any]:
@@ -222,6 +304,15 @@ def _breakdown(score: EvalScore) -> dict[str, Any]:
         )
     rates = {task: round(sum(values) / len(values), 3) for task, values in sorted(by_task.items())}
     return {"by_task": rates, "episodes": episodes}
+
+
+def _device_name() -> str:
+    """Where training and evaluation ran: a figure from a GPU run is not a CPU-hours figure."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    return f"cpu: {os.cpu_count()} cores"
 
 
 def _ratio(value: float, baseline: float) -> float | None:
@@ -440,6 +531,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sft-steps", type=int, default=30)
     parser.add_argument("--grpo-steps", type=int, default=30)
     parser.add_argument(
+        "--sft-epochs", type=float, default=0.0, help="passes over the rows (overrides --sft-steps)"
+    )
+    parser.add_argument("--grpo-generations", type=int, default=4, help="GRPO group size")
+    parser.add_argument("--sft-minutes", type=float, default=None, help="wall-clock cap on SFT")
+    parser.add_argument("--grpo-minutes", type=float, default=None, help="wall-clock cap on GRPO")
+    parser.add_argument(
+        "--eval-workers",
+        type=int,
+        default=0,
+        help="0: evaluate in this process between training phases; N: in N spawned processes per "
+        "evaluation, overlapping training (for a GPU machine with many cores)",
+    )
+    parser.add_argument(
+        "--results-key", default="learning", help="key of this run in learning.json (e.g. learning_gpu)"
+    )
+    parser.add_argument(
         "--batch-size", type=int, default=1, help="SFT rows per forward pass (1: ~7 GB peak on CPU)"
     )
     parser.add_argument(
@@ -495,7 +602,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out[evolver_key(args)] = evolver(args)
         _save(out)
     if not args.skip_learning:
-        out["learning"] = learning(args, args.data_dir)
+        out[args.results_key] = learning(args, args.data_dir)
         _save(out)
     _print_tables(out)
     return 0
@@ -510,12 +617,12 @@ def _save(out: dict[str, Any]) -> None:
 
 
 def _print_tables(out: dict[str, Any]) -> None:
-    if "learning" in out:
-        print("\nlocal planner (SmolLM2-135M) on the test split, model alone")
+    for key in sorted(k for k in out if k.startswith("learning")):
+        print(f"\nlocal planner (SmolLM2-135M) on the test split, model alone ({out[key]['device']})")
         print(f"{'model':<18}{'avg@1':>8}{'valid steps':>13}{'n':>5}")
-        for e in out["learning"]["evaluations"]:
+        for e in out[key]["evaluations"]:
             print(f"{e['label']:<18}{e['avg_at_k']:>8.3f}{e['valid_step_rate']:>13.1%}{e['n']:>5}")
-        print(f"ratios: {out['learning']['ratios']}")
+        print(f"ratios: {out[key]['ratios']}")
     for key in sorted(k for k in out if k.startswith("evolver")):
         if key not in out:
             continue

@@ -179,6 +179,11 @@ def evaluate_local(
     episodes = run_episodes(
         problems, planner, k=k, budget=budget, on_episode=on_episode, fallback=AbstainingFallback()
     )
+    return eval_score(label, episodes, k)
+
+
+def eval_score(label: str, episodes: list[Episode], k: int) -> EvalScore:
+    """Score episodes of the local model: also how an evaluation split across processes is merged."""
     summary = scores(episodes)
     return EvalScore(
         label=label,
