@@ -112,7 +112,7 @@ def test_names_come_from_the_incident_and_earlier_outputs_only() -> None:
 
 
 def test_a_submission_lists_seen_components_and_taxonomy_values() -> None:
-    chooser = Scripted(["submit", "true", "geo-7f9c6d", "system_level", "Application", "Code Defect"])
+    chooser = Scripted(["submit", "true", "geo-7f9c6d", "]", "Application", "Code Defect"])
     step = decode(chooser, context(history=[pods_seen()]))
     assert step.action_type == "submit"
     assert step.args["detected"] is True
@@ -144,12 +144,23 @@ def test_a_proposal_uses_a_whitelisted_verb_on_a_seen_target() -> None:
     assert step.args["namespace"] == "test-hotel-reservation"
 
 
+def test_a_submission_decides_whether_anything_is_faulty_before_choosing_which() -> None:
+    empty = Scripted(["submit", "true", "]"])
+    step = decode(empty, context(history=[pods_seen()]))
+    assert step.args["detected"] is True and step.args["faulty_components"] == []
+    assert ['"', "]"] in empty.seen  # the list's shape: one choice, not each name against "[]"
+    named = Scripted(["submit", "true", '"', "frontend", "]"])
+    step = decode(named, context(history=[pods_seen()]))
+    assert step.args["faulty_components"] == ["frontend-5d8c7-xyz12"]
+    assert ["geo-7f9c6d-abcde", "frontend-5d8c7-xyz12"] in named.seen  # then names alone
+
+
 def test_a_mitigation_submission_may_carry_remediations() -> None:
     wants = [
         "submit",
         "true",
         "geo-7f9c6d",
-        "system_level",
+        "]",
         "Application",
         "Code Defect",
         "remediations",

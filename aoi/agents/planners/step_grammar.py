@@ -353,25 +353,25 @@ def _submit(
 ) -> str:
     text.add('"args": {"detected":')
     detected = _pick(chooser, text, [" true", " false"], "value") == " true"
-    text.add(', "faulty_components":')
+    text.add(', "faulty_components": [')
     components: list[str] = []
     options = list(names.entities)
-    candidates: list[tuple[str, End]] = [(' ["' + n, "string") for n in options]
-    candidates.append((' [], "system_level":', None))
-    if not detected:  # no anomaly: nothing is faulty
-        candidates = candidates[-1:]
-    while True:
-        index = _choose(chooser, text, candidates)
-        text.add(candidates[index][0])
-        if index == len(candidates) - 1:
-            break
-        components.append(options[index])
+    # The list's shape is decided before its names, each by its total probability, as a greedy
+    # decoder does: a model sure that *something* is faulty but split between names would otherwise
+    # lose every single name to the empty list (no anomaly: nothing is faulty).
+    more = detected and bool(options) and _choose(chooser, text, [('"', None), ("]", None)]) == 0
+    while more:
+        text.add('"')
+        name = _pick(chooser, text, options)
+        components.append(name)
+        text.add('"')
         options = [n for n in options if n not in components]
         if len(components) >= MAX_COMPONENTS or not options:
-            text.add('"], "system_level":')
             break
-        candidates = [('", "' + n, "string") for n in options] + [('"], "system_level":', None)]
-    text.add(' "')
+        more = _choose(chooser, text, [(', "', None), ("]", None)]) == 0
+        if more:
+            text.add(", ")
+    text.add('], "system_level": "')
     _pick(chooser, text, SYSTEM_LEVELS)
     text.add('", "fault_type": "')
     _pick(chooser, text, FAULT_TYPES)
