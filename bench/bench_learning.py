@@ -29,6 +29,7 @@ of 1 row (gradient accumulation makes the step) peak at ~7 GB; batch 4 at ~1,500
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import multiprocessing
@@ -47,6 +48,7 @@ from aoi.agents.evaluation.suite import load_problems, stratified
 from aoi.agents.observer import Budget
 from aoi.agents.planners.base import PlannerContext, PlannerOutput
 from aoi.agents.planners.heuristic import HeuristicPlanner
+from aoi.agents.planners.heuristic.rules import RULES_PATH
 from aoi.agents.planners.local_planner import LocalPlanner
 from aoi.agents.records import Step, Trajectory, TrajectoryStep
 from aoi.sim import load_suite
@@ -90,6 +92,8 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             "problems": [p.id for p in train],
             "bench": "learning",
             "budget": args.eval_steps,
+            # the expert's rules are part of what it writes: an edited rule must not reuse old rows
+            "rules": hashlib.sha256(RULES_PATH.read_bytes()).hexdigest()[:16],
             "template": Path(LocalPlanner(model_path=base).template.source).name,
         },
         lambda: collect_expert_rows(
@@ -130,40 +134,43 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     )
     log(f"SFT adapter: {sft.adapter_dir}")
     pending.append(evaluator.submit("after SFT", sft.adapter_dir))
-    started = time.perf_counter()
-    grpo = train_grpo(
-        GrpoSettings(
-            base_model=base,
-            output_dir=runs / "grpo",
-            max_steps=args.grpo_steps,
-            batch_size=args.grpo_generations // args.grpo_accumulation,
-            gradient_accumulation_steps=args.grpo_accumulation,
-            num_generations=args.grpo_generations,
-            max_completion_length=args.grpo_completion_tokens,
-            gradient_checkpointing=args.gradient_checkpointing,
-            learning_rate=2e-5,
-            init_adapter=sft.adapter_dir,
-            lora=lora,
-            save_steps=max(5, args.grpo_steps),
-            max_minutes=args.grpo_minutes,
-        ),
-        rows,
-        digest,
-        verified_reward=VerifiedOutcomeReward(load_suite("aiopslab")),
-    )
-    grpo_seconds = time.perf_counter() - started
-    log(
-        f"GRPO: {grpo.metrics.get('steps', 0):.0f} of {args.grpo_steps} steps in {grpo_seconds:.0f} s, "
-        f"reward {grpo.metrics.get('reward_first', 0):.3f} → {grpo.metrics.get('reward_last', 0):.3f}"
-    )
-    log(f"GRPO adapter: {grpo.adapter_dir}")
-    pending.append(evaluator.submit("after SFT+GRPO", grpo.adapter_dir))
+    grpo: Any = None  # --grpo-steps 0: the SFT model is the final one (a CPU run inside a time box)
+    grpo_seconds = 0.0
+    if args.grpo_steps > 0:
+        started = time.perf_counter()
+        grpo = train_grpo(
+            GrpoSettings(
+                base_model=base,
+                output_dir=runs / "grpo",
+                max_steps=args.grpo_steps,
+                batch_size=args.grpo_generations // args.grpo_accumulation,
+                gradient_accumulation_steps=args.grpo_accumulation,
+                num_generations=args.grpo_generations,
+                max_completion_length=args.grpo_completion_tokens,
+                gradient_checkpointing=args.gradient_checkpointing,
+                learning_rate=2e-5,
+                init_adapter=sft.adapter_dir,
+                lora=lora,
+                save_steps=max(5, args.grpo_steps),
+                max_minutes=args.grpo_minutes,
+            ),
+            rows,
+            digest,
+            verified_reward=VerifiedOutcomeReward(load_suite("aiopslab")),
+        )
+        grpo_seconds = time.perf_counter() - started
+        log(
+            f"GRPO: {grpo.metrics.get('steps', 0):.0f} of {args.grpo_steps} steps in {grpo_seconds:.0f} s, "
+            f"reward {grpo.metrics.get('reward_first', 0):.3f} → {grpo.metrics.get('reward_last', 0):.3f}"
+        )
+        log(f"GRPO adapter: {grpo.adapter_dir}")
+        pending.append(evaluator.submit("after SFT+GRPO", grpo.adapter_dir))
     evaluations = [evaluator.result(job) for job in pending]
     evaluator.close()
 
     learning_curves(
         RESULTS / f"{args.results_key}_curves.png",
-        {"sft": sft.log_history, "grpo": grpo.log_history},
+        {"sft": sft.log_history} | ({"grpo": grpo.log_history} if grpo else {}),
         ("loss", "reward", "rewards/valid_step_reward/mean", "rewards/verified_outcome_reward/mean"),
         "SmolLM2-135M: SFT warm start then GRPO",
     )
@@ -173,7 +180,7 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         ("avg_at_k", "valid_step_rate"),
         f"local planner on {len(test)} test-split problems (model alone)",
     )
-    untrained, after_sft, after_grpo = evaluations
+    untrained, after_sft, after_grpo = evaluations[0], evaluations[1], evaluations[-1]
     return {
         "command_args": {k: str(v) for k, v in vars(args).items()},
         "model": "SmolLM2-135M-Instruct (packaged GGUF → float32 HF folder) + LoRA r=16",
@@ -184,11 +191,15 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         "evaluations": [e.to_json() | _breakdown(e) for e in evaluations],
         "training": {
             "sft": {"steps": args.sft_steps, "seconds": round(sft_seconds, 1), "metrics": sft.metrics},
-            "grpo": {"steps": args.grpo_steps, "seconds": round(grpo_seconds, 1), "metrics": grpo.metrics},
+            "grpo": {
+                "steps": args.grpo_steps,
+                "seconds": round(grpo_seconds, 1),
+                "metrics": grpo.metrics if grpo else {},
+            },
         },
         "ratios": {
             "avg1_after_vs_untrained": _ratio(after_grpo.avg_at_k, untrained.avg_at_k),
-            "avg1_grpo_gain_over_sft": round(after_grpo.avg_at_k - after_sft.avg_at_k, 4),
+            "avg1_grpo_gain_over_sft": round(after_grpo.avg_at_k - after_sft.avg_at_k, 4) if grpo else None,
             "valid_after_vs_untrained": _ratio(after_grpo.valid_step_rate, untrained.valid_step_rate),
         },
         "targets": {
