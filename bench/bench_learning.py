@@ -60,7 +60,7 @@ from aoi.training.evolver import evolve, symptoms_of
 from aoi.training.expert import cached_expert_rows, collect_expert_rows
 from aoi.training.pipeline import EvalScore, eval_score, evaluate_local
 from aoi.training.rewards_verified import VerifiedOutcomeReward
-from aoi.training.rollout import run_episodes, scores
+from aoi.training.rollout import AbstainingFallback, run_episodes, scores
 from aoi.training.trainers import train_grpo, train_sft
 
 RESULTS = Path(__file__).parent / "results"
@@ -459,7 +459,8 @@ def evolver_key(args: argparse.Namespace) -> str:
     each other's results."""
     budget = f"_b{args.evolver_budget}" if args.evolver_budget != 5 else ""
     explore = "_explore" if args.evolver_explore > 0 else ""
-    return f"evolver{explore}{budget}" + ("_holdout" if args.evolver_holdout else "")
+    local = "_local" if args.evolver_planner == "local" else ""
+    return f"evolver{local}{explore}{budget}" + ("_holdout" if args.evolver_holdout else "")
 
 
 def evolver(args: argparse.Namespace) -> dict[str, Any]:
@@ -474,20 +475,44 @@ def evolver(args: argparse.Namespace) -> dict[str, Any]:
         problems = stratified(load_problems(args.evolver_suite), args.evolver_problems)
         learn_from = problems
     tight = Budget(max_steps=args.evolver_budget)
+    local = args.evolver_planner == "local"
+    # the local model is scored alone (its failures are its own) and reads notes from its prompt
+    fallback = AbstainingFallback() if local else None
 
-    def follower(library: Any = None) -> GuidanceFollower:
+    def follower(library: Any = None) -> Any:
+        if local:
+            from aoi.training.base_models import ensure_smollm2
+
+            return LocalPlanner(
+                model_path=ensure_smollm2(args.data_dir),
+                adapter_path=args.evolver_adapter,
+                temperature=args.evolver_temperature,
+                seed=0,  # off and on draw from the same seeded stream
+            )
         inner = ExploringHeuristic(args.evolver_explore) if args.evolver_explore > 0 else None
         return GuidanceFollower(library, inner=inner)
 
     started = time.perf_counter()
-    cases, off = simulated_failure_cases(problems, follower(), HeuristicPlanner(), k=args.k, budget=tight)
+    cases, off = simulated_failure_cases(
+        problems, follower(), HeuristicPlanner(), k=args.k, budget=tight, fallback=fallback
+    )
+    log(f"Evolver off: {scores(off)} ({len(cases)} failed runs, {time.perf_counter() - started:.0f} s)")
     if learn_from is not problems:
-        cases, _ = simulated_failure_cases(learn_from, follower(), HeuristicPlanner(), budget=tight)
+        cases, _ = simulated_failure_cases(
+            learn_from, follower(), HeuristicPlanner(), budget=tight, fallback=fallback
+        )
     with tempfile.TemporaryDirectory() as folder:
         store = Store.open(f"sqlite:///{folder}/evolver.db", migrate=True)
         library = GuidanceLibrary(store, make_embedder(args.embedder))
         filed = sum(int(not library.file(evolve(case)).duplicate) for case in cases)
-        on = run_episodes(problems, follower(library), k=args.k, budget=tight)
+        on = run_episodes(
+            problems,
+            follower(library),
+            k=args.k,
+            budget=tight,
+            guidance=library.source() if local else None,
+            fallback=fallback,
+        )
         store.dispose()
     seconds = time.perf_counter() - started
     before, after = scores(off), scores(on)
@@ -502,13 +527,20 @@ def evolver(args: argparse.Namespace) -> dict[str, Any]:
         RESULTS / f"{evolver_key(args)}.png",
         {"Evolver off": before, "Evolver on": after},
         ("avg_at_k", "best_at_k", "gap"),
-        f"heuristic planner, {args.evolver_budget}-step budget, k={args.k}, {len(problems)} problems",
+        f"{args.evolver_planner} planner, {args.evolver_budget}-step budget, k={args.k}, "
+        f"{len(problems)} problems",
     )
     return {
         "command_args": {k: str(v) for k, v in vars(args).items()},
-        "planner": f"heuristic (max {args.evolver_budget} steps"
-        + (f", exploring detour p={args.evolver_explore}" if args.evolver_explore > 0 else "")
-        + ") consulting the guidance library",
+        "planner": (
+            f"local SmolLM2-135M{' + ' + str(args.evolver_adapter) if args.evolver_adapter else ''}, "
+            f"constrained sampling T={args.evolver_temperature}, max {args.evolver_budget} steps, "
+            "model alone; notes in its prompt"
+            if local
+            else f"heuristic (max {args.evolver_budget} steps"
+            + (f", exploring detour p={args.evolver_explore}" if args.evolver_explore > 0 else "")
+            + ") consulting the guidance library"
+        ),
         "suite": "notes from train-split failures, measured on the test split"
         if args.evolver_holdout
         else f"{args.evolver_suite} (notes from the measured problems' own failures, as AOI)",
@@ -596,6 +628,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="learn notes on the train split, measure on the test split",
     )
+    parser.add_argument(
+        "--evolver-planner",
+        default="heuristic",
+        choices=("heuristic", "local"),
+        help="local: the SmolLM2 planner sampling under the step grammar (k runs differ as an LLM's do)",
+    )
+    parser.add_argument("--evolver-temperature", type=float, default=0.7)
+    parser.add_argument("--evolver-adapter", type=Path, default=None, help="adapter for the local planner")
     parser.add_argument("--embedder", default="minilm", choices=("minilm", "hashing"))
     args = parser.parse_args(argv)
     if args.quick:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aoi.agents.observer import Budget
-from aoi.agents.planners.base import Planner
+from aoi.agents.planners.base import FallbackPlanner, Planner
 from aoi.agents.tools.base import ToolSpec
 from aoi.sim import Problem
 from aoi.training.datasets import PromptRenderer, Row, SavedDataset, kto_row, save_dataset, step_rows
@@ -98,10 +98,12 @@ def simulated_failure_cases(
     *,
     k: int = 1,
     budget: Budget | None = None,
+    fallback: FallbackPlanner | None = None,
 ) -> tuple[list[FailureCase], list[Episode]]:
     """Grader failures of ``planner`` on the simulator, each with the ``expert``'s (full-budget)
-    successful run of the same problem as its reference when it has one. Returns (cases, episodes)."""
-    episodes = run_episodes(problems, planner, k=k, budget=budget)
+    successful run of the same problem as its reference when it has one. Returns (cases, episodes).
+    ``fallback`` as in :func:`run_episodes` (an abstaining one keeps a model's failures its own)."""
+    episodes = run_episodes(problems, planner, k=k, budget=budget, fallback=fallback)
     by_id = {p.id: p for p in problems}
     references: dict[str, Episode] = {}
     cases: list[FailureCase] = []
