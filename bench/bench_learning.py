@@ -12,6 +12,12 @@ is a 4-problem smoke run. Prints tables and writes ``bench/results/learning.json
 ``learning_curves.png``, ``learning_eval.png`` and ``evolver*.png`` next to it. Memory: micro-batches
 of 1 row (gradient accumulation makes the step) peak at ~7 GB; batch 4 at ~1,500 tokens exceeded 24 GB.
 
+GPU machine: ``--sft-epochs 3 --sft-minutes 2.5 --batch-size 4 --accumulation 1 --grpo-steps 400
+--grpo-minutes 2.5 --grpo-generations 8 --grpo-accumulation 1 --eval-workers 4 --results-key
+learning_gpu`` (~7 min on one H200; evaluations run in spawned processes beside training).
+``--grpo-steps 0`` stops at the SFT model. ``--evolver-planner local`` measures the Evolver on the
+SmolLM2 planner sampling under the step grammar.
+
 1. **Local planner learning** — SmolLM2-135M-Instruct (the packaged GGUF, re-saved once) as the
    ``local`` planner on the *test* split (fault types never trained on), scored on its own: the
    heuristic fallback is replaced by one that abstains, so only the model's answers count. Measured
