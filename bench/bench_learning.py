@@ -98,12 +98,13 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             "problems": [p.id for p in train],
             "bench": "learning",
             "budget": args.eval_steps,
+            "k": args.expert_k,
             # the expert's rules are part of what it writes: an edited rule must not reuse old rows
             "rules": hashlib.sha256(RULES_PATH.read_bytes()).hexdigest()[:16],
             "template": Path(LocalPlanner(model_path=base).template.source).name,
         },
         lambda: collect_expert_rows(
-            train, HeuristicPlanner(), tools=tools, render=render, budget=expert_budget
+            train, HeuristicPlanner(), tools=tools, render=render, budget=expert_budget, k=args.expert_k
         ),
     )
     log(f"expert dataset {digest}: {len(rows)} step rows from the train split")
@@ -583,6 +584,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--sft-epochs", type=float, default=0.0, help="passes over the rows (overrides --sft-steps)"
     )
     parser.add_argument("--grpo-generations", type=int, default=4, help="GRPO group size")
+    parser.add_argument(
+        "--expert-k",
+        type=int,
+        default=1,
+        help="expert runs per train problem (each on its own seed: other pod names, more submissions)",
+    )
     parser.add_argument("--sft-minutes", type=float, default=None, help="wall-clock cap on SFT")
     parser.add_argument("--grpo-minutes", type=float, default=None, help="wall-clock cap on GRPO")
     parser.add_argument(
