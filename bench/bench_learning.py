@@ -232,7 +232,9 @@ class Evaluator:
     def submit(self, label: str, adapter: Path | None) -> tuple[str, float, Any]:
         started = time.perf_counter()
         if self.pool is None:
-            return label, started, self._report(label, started, self._run(label, adapter))
+            args = self.args
+            score = _evaluate(label, self.test, self.base, adapter, args.eval_steps, args.max_new_tokens)
+            return label, started, self._report(label, started, score)
         shards = [self.test[i :: self.args.eval_workers] for i in range(self.args.eval_workers)]
         futures = [
             self.pool.submit(
@@ -261,17 +263,6 @@ class Evaluator:
         if self.pool is not None:
             self.pool.shutdown()
 
-    def _run(self, label: str, adapter: Path | None) -> EvalScore:
-        budget = Budget(max_steps=self.args.eval_steps, max_retries=0, deadline_s=3600.0)
-        return evaluate_local(
-            label,
-            self.test,
-            base_model=self.base,
-            adapter=adapter,
-            budget=budget,
-            max_new_tokens=self.args.max_new_tokens,
-        )
-
     def _report(self, label: str, started: float, score: EvalScore) -> EvalScore:
         log(
             f"{label}: avg@1 {score.avg_at_k:.3f}, valid steps {score.valid_step_rate:.1%} "
@@ -285,15 +276,24 @@ def _evaluate_shard(
 ) -> list[Any]:
     """One shard of an evaluation, in a worker process (spawned: CUDA cannot be forked)."""
     by_id = {p.id: p for p in load_problems("test")}
-    score = evaluate_local(
-        label,
-        [by_id[i] for i in problem_ids],
-        base_model=Path(base),
-        adapter=None if adapter is None else Path(adapter),
-        budget=Budget(max_steps=eval_steps, max_retries=0, deadline_s=3600.0),
-        max_new_tokens=max_new_tokens,
+    problems = [by_id[i] for i in problem_ids]
+    adapter_path = None if adapter is None else Path(adapter)
+    return _evaluate(label, problems, Path(base), adapter_path, eval_steps, max_new_tokens).episodes
+
+
+def _evaluate(
+    label: str,
+    problems: Sequence[Any],
+    base: Path,
+    adapter: Path | None,
+    eval_steps: int,
+    max_new_tokens: int,
+) -> EvalScore:
+    """The model alone on ``problems`` under the evaluation budget: in this process or in a shard."""
+    budget = Budget(max_steps=eval_steps, max_retries=0, deadline_s=3600.0)
+    return evaluate_local(
+        label, problems, base_model=base, adapter=adapter, budget=budget, max_new_tokens=max_new_tokens
     )
-    return score.episodes
 
 
 def _breakdown(score: EvalScore) -> dict[str, Any]:
