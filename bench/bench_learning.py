@@ -45,6 +45,7 @@ import re
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -82,7 +83,8 @@ def log(message: str) -> None:
 
 
 # ----------------------------------------------------------------------------- part 1: learning
-def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+def expert_dataset(args: argparse.Namespace, data_dir: Path) -> tuple[Path, list[Any], str]:
+    """The base model folder and the expert's purified rows (cached by what shapes them)."""
     from aoi.training.base_models import ensure_smollm2
 
     base = ensure_smollm2(data_dir)
@@ -108,6 +110,21 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         ),
     )
     log(f"expert dataset {digest}: {len(rows)} step rows from the train split")
+    return base, rows, digest
+
+
+def dataset_summary(rows: Sequence[Any]) -> dict[str, Any]:
+    """What the student will be taught: rows, how many submit, and the labels those submissions use."""
+    submits = [r["expert_step"] for r in rows if '"submit"' in r["expert_step"]]
+    labels = Counter(
+        " / ".join(re.findall(r'"(?:system_level|fault_type)": ?"([^"]*)"', step)) or "(none)"
+        for step in submits
+    )
+    return {"rows": len(rows), "submit_rows": len(submits), "labels": dict(labels.most_common())}
+
+
+def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    base, rows, digest = expert_dataset(args, data_dir)
     test = stratified(load_problems("test"), args.test_problems)
     lora = LoraSettings(r=16, alpha=32)
     runs = args.runs_dir or data_dir / "bench-runs" / time.strftime("%Y%m%dT%H%M%S")
@@ -461,6 +478,55 @@ class ExploringHeuristic:
         return self.inner.conclude(context)
 
 
+def local_phase(
+    args: argparse.Namespace, problems: Sequence[Any], k: int, store_url: str | None
+) -> tuple[list[Any], list[Any]]:
+    """One phase of the local planner's Evolver runs — off (``store_url`` None: its grader failures,
+    each with the expert's reference run) or on (the notes in ``store_url`` in its prompt) — here, or
+    split over ``--evolver-workers`` spawned processes (one model each: a step is ~1 s of Python-side
+    constrained decoding even on a GPU, so runs in parallel are what makes k=5 affordable)."""
+    workers = min(args.evolver_workers, len(problems))
+    if workers <= 0:
+        return _local_shard(args, list(problems), k, store_url)
+    shards = [list(problems[i::workers]) for i in range(workers)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = list(pool.map(_local_shard, [args] * workers, shards, [k] * workers, [store_url] * workers))
+    order = {p.id: i for i, p in enumerate(problems)}
+    cases = sorted((c for part in parts for c in part[0]), key=lambda c: order[c.trajectory.problem_id])
+    episodes = sorted((e for part in parts for e in part[1]), key=lambda e: order[e.problem_id])
+    return cases, episodes
+
+
+def _local_shard(
+    args: argparse.Namespace, problems: list[Any], k: int, store_url: str | None
+) -> tuple[list[Any], list[Any]]:
+    """The local planner on ``problems`` (k runs each), scored alone — an abstaining fallback keeps
+    its failures its own — sampling from a seed-0 stream, so off and on draw the same numbers."""
+    from aoi.training.base_models import ensure_smollm2
+
+    planner = LocalPlanner(
+        model_path=ensure_smollm2(args.data_dir),
+        adapter_path=args.evolver_adapter,
+        temperature=args.evolver_temperature,
+        seed=0,
+    )
+    budget, fallback = Budget(max_steps=args.evolver_budget), AbstainingFallback()
+    if store_url is None:
+        return simulated_failure_cases(
+            problems, planner, HeuristicPlanner(), k=k, budget=budget, fallback=fallback
+        )
+    from aoi.store.db import Store
+    from aoi.training.embeddings import make_embedder
+    from aoi.training.guidance import GuidanceLibrary
+
+    store = Store.open(store_url)
+    try:
+        source = GuidanceLibrary(store, make_embedder(args.embedder)).source()
+        return [], run_episodes(problems, planner, k=k, budget=budget, guidance=source, fallback=fallback)
+    finally:
+        store.dispose()
+
+
 def evolver_key(args: argparse.Namespace) -> str:
     """Where a setting's figures go (``learning.json`` key and PNG name): settings never overwrite
     each other's results."""
@@ -483,43 +549,36 @@ def evolver(args: argparse.Namespace) -> dict[str, Any]:
         learn_from = problems
     tight = Budget(max_steps=args.evolver_budget)
     local = args.evolver_planner == "local"
-    # the local model is scored alone (its failures are its own) and reads notes from its prompt
-    fallback = AbstainingFallback() if local else None
+    fallback = None
 
     def follower(library: Any = None) -> Any:
-        if local:
-            from aoi.training.base_models import ensure_smollm2
-
-            return LocalPlanner(
-                model_path=ensure_smollm2(args.data_dir),
-                adapter_path=args.evolver_adapter,
-                temperature=args.evolver_temperature,
-                seed=0,  # off and on draw from the same seeded stream
-            )
         inner = ExploringHeuristic(args.evolver_explore) if args.evolver_explore > 0 else None
         return GuidanceFollower(library, inner=inner)
 
     started = time.perf_counter()
-    cases, off = simulated_failure_cases(
-        problems, follower(), HeuristicPlanner(), k=args.k, budget=tight, fallback=fallback
-    )
+    if local:
+        cases, off = local_phase(args, problems, args.k, None)
+    else:
+        cases, off = simulated_failure_cases(
+            problems, follower(), HeuristicPlanner(), k=args.k, budget=tight, fallback=fallback
+        )
     log(f"Evolver off: {scores(off)} ({len(cases)} failed runs, {time.perf_counter() - started:.0f} s)")
     if learn_from is not problems:
-        cases, _ = simulated_failure_cases(
-            learn_from, follower(), HeuristicPlanner(), budget=tight, fallback=fallback
-        )
+        if local:
+            cases, _ = local_phase(args, learn_from, 1, None)
+        else:
+            cases, _ = simulated_failure_cases(
+                learn_from, follower(), HeuristicPlanner(), budget=tight, fallback=fallback
+            )
     with tempfile.TemporaryDirectory() as folder:
-        store = Store.open(f"sqlite:///{folder}/evolver.db", migrate=True)
+        url = f"sqlite:///{folder}/evolver.db"
+        store = Store.open(url, migrate=True)
         library = GuidanceLibrary(store, make_embedder(args.embedder))
         filed = sum(int(not library.file(evolve(case)).duplicate) for case in cases)
-        on = run_episodes(
-            problems,
-            follower(library),
-            k=args.k,
-            budget=tight,
-            guidance=library.source() if local else None,
-            fallback=fallback,
-        )
+        if local:  # the notes reach the model through its prompt (the store is reopened per worker)
+            _, on = local_phase(args, problems, args.k, url)
+        else:
+            on = run_episodes(problems, follower(library), k=args.k, budget=tight)
         store.dispose()
     seconds = time.perf_counter() - started
     before, after = scores(off), scores(on)
@@ -576,6 +635,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--data-dir", type=Path, default=None, help="model/dataset cache (default: AOI's data dir)"
     )
     parser.add_argument("--skip-learning", action="store_true")
+    parser.add_argument(
+        "--dataset-only",
+        action="store_true",
+        help="build (or reuse) the expert rows under --data-dir, print what they teach, and stop",
+    )
     parser.add_argument("--skip-evolver", action="store_true")
     parser.add_argument("--test-problems", type=int, default=0, help="0 = the whole test split")
     parser.add_argument("--sft-steps", type=int, default=30)
@@ -648,6 +712,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="local: the SmolLM2 planner sampling under the step grammar (k runs differ as an LLM's do)",
     )
     parser.add_argument("--evolver-temperature", type=float, default=0.7)
+    parser.add_argument(
+        "--evolver-workers",
+        type=int,
+        default=0,
+        help="local planner: runs split over N spawned processes (0: in this process)",
+    )
     parser.add_argument("--evolver-adapter", type=Path, default=None, help="adapter for the local planner")
     parser.add_argument("--embedder", default="minilm", choices=("minilm", "hashing"))
     args = parser.parse_args(argv)
@@ -661,6 +731,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         args.data_dir = default_data_dir()
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.dataset_only:
+        _, rows, digest = expert_dataset(args, args.data_dir)
+        print(json.dumps({"dataset": digest} | dataset_summary(rows), indent=2))
+        return 0
     out: dict[str, Any] = {}
     if not args.skip_evolver:
         out[evolver_key(args)] = evolver(args)
