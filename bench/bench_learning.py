@@ -114,13 +114,27 @@ def expert_dataset(args: argparse.Namespace, data_dir: Path) -> tuple[Path, list
 
 
 def dataset_summary(rows: Sequence[Any]) -> dict[str, Any]:
-    """What the student will be taught: rows, how many submit, and the labels those submissions use."""
-    submits = [r["expert_step"] for r in rows if '"submit"' in r["expert_step"]]
+    """What the student will be taught: rows, how many submit, the labels those submissions use, and
+    how many name a component the student's prompt never shows (a conclusion drawn from evidence the
+    memory did not keep teaches a name from nowhere)."""
+    submits = [r for r in rows if '"submit"' in r["expert_step"]]
     labels = Counter(
-        " / ".join(re.findall(r'"(?:system_level|fault_type)": ?"([^"]*)"', step)) or "(none)"
-        for step in submits
+        " / ".join(re.findall(r'"(?:system_level|fault_type)": ?"([^"]*)"', r["expert_step"])) or "(none)"
+        for r in submits
     )
-    return {"rows": len(rows), "submit_rows": len(submits), "labels": dict(labels.most_common())}
+    naming = unseen = 0
+    for row in submits:
+        names = json.loads(row["expert_step"]).get("args", {}).get("faulty_components") or []
+        prompt = "\n".join(str(m.get("content", "")) for m in row["prompt"])
+        naming += bool(names)
+        unseen += any(str(name) not in prompt for name in names)
+    return {
+        "rows": len(rows),
+        "submit_rows": len(submits),
+        "labels": dict(labels.most_common()),
+        "submissions_naming_components": naming,
+        "naming_a_component_absent_from_prompt": unseen,
+    }
 
 
 def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
