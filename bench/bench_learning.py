@@ -117,14 +117,17 @@ def dataset_summary(rows: Sequence[Any]) -> dict[str, Any]:
     """What the student will be taught: rows, how many submit, the labels those submissions use, and
     how many name a component the student's prompt never shows (a conclusion drawn from evidence the
     memory did not keep teaches a name from nowhere)."""
-    submits = [r for r in rows if '"submit"' in r["expert_step"]]
+    steps = [json.loads(r["expert_step"]) for r in rows]
+    submits = [
+        (row, step["args"]) for row, step in zip(rows, steps, strict=True) if step["action_type"] == "submit"
+    ]
     labels = Counter(
-        " / ".join(re.findall(r'"(?:system_level|fault_type)": ?"([^"]*)"', r["expert_step"])) or "(none)"
-        for r in submits
+        " / ".join(args[key] for key in ("system_level", "fault_type") if args.get(key)) or "(none)"
+        for _, args in submits
     )
     naming = unseen = 0
-    for row in submits:
-        names = json.loads(row["expert_step"]).get("args", {}).get("faulty_components") or []
+    for row, args in submits:
+        names = args.get("faulty_components") or []
         prompt = "\n".join(str(m.get("content", "")) for m in row["prompt"])
         naming += bool(names)
         unseen += any(str(name) not in prompt for name in names)
@@ -563,27 +566,22 @@ def evolver(args: argparse.Namespace) -> dict[str, Any]:
         learn_from = problems
     tight = Budget(max_steps=args.evolver_budget)
     local = args.evolver_planner == "local"
-    fallback = None
 
     def follower(library: Any = None) -> Any:
         inner = ExploringHeuristic(args.evolver_explore) if args.evolver_explore > 0 else None
         return GuidanceFollower(library, inner=inner)
 
+    def failures(measured: Sequence[Any], k: int) -> tuple[list[Any], list[Any]]:
+        """The planner's grader failures (with the expert's reference runs) and all its episodes."""
+        if local:
+            return local_phase(args, measured, k, None)
+        return simulated_failure_cases(measured, follower(), HeuristicPlanner(), k=k, budget=tight)
+
     started = time.perf_counter()
-    if local:
-        cases, off = local_phase(args, problems, args.k, None)
-    else:
-        cases, off = simulated_failure_cases(
-            problems, follower(), HeuristicPlanner(), k=args.k, budget=tight, fallback=fallback
-        )
+    cases, off = failures(problems, args.k)
     log(f"Evolver off: {scores(off)} ({len(cases)} failed runs, {time.perf_counter() - started:.0f} s)")
     if learn_from is not problems:
-        if local:
-            cases, _ = local_phase(args, learn_from, 1, None)
-        else:
-            cases, _ = simulated_failure_cases(
-                learn_from, follower(), HeuristicPlanner(), budget=tight, fallback=fallback
-            )
+        cases, _ = failures(learn_from, 1)
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{folder}/evolver.db"
         store = Store.open(url, migrate=True)
