@@ -179,18 +179,29 @@ def kto_row(
     return row
 
 
-def _canonical(rows: Iterable[Mapping[str, Any]]) -> Iterable[bytes]:
+# Provenance, not content: a trajectory's id is a fresh UUID per run, so hashing it would give the
+# same rows rebuilt from the same expert runs a new "version" every time.
+PROVENANCE_KEYS = frozenset({"trajectory_id"})
+
+
+def _canonical(rows: Iterable[Mapping[str, Any]], skip: frozenset[str] = frozenset()) -> Iterable[bytes]:
     for row in rows:
-        yield json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+        kept = {k: v for k, v in row.items() if k not in skip} if skip else row
+        yield json.dumps(kept, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def dataset_hash(rows: Iterable[Mapping[str, Any]]) -> str:
-    """SHA-256 of the canonical JSON lines (order matters), first 16 hex digits."""
+def _sha16(lines: Iterable[bytes]) -> str:
     digest = hashlib.sha256()
-    for line in _canonical(rows):
+    for line in lines:
         digest.update(line)
         digest.update(b"\n")
     return digest.hexdigest()[:16]
+
+
+def dataset_hash(rows: Iterable[Mapping[str, Any]]) -> str:
+    """SHA-256 of the canonical JSON lines (order matters) without provenance keys, first 16 hex
+    digits: equal training content gives an equal version, whichever runs it was cut from."""
+    return _sha16(_canonical(rows, PROVENANCE_KEYS))
 
 
 @dataclass(frozen=True)
@@ -238,6 +249,8 @@ def load_dataset(path: Path) -> tuple[list[Row], str]:
             raise ValueError(f"{path}:{number}: not a JSON row ({exc.msg})") from exc
     digest = dataset_hash(rows)
     stem_hash = Path(path).stem.rsplit("-", 1)[-1]
+    if stem_hash != digest and stem_hash == _sha16(_canonical(rows)):
+        return rows, stem_hash  # saved before provenance left the hash: the registry knows it by this name
     if stem_hash != digest:
         raise ValueError(f"{path}: content hash {digest} does not match the file name's {stem_hash}")
     return rows, digest

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -119,6 +120,30 @@ def test_hash_is_content_addressed_and_saved_files_round_trip(tmp_path: Path) ->
     saved.path.write_text(saved.path.read_text().replace("geo", "gee"))
     with pytest.raises(ValueError, match="does not match"):
         load_dataset(saved.path)
+
+
+def test_the_same_runs_rebuilt_under_new_trajectory_ids_keep_their_version(tmp_path: Path) -> None:
+    first = step_rows(_trajectory(), tools=default_tool_specs(), render=default_renderer())
+    again = step_rows(
+        _trajectory().model_copy(update={"id": "another-run"}),
+        tools=default_tool_specs(),
+        render=default_renderer(),
+    )
+    assert first[0]["trajectory_id"] != again[0]["trajectory_id"]
+    assert dataset_hash(first) == dataset_hash(again)
+    again[-1]["expert_step"] = again[-1]["expert_step"].replace("geo", "gee")
+    assert dataset_hash(first) != dataset_hash(again)  # content still counts
+
+
+def test_a_dataset_saved_under_the_older_full_row_hash_still_loads(tmp_path: Path) -> None:
+    rows = step_rows(_trajectory(), tools=default_tool_specs(), render=default_renderer())
+    lines = [json.dumps(r, sort_keys=True, ensure_ascii=False, separators=(",", ":")) for r in rows]
+    legacy = hashlib.sha256("".join(line + "\n" for line in lines).encode()).hexdigest()[:16]
+    assert legacy != dataset_hash(rows)
+    path = tmp_path / f"expert-{legacy}.jsonl"
+    path.write_text("".join(line + "\n" for line in lines))
+    loaded, digest = load_dataset(path)
+    assert loaded == rows and digest == legacy  # the name the registry recorded
 
 
 def test_empty_dataset_is_refused(tmp_path: Path) -> None:
