@@ -164,6 +164,11 @@ def _table(lines: list[str]) -> tuple[list[str], list[dict[str, str]]]:
     return names, rows
 
 
+def table_rows(output: str) -> list[dict[str, str]]:
+    """The rows of a ``get_*`` table as ``{HEADER: cell}`` (``[]`` for anything else)."""
+    return _table(_lines(output))[1] if isinstance(output, str) else []
+
+
 def _ready(value: str) -> tuple[int, int] | None:
     match = _READY.match(value)
     return (int(match.group(1)), int(match.group(2))) if match else None

@@ -8,6 +8,8 @@ An earlier step's line also carries the *notable* findings of its output (``| no
 :func:`aoi.agents.highlights.notable_lines`): the step's summary is the planner's intention ("survey
 pod health"), not what the tool found, so without them a small model that must conclude after a few
 probes has forgotten the crash-looping pod that step 1 showed. Nothing is added when nothing stood out.
+Below them, ``Cross-check:`` lines compare listings with each other (:mod:`aoi.agents.crosschecks`: a
+Service targeting a port its deployment does not listen on looks healthy in every single output).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from aoi.agents.crosschecks import port_mismatches
 from aoi.agents.highlights import notable_lines
 from aoi.agents.planners.base import HistoryItem
 
@@ -63,6 +66,7 @@ def build_memory(history: Sequence[HistoryItem]) -> str:
         return ""
     lines = ["Earlier steps:"] if len(history) > 1 else []
     lines += [summary_line(item) for item in history[:-1]]
+    lines += [f"Cross-check: {line}" for line in port_mismatches(history)]
     last = history[-1]
     lines.append(f"Previous step #{last.index}: {_call_text(last)}")
     if last.step.reasoning:

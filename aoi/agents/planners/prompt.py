@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import yaml
 
+from aoi.agents.crosschecks import port_mismatches
 from aoi.agents.memory import summary_line
 from aoi.agents.planners.base import HistoryItem, PlannerContext
 from aoi.agents.tools.base import ToolSpec
@@ -233,8 +234,10 @@ def describe_policy_verbs(policy: Any, compact: bool = False, signature: bool = 
 
 
 def render_memory(history: Sequence[HistoryItem]) -> str:
-    """One line per step before the latest (the latest is shown in full under its own heading)."""
+    """One line per step before the latest (the latest is shown in full under its own heading), then
+    the cross-checks between listings (``aoi.agents.crosschecks``) over the whole history."""
     earlier = [summary_line(item) for item in history[:-1]]
+    earlier += [f"Cross-check: {line}" for line in port_mismatches(history)]
     return untrusted("\n".join(earlier)) if earlier else "(no earlier steps)"
 
 
