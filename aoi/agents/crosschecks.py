@@ -65,7 +65,9 @@ def _backing(service: dict[str, str], deployments: dict[str, set[int]]) -> str |
 
 
 def port_mismatches(history: Sequence[HistoryItem]) -> list[str]:
-    """``Service user-service: targetPort 9999, but deployment user-service listens on 9090`` lines."""
+    """``Service user-service: targetPort 9999 matches no container port of deployment user-service
+    (9090)`` lines. The ports compared are the *declared* ones (``containerPort`` is informational in
+    Kubernetes, so this is a lead as strong as Popeye's warning, not proof)."""
     try:
         tables = _latest(history)
         deployments = {
@@ -82,8 +84,8 @@ def port_mismatches(history: Sequence[HistoryItem]) -> list[str]:
             if target and wrong:
                 flagged.add(row["NAME"])
                 lines.append(
-                    f"Service {row['NAME']}: targetPort {','.join(map(str, wrong))}, but deployment "
-                    f"{target} listens on {','.join(map(str, sorted(listens)))}"
+                    f"Service {row['NAME']}: targetPort {','.join(map(str, wrong))} matches no container "
+                    f"port of deployment {target} ({','.join(map(str, sorted(listens)))})"
                 )
         for row in tables.get("get_endpoints", []):
             name = row.get("NAME", "")
@@ -92,8 +94,8 @@ def port_mismatches(history: Sequence[HistoryItem]) -> list[str]:
             if name not in flagged and wrong:
                 flagged.add(name)
                 lines.append(
-                    f"Endpoints {name}: port {','.join(map(str, wrong))}, but deployment {name} "
-                    f"listens on {','.join(map(str, sorted(listens)))}"
+                    f"Endpoints {name}: port {','.join(map(str, wrong))} matches no container port of "
+                    f"deployment {name} ({','.join(map(str, sorted(listens)))})"
                 )
         return [squeeze(line, 120) for line in lines[:MAX_LINES]]
     except Exception:  # memory must never fail an investigation over odd text

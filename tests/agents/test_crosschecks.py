@@ -53,7 +53,9 @@ def _item(index: int, tool: str, output: str, namespace: str = NS, status: str =
 
 def test_a_service_targeting_a_port_its_deployment_does_not_listen_on_is_named() -> None:
     lines = port_mismatches([_item(1, "get_deployments", DEPLOYMENTS), _item(2, "get_services", SERVICES)])
-    assert lines == ["Service user-service: targetPort 9999, but deployment user-service listens on 9090"]
+    assert lines == [
+        "Service user-service: targetPort 9999 matches no container port of deployment user-service (9090)"
+    ]
 
 
 def test_endpoints_alone_reveal_the_same_mismatch_once() -> None:
@@ -61,7 +63,7 @@ def test_endpoints_alone_reveal_the_same_mismatch_once() -> None:
         [_item(1, "get_deployments", DEPLOYMENTS), _item(2, "get_endpoints", ENDPOINTS)]
     )
     assert only_endpoints == [
-        "Endpoints user-service: port 9999, but deployment user-service listens on 9090"
+        "Endpoints user-service: port 9999 matches no container port of deployment user-service (9090)"
     ]
     both = port_mismatches(
         [
@@ -127,7 +129,7 @@ def _history(problem_id: str) -> list[HistoryItem]:
 def test_the_simulated_target_port_fault_reaches_the_prompt_memory_and_a_healthy_app_gives_nothing() -> None:
     memory = render_memory(_history("k8s_target_port-misconfig-localization-1"))
     assert (
-        "Cross-check: Service user-service: targetPort 9999, but deployment user-service listens on 9090"
+        "Cross-check: Service user-service: targetPort 9999 matches no container port of deployment user-service (9090)"
         in memory
     )
     assert "Cross-check" not in render_memory(_history("noop_detection_hotel_reservation-1"))
