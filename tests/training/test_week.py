@@ -52,8 +52,13 @@ def test_a_replayed_week_stores_labelled_feedback_and_the_weekly_pass_announces_
             opened = datetime.fromisoformat(outcome.at)  # the incident's moment in the simulated week
             assert week[0] <= opened <= investigation.created_at < opened + timedelta(minutes=1)
             assert all(week[0] <= f.created_at < week[1] for f in rows)
-            if outcome.correct:  # 👍 on the diagnosis, every fix approved and verified
-                assert kinds == sorted(["thumbs_up"] + ["approved", "execution_verified"] * outcome.proposals)
+            if outcome.correct:  # 👍 on the diagnosis, every fix approved, and the executor's verdict on each
+                assert len(outcome.executions) == outcome.proposals >= 1
+                verdicts = [
+                    "execution_verified" if status == "succeeded" else "execution_failed"
+                    for status in outcome.executions
+                ]
+                assert kinds == sorted(["thumbs_up"] + ["approved"] * outcome.proposals + verdicts)
             else:  # 👎, and the top fix rejected with the reviewer's reason
                 assert kinds == ["rejected", "thumbs_down"]
                 (rejection,) = [f for f in rows if f.kind == "rejected"]

@@ -37,7 +37,17 @@ def _survey(ns: str) -> Iterator[Probe]:
         {"namespace": ns, "warnings_only": True},
         "warning events: scheduling, probes, back-offs",
     )
-    yield Probe("get_nodes", {}, "node readiness, cordons and pressure")
+
+
+def _scheduling_trouble(facts: Facts) -> bool:
+    """Whether nodes can explain what the pods show: a pod not yet scheduled or started, or no pods
+    at all (also before the pods are listed). Otherwise the node listing cannot change the verdict,
+    and under a tight budget it costs a step the decisive probe needs."""
+    if not facts.pods:
+        return True
+    return any(
+        p["status"] in ("Pending", "Unknown") or p.get("node") in (None, "", "<none>") for p in facts.pods
+    )
 
 
 def _waits_for_volume(facts: Facts, workload: str) -> bool:
@@ -86,6 +96,8 @@ def agenda(facts: Facts, rules: Rules, guided: Sequence[Probe] = ()) -> Iterator
         yield Probe("get_namespaces", {}, "the incident does not name a namespace: list them")
         return
     yield from _survey(ns)
+    if _scheduling_trouble(facts):
+        yield Probe("get_nodes", {}, "node readiness, cordons and pressure")
     suspects = unhealthy_workloads(facts)
     if any(_waits_for_volume(facts, workload) for workload in suspects):
         # The scheduler blames claims: which are Pending, and are their volumes held by deleted claims?
