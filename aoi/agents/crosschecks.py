@@ -10,11 +10,13 @@ module does the same over text the model was shown, so any planner — a frontie
 packaged small one — sees the mismatch, and rows rebuilt from stored trajectories (which keep only
 text) see it too.
 
-Contracts: a pure function of the history's outputs (the latest ``get_services``, ``get_endpoints``
-and ``get_deployments`` tables of the incident's namespace); only numeric ports are compared (a named
-targetPort such as ``http`` resolves inside the pod spec, which these tables do not show); a Service
-is matched to the deployment its selector value or its own name names, and skipped when none or when
-that deployment declares no ports; deterministic, at most ``MAX_LINES`` lines; never raises.
+Contracts: a pure function of the history's outputs — the newest ``get_deployments`` table listed
+for one namespace, and the newest ``get_services``/``get_endpoints`` tables of that same namespace
+(all-namespace listings are never used: names collide across namespaces); only numeric ports are
+compared (a named targetPort such as ``http`` is judged through the Endpoints row, where it appears
+resolved); a Service is matched to the one deployment its selector values or its own name name, and
+skipped when none, when several, or when that deployment declares no ports; an Endpoints row is
+judged only through its Service's row. Deterministic, at most ``MAX_LINES`` lines; never raises.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from aoi.agents.highlights import squeeze, table_rows
 from aoi.agents.planners.base import HistoryItem
 
 MAX_LINES = 3
-_LISTINGS = ("get_services", "get_endpoints", "get_deployments")
 
 
 def _ports(cell: str) -> set[int]:
@@ -38,30 +39,40 @@ def _ports(cell: str) -> set[int]:
     return ports
 
 
-def _latest(history: Sequence[HistoryItem]) -> dict[str, list[dict[str, str]]]:
-    """The newest ok table of each listing (same namespace as the newest ``get_deployments``)."""
-    found: dict[str, list[dict[str, str]]] = {}
-    namespace: object = None
+def _newest(
+    history: Sequence[HistoryItem], tool: str, namespace: str | None = None
+) -> tuple[str, list[dict[str, str]]] | None:
+    """The newest ok ``tool`` table of one namespace (of any namespace when ``namespace`` is None), as
+    ``(namespace, rows)``. A listing without a namespace (all namespaces) is never used: its names
+    collide across namespaces."""
     for item in reversed(history):
-        tool, result = item.step.tool or "", item.result
-        if tool not in _LISTINGS or tool in found or result is None or result.status != "ok":
+        result, ns = item.result, item.step.args.get("namespace")
+        if item.step.tool != tool or result is None or result.status != "ok" or not isinstance(ns, str):
             continue
-        ns = item.step.args.get("namespace")
-        if namespace is not None and ns is not None and ns != namespace:
-            continue
-        namespace = ns if namespace is None else namespace
-        found[tool] = table_rows(result.output)
-    return found
+        if namespace is None or ns == namespace:
+            rows = table_rows(result.output)
+            return (ns, rows) if rows and "NAMESPACE" not in rows[0] else None
+    return None
 
 
 def _backing(service: dict[str, str], deployments: dict[str, set[int]]) -> str | None:
-    """The deployment a Service fronts: the one its selector values name, else its own name."""
-    for pair in service.get("SELECTOR", "").split(","):
-        value = pair.partition("=")[2].strip()
-        if value in deployments:
-            return value
+    """The one deployment a Service fronts: the one its selector values name, else its own name; None
+    when the selector names several (``component=redis,name=cache``: which one is ambiguous)."""
+    named = {
+        value
+        for pair in service.get("SELECTOR", "").split(",")
+        if (value := pair.partition("=")[2].strip()) in deployments
+    }
+    if len(named) > 1:
+        return None
+    if named:
+        return named.pop()
     name = service.get("NAME", "")
     return name if name in deployments else None
+
+
+def _ports_text(ports: Sequence[int] | set[int]) -> str:
+    return ",".join(map(str, sorted(ports)))
 
 
 def port_mismatches(history: Sequence[HistoryItem]) -> list[str]:
@@ -69,33 +80,36 @@ def port_mismatches(history: Sequence[HistoryItem]) -> list[str]:
     (9090)`` lines. The ports compared are the *declared* ones (``containerPort`` is informational in
     Kubernetes, so this is a lead as strong as Popeye's warning, not proof)."""
     try:
-        tables = _latest(history)
-        deployments = {
-            row.get("NAME", ""): _ports(row.get("PORTS", "")) for row in tables.get("get_deployments", [])
-        }
-        if not deployments:
+        found = _newest(history, "get_deployments")
+        if found is None:
             return []
+        namespace, rows = found
+        deployments = {row.get("NAME", ""): _ports(row.get("PORTS", "")) for row in rows}
+        services = {
+            row.get("NAME", ""): row for row in (_newest(history, "get_services", namespace) or ("", []))[1]
+        }
+        endpoints = (_newest(history, "get_endpoints", namespace) or ("", []))[1]
         lines: list[str] = []
-        flagged: set[str] = set()
-        for row in tables.get("get_services", []):
+        for name, row in services.items():
             target = _backing(row, deployments)
             listens = deployments.get(target or "", set())
-            wrong = sorted(_ports(row.get("TARGET-PORT", "")) - listens) if listens else []
+            wrong = _ports(row.get("TARGET-PORT", "")) - listens if listens else set()
             if target and wrong:
-                flagged.add(row["NAME"])
                 lines.append(
-                    f"Service {row['NAME']}: targetPort {','.join(map(str, wrong))} matches no container "
-                    f"port of deployment {target} ({','.join(map(str, sorted(listens)))})"
+                    f"Service {name}: targetPort {_ports_text(wrong)} matches no container port of "
+                    f"deployment {target} ({_ports_text(listens)})"
                 )
-        for row in tables.get("get_endpoints", []):
+        flagged = {line.split(":", 1)[0].removeprefix("Service ") for line in lines}
+        for row in endpoints:  # resolves a named targetPort (``http``) the Service table cannot show
             name = row.get("NAME", "")
-            listens = deployments.get(name, set())
-            wrong = sorted(_ports(row.get("ENDPOINTS", "")) - listens) if listens else []
-            if name not in flagged and wrong:
-                flagged.add(name)
+            service = services.get(name)
+            target = _backing(service, deployments) if service is not None else None
+            listens = deployments.get(target or "", set())
+            wrong = _ports(row.get("ENDPOINTS", "")) - listens if listens else set()
+            if target and wrong and name not in flagged:
                 lines.append(
-                    f"Endpoints {name}: port {','.join(map(str, wrong))} matches no container port of "
-                    f"deployment {name} ({','.join(map(str, sorted(listens)))})"
+                    f"Endpoints {name}: port {_ports_text(wrong)} matches no container port of "
+                    f"deployment {target} ({_ports_text(listens)})"
                 )
         return [squeeze(line, 120) for line in lines[:MAX_LINES]]
     except Exception:  # memory must never fail an investigation over odd text

@@ -10,6 +10,7 @@ import pytest
 
 from aoi.agents.crosschecks import port_mismatches
 from aoi.agents.evaluation.suite import load_problems
+from aoi.agents.memory import build_memory
 from aoi.agents.planners.base import HistoryItem
 from aoi.agents.planners.heuristic import HeuristicPlanner
 from aoi.agents.planners.prompt import render_memory
@@ -58,21 +59,59 @@ def test_a_service_targeting_a_port_its_deployment_does_not_listen_on_is_named()
     ]
 
 
-def test_endpoints_alone_reveal_the_same_mismatch_once() -> None:
-    only_endpoints = port_mismatches(
-        [_item(1, "get_deployments", DEPLOYMENTS), _item(2, "get_endpoints", ENDPOINTS)]
-    )
-    assert only_endpoints == [
-        "Endpoints user-service: port 9999 matches no container port of deployment user-service (9090)"
-    ]
-    both = port_mismatches(
+def test_endpoints_resolve_a_named_target_port_and_a_mismatch_is_named_once() -> None:
+    endpoints = ENDPOINTS + "\nweb                    10.244.2.10:9999     -"
+    lines = port_mismatches(
         [
             _item(1, "get_deployments", DEPLOYMENTS),
             _item(2, "get_services", SERVICES),
-            _item(3, "get_endpoints", ENDPOINTS),
+            _item(3, "get_endpoints", endpoints),
         ]
     )
-    assert len(both) == 1 and both[0].startswith("Service user-service")
+    assert lines == [
+        "Service user-service: targetPort 9999 matches no container port of deployment user-service (9090)",
+        "Endpoints web: port 9999 matches no container port of deployment user-service (9090)",
+    ]
+
+
+def test_endpoints_are_judged_only_through_their_service() -> None:
+    # Without the Service table the Endpoints name says nothing about which pods it selects.
+    alone = [_item(1, "get_deployments", DEPLOYMENTS), _item(2, "get_endpoints", ENDPOINTS)]
+    assert port_mismatches(alone) == []
+    # Service frontend selects frontend-v2 (port 9000): the endpoints on 9000 are right, although a
+    # deployment named frontend listens on 8080.
+    deployments = (
+        DEPLOYMENTS
+        + "\nfrontend               1/1     1            1           60m   8080                     shop/frontend:1"
+    )
+    deployments += "\nfrontend-v2            1/1     1            1           60m   9000                     shop/frontend:2"
+    services = (
+        SERVICES
+        + "\nfrontend               ClusterIP   10.96.7.13      80/TCP                                   9000                     app=frontend-v2"
+    )
+    endpoints = ENDPOINTS + "\nfrontend               10.244.2.11:9000     -"
+    history = [
+        _item(1, "get_deployments", deployments),
+        _item(2, "get_services", services),
+        _item(3, "get_endpoints", endpoints),
+    ]
+    assert not any("frontend" in line for line in port_mismatches(history))
+
+
+def test_a_selector_naming_two_deployments_is_not_judged() -> None:
+    deployments = (
+        DEPLOYMENTS
+        + "\nredis                  1/1     1            1           60m   6379                     redis:7"
+    )
+    deployments += (
+        "\ncache                  1/1     1            1           60m   11211                    memcached:1"
+    )
+    services = (
+        SERVICES
+        + "\ncache                  ClusterIP   10.96.7.14      11211/TCP                                11211                    component=redis,name=cache"
+    )
+    history = [_item(1, "get_deployments", deployments), _item(2, "get_services", services)]
+    assert not any("cache" in line for line in port_mismatches(history))
 
 
 @pytest.mark.parametrize(
@@ -89,6 +128,29 @@ def test_endpoints_alone_reveal_the_same_mismatch_once() -> None:
         pytest.param(
             lambda: [_item(1, "get_deployments", "", status="error"), _item(2, "get_services", SERVICES)],
             id="the deployments listing failed",
+        ),
+        pytest.param(
+            lambda: [
+                HistoryItem(
+                    index=1,
+                    step=Step(action_type="probe", tool="get_deployments", args={}, summary="all"),
+                    result=ToolResult(
+                        tool="get_deployments",
+                        invocation="kubectl get deployments -A",
+                        status="ok",
+                        output="NAMESPACE  " + DEPLOYMENTS.replace("\n", "\nshop       "),
+                    ),
+                ),
+                _item(2, "get_services", SERVICES),
+            ],
+            id="deployments of all namespaces (names collide across them)",
+        ),
+        pytest.param(
+            lambda: [
+                _item(1, "get_deployments", DEPLOYMENTS),
+                _item(2, "get_services", SERVICES, namespace="other"),
+            ],
+            id="services of another namespace",
         ),
         pytest.param(
             lambda: [
@@ -127,9 +189,8 @@ def _history(problem_id: str) -> list[HistoryItem]:
 
 
 def test_the_simulated_target_port_fault_reaches_the_prompt_memory_and_a_healthy_app_gives_nothing() -> None:
-    memory = render_memory(_history("k8s_target_port-misconfig-localization-1"))
-    assert (
-        "Cross-check: Service user-service: targetPort 9999 matches no container port of deployment user-service (9090)"
-        in memory
-    )
+    history = _history("k8s_target_port-misconfig-localization-1")
+    line = "Cross-check: Service user-service: targetPort 9999 matches no container port of deployment user-service (9090)"
+    assert line in render_memory(history)  # the planners' prompt
+    assert line in build_memory(history)  # the Observer's memory and the training rows
     assert "Cross-check" not in render_memory(_history("noop_detection_hotel_reservation-1"))

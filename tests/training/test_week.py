@@ -31,6 +31,13 @@ INCIDENTS = [
     "auth_miss_mongodb-analysis-1",
     "astronomy_shop_payment_service_failure-localization-1",
 ]
+# The approved fixes' fate. The cart-failure *detection* is right (a fault is there), but 8 steps reach
+# only the 5xx panel, which blames checkout: the approved `rollout_undo checkout` is not the fix (the
+# cart flag is), and the executor reports it failed — feedback must record that, not a verified fix.
+EXECUTIONS = {
+    "astronomy_shop_cart_service_failure-detection-1": ["failed"],
+    "k8s_target_port-misconfig-mitigation-1": ["succeeded"],
+}
 
 
 def test_a_replayed_week_stores_labelled_feedback_and_the_weekly_pass_announces_its_decision(
@@ -52,8 +59,8 @@ def test_a_replayed_week_stores_labelled_feedback_and_the_weekly_pass_announces_
             opened = datetime.fromisoformat(outcome.at)  # the incident's moment in the simulated week
             assert week[0] <= opened <= investigation.created_at < opened + timedelta(minutes=1)
             assert all(week[0] <= f.created_at < week[1] for f in rows)
-            if outcome.correct:  # 👍 on the diagnosis, every fix approved, and the executor's verdict on each
-                assert len(outcome.executions) == outcome.proposals >= 1
+            if outcome.correct:  # 👍 on the diagnosis, every fix approved, and the executor's verdict on it
+                assert outcome.executions == EXECUTIONS[outcome.problem_id]
                 verdicts = [
                     "execution_verified" if status == "succeeded" else "execution_failed"
                     for status in outcome.executions

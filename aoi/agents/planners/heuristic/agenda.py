@@ -1,10 +1,11 @@
 """The heuristic planner's investigation order: which read to make next, given what is known.
 
-An SRE's routine, made explicit: survey (pods, deployments, services, endpoints, warning events,
-nodes), then for each unhealthy workload its pod description and the logs of the crashed container,
-then the dependencies those logs complain about (their Service, their configuration, the database's
-own logs), and — when nothing is visibly broken — traces, metrics, feature flags and restarts. The
-agenda is recomputed from the facts at every step; the first probe not yet made is the next step.
+An SRE's routine, made explicit: survey (pods, deployments, services, endpoints, warning events, and
+nodes when a pod is unscheduled or in a status a node causes), then for each unhealthy workload its
+pod description and the logs of the crashed container, then the dependencies those logs complain
+about (their Service, their configuration, the database's own logs), and — when nothing is visibly
+broken — traces, metrics, feature flags and restarts. The agenda is recomputed from the facts at
+every step; the first probe not yet made is the next step.
 """
 
 from __future__ import annotations
@@ -39,15 +40,20 @@ def _survey(ns: str) -> Iterator[Probe]:
     )
 
 
-def _scheduling_trouble(facts: Facts) -> bool:
-    """Whether nodes can explain what the pods show: a pod not yet scheduled or started, or no pods
-    at all (also before the pods are listed). Otherwise the node listing cannot change the verdict,
-    and under a tight budget it costs a step the decisive probe needs."""
+# Pod statuses a node can explain: not (yet) placed, or lost, evicted or refused by its node.
+NODE_STATUSES = frozenset(
+    {"Pending", "Unknown", "Evicted", "Terminating", "NodeLost", "OutOfcpu", "OutOfmemory", "NodeAffinity"}
+)
+
+
+def _node_trouble(facts: Facts) -> bool:
+    """Whether nodes can explain what the pods show: a pod unscheduled or in a status a node causes
+    (``NODE_STATUSES``), or no pods at all (also before the pods are listed). Otherwise the node
+    listing cannot change the verdict, and under a tight budget it costs a step the decisive probe
+    needs."""
     if not facts.pods:
         return True
-    return any(
-        p["status"] in ("Pending", "Unknown") or p.get("node") in (None, "", "<none>") for p in facts.pods
-    )
+    return any(p["status"] in NODE_STATUSES or p.get("node") in (None, "", "<none>") for p in facts.pods)
 
 
 def _waits_for_volume(facts: Facts, workload: str) -> bool:
@@ -96,7 +102,7 @@ def agenda(facts: Facts, rules: Rules, guided: Sequence[Probe] = ()) -> Iterator
         yield Probe("get_namespaces", {}, "the incident does not name a namespace: list them")
         return
     yield from _survey(ns)
-    if _scheduling_trouble(facts):
+    if _node_trouble(facts):
         yield Probe("get_nodes", {}, "node readiness, cordons and pressure")
     suspects = unhealthy_workloads(facts)
     if any(_waits_for_volume(facts, workload) for workload in suspects):
