@@ -71,8 +71,19 @@ def _backing(service: dict[str, str], deployments: dict[str, set[int]]) -> str |
     return name if name in deployments else None
 
 
-def _ports_text(ports: Sequence[int] | set[int]) -> str:
+def _ports_text(ports: set[int]) -> str:
     return ",".join(map(str, sorted(ports)))
+
+
+def _mismatch(
+    service: dict[str, str] | None, ports_cell: str, deployments: dict[str, set[int]]
+) -> tuple[str, set[int], set[int]] | None:
+    """``(deployment, wrong ports, declared ports)`` when ports shown for ``service`` (its TARGET-PORT
+    cell, or its Endpoints cell) include one its backing deployment does not declare."""
+    target = _backing(service, deployments) if service is not None else None
+    listens = deployments.get(target or "", set())
+    wrong = _ports(ports_cell) - listens if listens else set()
+    return (str(target), wrong, listens) if target and wrong else None
 
 
 def port_mismatches(history: Sequence[HistoryItem]) -> list[str]:
@@ -89,26 +100,21 @@ def port_mismatches(history: Sequence[HistoryItem]) -> list[str]:
             row.get("NAME", ""): row for row in (_newest(history, "get_services", namespace) or ("", []))[1]
         }
         endpoints = (_newest(history, "get_endpoints", namespace) or ("", []))[1]
+        # Each Service once: by its TARGET-PORT, else by its Endpoints row, which shows a named
+        # targetPort (``http``) resolved to the number the Service table cannot show.
+        shown = [
+            ("Service", name, "targetPort", row.get("TARGET-PORT", "")) for name, row in services.items()
+        ]
+        shown += [("Endpoints", row.get("NAME", ""), "port", row.get("ENDPOINTS", "")) for row in endpoints]
         lines: list[str] = []
-        for name, row in services.items():
-            target = _backing(row, deployments)
-            listens = deployments.get(target or "", set())
-            wrong = _ports(row.get("TARGET-PORT", "")) - listens if listens else set()
-            if target and wrong:
+        flagged: set[str] = set()
+        for kind, name, what, cell in shown:
+            hit = None if name in flagged else _mismatch(services.get(name), cell, deployments)
+            if hit is not None:
+                target, wrong, listens = hit
+                flagged.add(name)
                 lines.append(
-                    f"Service {name}: targetPort {_ports_text(wrong)} matches no container port of "
-                    f"deployment {target} ({_ports_text(listens)})"
-                )
-        flagged = {line.split(":", 1)[0].removeprefix("Service ") for line in lines}
-        for row in endpoints:  # resolves a named targetPort (``http``) the Service table cannot show
-            name = row.get("NAME", "")
-            service = services.get(name)
-            target = _backing(service, deployments) if service is not None else None
-            listens = deployments.get(target or "", set())
-            wrong = _ports(row.get("ENDPOINTS", "")) - listens if listens else set()
-            if target and wrong and name not in flagged:
-                lines.append(
-                    f"Endpoints {name}: port {_ports_text(wrong)} matches no container port of "
+                    f"{kind} {name}: {what} {_ports_text(wrong)} matches no container port of "
                     f"deployment {target} ({_ports_text(listens)})"
                 )
         return [squeeze(line, 120) for line in lines[:MAX_LINES]]

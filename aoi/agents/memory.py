@@ -60,13 +60,19 @@ def summary_line(item: HistoryItem) -> str:
     return line
 
 
+def crosscheck_lines(history: Sequence[HistoryItem]) -> list[str]:
+    """``Cross-check: …`` lines over the whole history (:mod:`aoi.agents.crosschecks`), as both the
+    Observer's memory and the planners' prompt show them."""
+    return [f"Cross-check: {line}" for line in port_mismatches(history)]
+
+
 def build_memory(history: Sequence[HistoryItem]) -> str:
     """Summaries of steps 1..N-1 and step N in full (its invocation and output)."""
     if not history:
         return ""
     lines = ["Earlier steps:"] if len(history) > 1 else []
     lines += [summary_line(item) for item in history[:-1]]
-    lines += [f"Cross-check: {line}" for line in port_mismatches(history)]
+    lines += crosscheck_lines(history)
     last = history[-1]
     lines.append(f"Previous step #{last.index}: {_call_text(last)}")
     if last.step.reasoning:

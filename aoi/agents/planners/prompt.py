@@ -25,8 +25,7 @@ from typing import Any, Literal
 
 import yaml
 
-from aoi.agents.crosschecks import port_mismatches
-from aoi.agents.memory import summary_line
+from aoi.agents.memory import crosscheck_lines, summary_line
 from aoi.agents.planners.base import HistoryItem, PlannerContext
 from aoi.agents.tools.base import ToolSpec
 
@@ -237,7 +236,7 @@ def render_memory(history: Sequence[HistoryItem]) -> str:
     """One line per step before the latest (the latest is shown in full under its own heading), then
     the cross-checks between listings (``aoi.agents.crosschecks``) over the whole history."""
     earlier = [summary_line(item) for item in history[:-1]]
-    earlier += [f"Cross-check: {line}" for line in port_mismatches(history)]
+    earlier += crosscheck_lines(history)
     return untrusted("\n".join(earlier)) if earlier else "(no earlier steps)"
 
 
