@@ -24,8 +24,10 @@ Rules, by tool family:
 - ``describe_*``: Waiting/Terminated reasons, non-zero exit codes, OOMKilled, scheduling failures,
   unavailable replicas, ``Endpoints: <none>``, bad conditions, Warning events.
 - ``query_metrics``: for an error-like query (5xx, error, fail, restart, OOM, throttling — from the
-  query or the series labels) every non-zero series, largest first; otherwise only a series that
-  stands out (at least 5× the next largest).
+  query or the series labels) every non-zero series, largest first; otherwise a series that
+  stands out (at least 5× the next largest) and, for a range query (MIN and LAST columns), the series
+  whose last value rose at least 2.5× above its own low in the window, steepest first: a service
+  whose latency went from 3 ms to 18 ms is the change, even while another is slower all hour.
 - ``get_traces``: failed calls and error origins (with their messages), operations with errors
   (most first), and a time-on-the-wire or self time that stands out.
 """
@@ -41,6 +43,7 @@ MIN_LINE_CHARS = 24
 MAX_INPUT_CHARS = 100_000
 MAX_INPUT_LINES = 3000
 STANDOUT_FACTOR = 5.0
+RISE_FACTOR = 2.5
 
 HEALTHY_STATUSES = frozenset(
     {"running", "completed", "succeeded", "ready", "bound", "active", "available", "-", ""}
@@ -411,7 +414,20 @@ def _metrics(output: str, invocation: str) -> list[tuple[int, str]]:
         errorish = errorish or bool(_ERRORISH_QUERY.search(label))
     if errorish:
         return [(3, text) for v, text in sorted(values, key=lambda v: -v[0]) if v > 0]
-    return [(2, f"stands out: {text}") for _, text in _standout(values)]
+    return [(2, f"stands out: {text}") for _, text in _standout(values)] + _risen(rows)
+
+
+def _risen(rows: list[dict[str, str]]) -> list[tuple[int, str]]:
+    """Series of a range query whose LAST is at least RISE_FACTOR times their own MIN, steepest first."""
+    rises: list[tuple[float, str]] = []
+    for row in rows:
+        low, last = _number(row.get("MIN", "")), _number(row.get("LAST", ""))
+        if low is None or last is None or low <= 0 or last < RISE_FACTOR * low:
+            continue
+        name = _series_name(row.get("SERIES", ""))
+        ratio = last / low
+        rises.append((ratio, f"rose: {name} {row['MIN']} → {row['LAST']} ({ratio:.1f}x in the window)"))
+    return [(2, text) for _, text in sorted(rises, key=lambda r: -r[0])]
 
 
 def _traces(output: str) -> list[tuple[int, str]]:

@@ -258,6 +258,37 @@ def test_other_metrics_only_report_a_series_that_stands_out() -> None:
     assert notable_lines("query_metrics", METRICS_CPU_EVEN) == []
 
 
+def _range_table(rows: list[tuple[str, str, str, str, str]]) -> str:
+    header = [("SERIES", "MIN", "AVG", "MAX", "LAST")]
+    return "\n".join(f"{a:<24}{b:<10}{c:<10}{d:<10}{e}" for a, b, c, d, e in header + rows)
+
+
+def test_a_series_that_rose_within_the_window_is_named_even_if_another_is_slower_all_along() -> None:
+    output = _range_table(
+        [
+            ('{service="ad"}', "0.003399", "0.005524", "0.0184", "0.0184"),
+            ('{service="checkout"}', "0.0237", "0.0237", "0.0237", "0.0237"),
+            ('{service="frontend"}', "0.01235", "0.0126", "0.01415", "0.01415"),
+            ('{service="cart"}', "0.001", "0.002", "0.0031", "0.003"),
+        ]
+    )
+    assert notable_lines("query_metrics", output, invocation="PromQL query_range: latency") == [
+        "rose: service=ad 0.003399 → 0.0184 (5.4x in the window)",
+        "rose: service=cart 0.001 → 0.003 (3.0x in the window)",
+    ]
+
+
+def test_flat_or_falling_series_are_not_notable() -> None:
+    output = _range_table(
+        [
+            ('{service="ad"}', "0.004", "0.005", "0.009", "0.0041"),  # a spike that is over
+            ('{service="cart"}', "0.001", "0.0015", "0.0024", "0.0024"),  # 2.4x: under the bar
+            ('{service="geo"}', "0", "0.002", "0.004", "0.004"),  # no low to compare with
+        ]
+    )
+    assert notable_lines("query_metrics", output, invocation="PromQL query_range: latency") == []
+
+
 def test_traces_show_failed_calls_then_wire_time_then_erroring_operations() -> None:
     assert notable_lines("get_traces", TRACES, max_lines=4, max_chars=400) == [
         "failed call frontend->user: 2 — user:8086: context deadline exceeded",

@@ -82,6 +82,26 @@ def test_squeezed_latest_output_shows_more_rows_within_the_same_limit() -> None:
     assert latest.count("-pod") >= plain_rows / 3 and "[… cut for the prompt …]" in latest
 
 
+def test_latest_result_names_what_stood_out_even_when_the_output_is_cut() -> None:
+    user = render_messages(load_template(SMALL_TEMPLATE_PATH), _context(), [])[1]["content"]
+    latest = user.split("Latest result:")[1]
+    assert "[… cut for the prompt …]" in latest and "geo-pod  0/1" not in latest  # the row itself is cut
+    notable = next(line for line in latest.splitlines() if line.startswith("Notable: "))
+    assert "geo-pod 0/1 CrashLoopBackOff" in notable
+    assert latest.index("Notable: ") < latest.index("svc-00-pod")  # above the output
+
+
+def test_a_healthy_latest_result_has_no_notable_line() -> None:
+    context = _context()
+    healthy = TABLE.replace("0/1     CrashLoopBackOff", "1/1     Running")
+    item = context.history[0]
+    assert item.result is not None
+    result = item.result.model_copy(update={"output": healthy})
+    context.history[0] = HistoryItem(item.index, item.step, result)
+    user = render_messages(load_template(SMALL_TEMPLATE_PATH), context, [])[1]["content"]
+    assert "Notable:" not in user
+
+
 def test_squeeze_columns_keeps_single_spaces_and_line_structure() -> None:
     text = "NAME      READY   STATUS\ngeo pod   0/1     CrashLoopBackOff"
     assert squeeze_columns(text) == "NAME  READY  STATUS\ngeo pod  0/1  CrashLoopBackOff"

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import yaml
 
+from aoi.agents.highlights import notable_lines
 from aoi.agents.memory import crosscheck_lines, summary_line
 from aoi.agents.planners.base import HistoryItem, PlannerContext
 from aoi.agents.tools.base import ToolSpec
@@ -248,7 +249,11 @@ def squeeze_columns(text: str) -> str:
 
 def render_latest(history: Sequence[HistoryItem], limit: int = LATEST_CHARS, squeeze: bool = False) -> str:
     """The newest step's call and its tool result (status, invocation, output or error), in full
-    up to ``limit`` characters (``squeeze``: table padding collapsed first)."""
+    up to ``limit`` characters (``squeeze``: table padding collapsed first).
+
+    A ``Notable:`` line (:func:`aoi.agents.highlights.notable_lines`) comes first: the same findings
+    the memory keeps for earlier steps. Why: the output may be cut at ``limit`` and a small model
+    cannot divide columns of numbers; the line it is trained to read survives both."""
     if not history:
         return "(nothing yet: this is the first step)"
     item = history[-1]
@@ -263,6 +268,9 @@ def render_latest(history: Sequence[HistoryItem], limit: int = LATEST_CHARS, squ
     elif result.status == "no_data":
         lines.append("(no data)")
     else:
+        notable = notable_lines(result.tool or step.tool or "", result.output, invocation=result.invocation)
+        if notable:  # above the output, so a cut output still says what stood out in it
+            lines.append("Notable: " + "; ".join(notable))
         output = squeeze_columns(result.output) if squeeze else result.output
         lines.append(output if len(output) <= limit else output[:limit] + "\n[… cut for the prompt …]")
     return untrusted("\n".join(lines))
