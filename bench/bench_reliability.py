@@ -46,8 +46,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         template = migrated_template(folder)
-        for r in range(args.rounds):
-            run = folder / f"round{r}"
+        for index in range(args.rounds):
+            run = folder / f"round{index}"
             run.mkdir()
             result = run_load_check(
                 run, template, events=args.events, concurrency=args.concurrency, baseline=True

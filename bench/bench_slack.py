@@ -60,7 +60,7 @@ REDIS_URL = "redis://127.0.0.1:6379/12"
 # -- load generator (a separate, spawned process, so it does not share the bot's GIL) -------------------
 def _signed(body: bytes) -> dict[str, str]:
     ts = str(int(time.time()))
-    signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=ts, body=body)
+    signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=ts, body=body) or ""
     return {
         "Content-Type": "application/json",
         "X-Slack-Request-Timestamp": ts,
@@ -182,7 +182,7 @@ def ack_rounds(url: str, events: int, concurrency: int, rounds: int, tag: str) -
     the median p99 (with its own baseline, measured just before it).
     """
     run_load(url, chatter(20, f"{tag}warm"), 10)
-    per_round = []
+    per_round: list[dict[str, Any]] = []
     for r in range(rounds):
         baseline = run_load(url, [("GET", "/healthz", None)] * events, concurrency)
         results = run_load(url, chatter(events, f"{tag}{r}_"), concurrency)

@@ -102,7 +102,7 @@ class SlackHarness:
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         ts = str(int(time.time()) if timestamp is None else timestamp)
-        signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+        signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body) or ""
         all_headers = {
             "Content-Type": content_type,
             "X-Slack-Request-Timestamp": ts,
@@ -330,7 +330,8 @@ def signed_event(port: int, event: dict[str, object]) -> httpx.Response:
     headers = {
         "Content-Type": "application/json",
         "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=ts, body=body),
+        "X-Slack-Signature": SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=ts, body=body)
+        or "",
     }
     return httpx.post(f"http://127.0.0.1:{port}/slack/events", content=body, headers=headers, timeout=10)
 
