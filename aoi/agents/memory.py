@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from aoi.agents.crosschecks import port_mismatches
 from aoi.agents.highlights import notable_lines
 from aoi.agents.planners.base import HistoryItem
+from aoi.agents.tools.base import ToolResult
 
 SUMMARY_CHARS = 160
 PREVIOUS_CHARS = 4000
@@ -60,6 +61,17 @@ def summary_line(item: HistoryItem) -> str:
     return line
 
 
+def notable_line(result: ToolResult, tool: str = "") -> str | None:
+    """``Notable: …`` for a full tool output shown to a planner, or None when nothing stood out.
+
+    Shown above the output (the Observer's memory and the planners' prompt both do): the output may be
+    cut, and a small model reads a finding more easily than it divides columns of numbers."""
+    if result.status != "ok" or not result.output:
+        return None
+    found = notable_lines(result.tool or tool, result.output, invocation=result.invocation)
+    return "Notable: " + "; ".join(found) if found else None
+
+
 def crosscheck_lines(history: Sequence[HistoryItem]) -> list[str]:
     """``Cross-check: …`` lines over the whole history (:mod:`aoi.agents.crosschecks`), as both the
     Observer's memory and the planners' prompt show them."""
@@ -84,5 +96,7 @@ def build_memory(history: Sequence[HistoryItem]) -> str:
         elif last.result.status == "no_data":
             lines.append("(no data)")
         else:
+            notable = notable_line(last.result, last.step.tool or "")
+            lines += [notable] if notable else []
             lines.append(last.result.output[:PREVIOUS_CHARS])
     return "\n".join(lines)

@@ -213,3 +213,14 @@ def test_memory_keeps_an_earlier_crash_looping_pod_visible_after_later_probes() 
     assert "user-abc12-y2" not in pods_line  # healthy rows are not notable
     nodes_line = next(line for line in memory.splitlines() if line.startswith("#2 get_nodes"))
     assert "notable" not in nodes_line  # nothing stood out: nothing appended
+
+
+def test_memory_names_what_stood_out_in_the_previous_output_above_the_output() -> None:
+    planner = ScriptedPlanner([probe("get_pods", namespace=NS), probe("get_nodes"), SUBMIT])
+    Observer(read_tools(backend()), planner).run(INCIDENT)
+    after_pods = planner.contexts[1].memory.splitlines()
+    notable = next(i for i, line in enumerate(after_pods) if line.startswith("Notable: "))
+    assert "geo-abc12-x1 0/1 CrashLoopBackOff" in after_pods[notable]
+    assert notable < next(i for i, line in enumerate(after_pods) if line.startswith("NAME"))
+    after_nodes = planner.contexts[2].memory
+    assert "Notable:" not in after_nodes.split("Previous step #2")[1]  # healthy nodes: no line

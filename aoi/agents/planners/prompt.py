@@ -25,8 +25,7 @@ from typing import Any, Literal
 
 import yaml
 
-from aoi.agents.highlights import notable_lines
-from aoi.agents.memory import crosscheck_lines, summary_line
+from aoi.agents.memory import crosscheck_lines, notable_line, summary_line
 from aoi.agents.planners.base import HistoryItem, PlannerContext
 from aoi.agents.tools.base import ToolSpec
 
@@ -268,9 +267,8 @@ def render_latest(history: Sequence[HistoryItem], limit: int = LATEST_CHARS, squ
     elif result.status == "no_data":
         lines.append("(no data)")
     else:
-        notable = notable_lines(result.tool or step.tool or "", result.output, invocation=result.invocation)
-        if notable:  # above the output, so a cut output still says what stood out in it
-            lines.append("Notable: " + "; ".join(notable))
+        notable = notable_line(result, step.tool or "")
+        lines += [notable] if notable else []  # above the output: a cut output still says what stood out
         output = squeeze_columns(result.output) if squeeze else result.output
         lines.append(output if len(output) <= limit else output[:limit] + "\n[… cut for the prompt …]")
     return untrusted("\n".join(lines))
