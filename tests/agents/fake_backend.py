@@ -97,5 +97,13 @@ class FakeBackend:
     def trace_services(self) -> list[str]:
         return ["frontend"]
 
-    def find_traces(self, **kwargs: Any) -> list[dict[str, Any]]:
+    def find_traces(
+        self,
+        service: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        limit: int = 20,
+        errors_only: bool = False,
+        min_duration_us: int | None = None,
+    ) -> list[dict[str, Any]]:
         return []

@@ -32,6 +32,15 @@ LOG_GROUP = "/ecs/checkout"
 IMPAIRED = {"Status": "impaired", "Details": [{"Name": "reachability", "Status": "failed"}]}
 
 
+def _impaired_on(instance_id: str, healthy: property) -> Any:
+    """A status-check getter that reports IMPAIRED for one instance and moto's own answer otherwise."""
+
+    def status(self: Any) -> Any:
+        return IMPAIRED if self.id == instance_id else healthy.fget(self)  # type: ignore[misc]
+
+    return status
+
+
 def _for_moto(policy: dict[str, Any]) -> str:
     """moto authorises CloudWatch as ``monitoring:*`` (its endpoint prefix; real IAM says
     ``cloudwatch:``) and checks every request against Resource ``*``, so resource-scoped statements
@@ -117,13 +126,9 @@ def aws() -> Iterator[dict[str, Any]]:
     )
     ids = _seed(admin, url)
     patch = pytest.MonkeyPatch()
+    impaired_id = ids["web-2"]
     for prop in ("system_status", "instance_status"):  # moto has no failing status checks: seed one
-        healthy = getattr(Instance, prop)
-        patch.setattr(
-            Instance,
-            prop,
-            property(lambda self, h=healthy: IMPAIRED if self.id == ids["web-2"] else h.fget(self)),
-        )
+        patch.setattr(Instance, prop, property(_impaired_on(impaired_id, getattr(Instance, prop))))
     requests.post(
         f"{url}/moto-api/reset-auth", data=b"0", timeout=10
     ).raise_for_status()  # enforce IAM from now on
@@ -273,7 +278,7 @@ def test_writer_refuses_unknown_verbs_and_bad_params(aws: dict[str, Any]) -> Non
 
 
 def test_policy_command_matches_the_writer_call() -> None:
-    action = {"verb": "ecs_set_desired_count", "target": "checkout", "namespace": CLUSTER}
+    action: dict[str, Any] = {"verb": "ecs_set_desired_count", "target": "checkout", "namespace": CLUSTER}
     action["params"] = {"desired_count": 2, "current_count": 0}
     expected = f"aws ecs update-service --cluster {CLUSTER} --service checkout --desired-count 2"
     assert render_command(load_policy(None), action) == expected

@@ -3,6 +3,8 @@ concluding, adapted to this investigation, and nothing else in a note (prose, pr
 
 from __future__ import annotations
 
+from typing import Any
+
 from aoi.agents.backends.sim import SimReadBackend
 from aoi.agents.observer import Observer
 from aoi.agents.planners.heuristic import HeuristicPlanner
@@ -40,7 +42,7 @@ def run(guidance: list[str]) -> Trajectory:
     return trajectory
 
 
-def probes(trajectory: Trajectory) -> list[tuple[str | None, dict[str, object]]]:
+def probes(trajectory: Trajectory) -> list[tuple[str | None, dict[str, Any]]]:
     return [(s.step.tool, s.step.args) for s in trajectory.steps if s.step.action_type == "probe"]
 
 
@@ -78,6 +80,6 @@ def test_probes_of_objects_this_app_lacks_are_skipped_and_capped() -> None:
         f'get_logs {{"name": "compose-post-service", "namespace": "x", "tail": {n}}}' for n in range(10)
     )
     guided = probes(run([ghosts, many]))
-    assert not any(args.get("name", "").startswith("ghost") for _tool, args in guided)  # type: ignore[union-attr]
+    assert not any(args.get("name", "").startswith("ghost") for _tool, args in guided)
     extra = [a for tool, a in guided if tool == "get_logs" and a.get("name") == "compose-post-service"]
     assert len([a for a in extra if a.get("tail") != 100]) == MAX_GUIDED

@@ -18,7 +18,12 @@ from tests.bot.harness import eventually, running_bot
 def _occupy(queue: FollowUpQueue) -> threading.Event:
     """Keep the queue's only worker busy until the returned event is set."""
     started, release = threading.Event(), threading.Event()
-    queue.submit(lambda: (started.set(), release.wait(30)))
+
+    def busy() -> None:
+        started.set()
+        release.wait(30)
+
+    queue.submit(busy)
     assert started.wait(10)
     return release
 

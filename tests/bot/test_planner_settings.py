@@ -18,7 +18,7 @@ def test_the_local_planner_decodes_under_the_step_grammar_unless_told_otherwise(
 
 def test_an_unknown_decoding_is_refused_naming_the_variable() -> None:
     with pytest.raises(ValidationError, match="AOI_LOCAL_DECODING"):
-        Settings(AOI_PLANNER="local", AOI_LOCAL_DECODING="beam")
+        Settings(AOI_PLANNER="local", AOI_LOCAL_DECODING="beam")  # type: ignore[arg-type]
 
 
 def test_the_local_model_takes_a_gpu_when_there_is_one_unless_pinned() -> None:

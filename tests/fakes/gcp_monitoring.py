@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.api import metric_pb2
 from google.cloud import monitoring_v3
 
 SERVICE = "google.monitoring.v3.MetricService"
@@ -59,7 +60,7 @@ def _matches(obj: Any, clauses: list[tuple[str, str, bool]]) -> bool:
 class FakeMetricService:
     project: str
     series: list[monitoring_v3.TimeSeries] = field(default_factory=list)
-    descriptors: list[monitoring_v3.types.MetricDescriptor] = field(default_factory=list)
+    descriptors: list[metric_pb2.MetricDescriptor] = field(default_factory=list)
     denied: set[str] = field(default_factory=set)
     page_size: int = 2
     requests: list[Any] = field(default_factory=list)

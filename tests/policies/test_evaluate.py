@@ -201,7 +201,7 @@ def test_injection_style_values_are_refused_in_every_slot(
         request = Request("rollout_restart", "user-service", NS)
         setattr(request, slot, hostile)
     elif slot in ("container", "image"):
-        params = {
+        params: dict[str, Any] = {
             "container": "web",
             "image": "deathstarbench/social-network-microservices:latest",
             slot: hostile,

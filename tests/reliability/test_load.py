@@ -33,7 +33,8 @@ def test_events_acked_right_before_sigterm_are_all_handled_once(tmp_path: Path, 
         port = free_port()
         process = start_bot_process(["bot"], bot_env(fake, db), port)
         try:
-            results = run_load(f"http://127.0.0.1:{port}", list(events) + list(events[::5]), 20)
+            batch: list[tuple[str, str, bytes | None]] = [*events, *events[::5]]
+            results = run_load(f"http://127.0.0.1:{port}", batch, 20)
         finally:
             stop_bot_process(process)  # at once: follow-ups may still be queued
         per_user = published(fake, "STOP")

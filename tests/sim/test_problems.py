@@ -30,8 +30,8 @@ def test_every_aiopslab_problem_resets_into_a_cluster() -> None:
         assert cluster.list_objects("Pod"), problem.id
 
 
-def _problem(**changes: object) -> dict:
-    base = {
+def _problem(**changes: object) -> dict[str, object]:
+    base: dict[str, object] = {
         "id": "p1",
         "app": "hotel-reservation",
         "task": "localization",

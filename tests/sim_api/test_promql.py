@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pytest
 
 from aoi.sim.promql import PromQLError, format_value, label_names, label_values, query, query_range, series
 from tests.sim_api.metric_table import NOW, MetricTable
+
+
+def _ramp(per_second: float, t: float) -> float:
+    """A counter that grows ``per_second`` from an hour before NOW."""
+    return per_second * (t - NOW + 3600)
+
+
+def _constant(value: float, t: float) -> float:
+    return value
 
 
 def _values(data: dict) -> dict[tuple[tuple[str, str], ...], float]:
@@ -24,7 +34,7 @@ def _table() -> MetricTable:
         ("geo-a", "geo", 2.0),
     ):
         labels = {"service": service, "pod": pod, "namespace": "ns"}
-        table.add("requests_total", labels, lambda t, r=per_second: r * (t - NOW + 3600))
+        table.add("requests_total", labels, partial(_ramp, per_second))
     table.add("memory_bytes", {"service": "frontend", "pod": "frontend-a"}, lambda t: 100.0)
     table.add("memory_bytes", {"service": "geo", "pod": "geo-a"}, lambda t: 300.0)
     # A latency histogram of `frontend`: per second 50 requests ≤ 0.1 s, 40 more ≤ 0.5 s, 10 more ≤ 1 s.
@@ -32,7 +42,7 @@ def _table() -> MetricTable:
         table.add(
             "latency_seconds_bucket",
             {"service": "frontend", "le": le},
-            lambda t, r=per_second: r * (t - NOW + 3600),
+            partial(_ramp, per_second),
         )
     return table
 
@@ -87,11 +97,11 @@ def test_histogram_quantile_interpolates_inside_the_bucket_holding_the_rank(
 def test_histogram_quantile_without_observations_is_nan_and_beyond_the_last_bound_is_that_bound() -> None:
     table = MetricTable()
     for le, count in (("0.5", 0.0), ("+Inf", 0.0)):
-        table.add("h_bucket", {"le": le}, lambda t, c=count: c)
+        table.add("h_bucket", {"le": le}, partial(_constant, count))
     assert math.isnan(next(iter(_values(query(table, "histogram_quantile(0.9, h_bucket)")).values())))
     slow = MetricTable()
     for le, count in (("0.5", 0.0), ("1", 0.0), ("+Inf", 10.0)):
-        slow.add("h_bucket", {"le": le}, lambda t, c=count: c)
+        slow.add("h_bucket", {"le": le}, partial(_constant, count))
     assert _values(query(slow, "histogram_quantile(0.9, h_bucket)")) == {(): 1.0}
 
 

@@ -16,8 +16,15 @@ def _names(items: list[Any]) -> list[str]:
     return sorted(i.metadata.name for i in items)
 
 
+def _name(item: Any) -> str:
+    """A listed object's name (the client types every field Optional; a listed object has one)."""
+    name = item.metadata.name
+    assert isinstance(name, str)
+    return name
+
+
 def _status(exc: ApiException) -> dict[str, Any]:
-    body = exc.body.decode() if isinstance(exc.body, bytes) else exc.body
+    body = exc.body.decode() if isinstance(exc.body, bytes) else exc.body or ""
     return dict(json.loads(body))
 
 
@@ -44,7 +51,7 @@ def test_nodes_list_and_read_as_typed_models(hotel: Served) -> None:
     core = k8s.CoreV1Api(hotel.reader)
     nodes = core.list_node().items
     assert len(nodes) >= 3
-    node = core.read_node(nodes[0].metadata.name)
+    node = core.read_node(_name(nodes[0]))
     assert node.status.conditions
     info = node.status.node_info
     assert info.boot_id and info.machine_id and info.system_uuid
@@ -53,7 +60,8 @@ def test_nodes_list_and_read_as_typed_models(hotel: Served) -> None:
 
 def test_nodes_list_as_raw_json_through_the_client(hotel: Served) -> None:
     core = k8s.CoreV1Api(hotel.reader)
-    nodes = json.loads(core.list_node(_preload_content=False).data)["items"]
+    raw: Any = core.list_node(_preload_content=False)  # an urllib3 response, not a V1NodeList
+    nodes = json.loads(raw.data)["items"]
     assert sorted(n["metadata"]["name"] for n in nodes) == sorted(
         n["metadata"]["name"] for n in hotel.cluster.list_objects("Node")
     )
@@ -131,10 +139,10 @@ def test_patches_of_each_content_type_change_the_cluster(fresh_hotel: Served) ->
 def test_deleting_a_pod_lets_its_replicaset_recreate_it(fresh_hotel: Served) -> None:
     core = k8s.CoreV1Api(fresh_hotel.writer)
     before = core.list_namespaced_pod(HOTEL, label_selector="io.kompose.service=geo").items
-    deleted = core.delete_namespaced_pod(before[0].metadata.name, HOTEL)
+    deleted = core.delete_namespaced_pod(_name(before[0]), HOTEL)
     assert deleted.metadata.name == before[0].metadata.name
     after = core.list_namespaced_pod(HOTEL, label_selector="io.kompose.service=geo").items
-    assert len(after) == len(before) and before[0].metadata.name not in _names(after)
+    assert len(after) == len(before) and _name(before[0]) not in _names(after)
 
 
 def test_dry_run_validates_without_changing_state(fresh_hotel: Served) -> None:
@@ -142,7 +150,7 @@ def test_dry_run_validates_without_changing_state(fresh_hotel: Served) -> None:
     version = fresh_hotel.cluster.version
     result = apps.patch_namespaced_deployment_scale("geo", HOTEL, {"spec": {"replicas": 4}}, dry_run="All")
     assert result.spec.replicas == 4
-    pod = core.list_namespaced_pod(HOTEL).items[0].metadata.name
+    pod = _name(core.list_namespaced_pod(HOTEL).items[0])
     core.delete_namespaced_pod(pod, HOTEL, dry_run="All")
     assert fresh_hotel.cluster.get_object("Deployment", HOTEL, "geo")["spec"]["replicas"] == 1
     assert pod in _names(core.list_namespaced_pod(HOTEL).items)
@@ -159,7 +167,7 @@ def test_reader_credentials_cannot_write_or_read_secrets(hotel: Served) -> None:
         '"deployments/scale" in API group "apps" in the namespace "test-hotel-reservation"'
     )
     with pytest.raises(ApiException) as info:
-        core.delete_namespaced_pod(core.list_namespaced_pod(HOTEL).items[0].metadata.name, HOTEL)
+        core.delete_namespaced_pod(_name(core.list_namespaced_pod(HOTEL).items[0]), HOTEL)
     assert info.value.status == 403
     with pytest.raises(ApiException) as info:
         core.list_namespaced_secret(HOTEL)

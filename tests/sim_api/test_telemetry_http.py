@@ -6,6 +6,7 @@ import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,7 +32,7 @@ def http(broken: Served) -> Iterator[httpx.Client]:
         yield client
 
 
-def _ok(response: httpx.Response) -> object:
+def _ok(response: httpx.Response) -> Any:
     body = response.json()
     assert response.status_code == 200 and body["status"] == "success", body
     return body["data"]
@@ -40,7 +41,7 @@ def _ok(response: httpx.Response) -> object:
 def test_instant_query_over_http_equals_the_in_process_answer(broken: Served, http: httpx.Client) -> None:
     data = _ok(http.get("/api/v1/query", params={"query": ERRORS_BY_EDGE}))
     assert data == promql.query(broken.cluster, ERRORS_BY_EDGE)
-    failing_peers = {r["metric"]["peer_service"] for r in data["result"]}  # type: ignore[index]
+    failing_peers = {r["metric"]["peer_service"] for r in data["result"]}
     assert "user-service" in failing_peers  # the misrouted Service's callers see errors
 
 
@@ -49,7 +50,7 @@ def test_post_form_queries_range_queries_and_histogram_quantile(broken: Served, 
     buckets = "rate(http_server_request_duration_seconds_bucket[5m])"
     p99 = f"histogram_quantile(0.99, sum by (le, service) ({buckets}))"
     data = _ok(http.post("/api/v1/query", data={"query": p99, "time": str(now)}))
-    p99_by_service = {r["metric"]["service"]: float(r["value"][1]) for r in data["result"]}  # type: ignore[index]
+    p99_by_service = {r["metric"]["service"]: float(r["value"][1]) for r in data["result"]}
     assert math.isnan(p99_by_service.pop("user-service"))  # no request reaches it: no observations
     assert p99_by_service and all(v > 0 for v in p99_by_service.values())
     ranged = _ok(
@@ -63,19 +64,19 @@ def test_post_form_queries_range_queries_and_histogram_quantile(broken: Served, 
             },
         )
     )
-    assert ranged["resultType"] == "matrix"  # type: ignore[index]
-    assert [v[0] for v in ranged["result"][0]["values"]] == [now - 600 + 60 * i for i in range(11)]  # type: ignore[index]
+    assert ranged["resultType"] == "matrix"
+    assert [v[0] for v in ranged["result"][0]["values"]] == [now - 600 + 60 * i for i in range(11)]
 
 
 def test_series_and_label_endpoints(broken: Served, http: httpx.Client) -> None:
     assert _ok(http.get("/api/v1/label/__name__/values")) == sorted(broken.cluster.metric_names())
-    assert {"__name__", "service", "namespace"} <= set(_ok(http.get("/api/v1/labels")))  # type: ignore[arg-type]
+    assert {"__name__", "service", "namespace"} <= set(_ok(http.get("/api/v1/labels")))
     series = _ok(
         http.get("/api/v1/series", params={"match[]": 'http_server_requests_total{service="user-service"}'})
     )
-    assert series and all(s["service"] == "user-service" for s in series)  # type: ignore[union-attr,index]
+    assert series and all(s["service"] == "user-service" for s in series)
     services = _ok(http.get("/api/v1/label/service/values"))
-    assert "user-service" in services  # type: ignore[operator]
+    assert "user-service" in services
 
 
 @pytest.mark.parametrize(

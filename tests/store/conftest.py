@@ -82,7 +82,7 @@ class _Dropper:
 @pytest.fixture(scope="session")
 def _pg() -> Iterator[tuple[_Dropper, list[str]]]:
     """The dropper and a lazily created, migrated template database (``[name]`` once made)."""
-    dropper, template = _Dropper(), []
+    dropper, template = _Dropper(), list[str]()
     try:
         yield dropper, template
     finally:

@@ -33,7 +33,13 @@ def _lora_b_norm(adapter_dir: Path) -> float:
 
 
 def _grpo(tiny_model: Path, out: Path, **kw: Any) -> GrpoSettings:
-    base = {"max_steps": 2, "learning_rate": 1e-2, "max_completion_length": 16, "lora": LORA, "save_steps": 1}
+    base: dict[str, Any] = {
+        "max_steps": 2,
+        "learning_rate": 1e-2,
+        "max_completion_length": 16,
+        "lora": LORA,
+        "save_steps": 1,
+    }
     return GrpoSettings(base_model=tiny_model, output_dir=out, **(base | kw))
 
 

@@ -54,7 +54,13 @@ def _seed_feedback(store: Any, world: dict[str, Any]) -> None:
 
 
 def _config(tmp_path: Path, tiny: Path) -> WeeklyConfig:
-    common = {"base_model": tiny, "output_dir": tmp_path, "max_steps": 1, "learning_rate": 1e-2, "lora": LORA}
+    common: dict[str, Any] = {
+        "base_model": tiny,
+        "output_dir": tmp_path,
+        "max_steps": 1,
+        "learning_rate": 1e-2,
+        "lora": LORA,
+    }
     return WeeklyConfig(
         data_dir=tmp_path / "data",
         base_model=tiny,
