@@ -22,8 +22,8 @@ def cluster_backends(settings: Settings) -> Backends:
     """Lazy reader/writer for ``settings.backend`` (Kubernetes)."""
     if settings.backend != "kubernetes":
         raise BackendNotSupported(
-            f"AOI_BACKEND={settings.backend} is not wired into the Slack bot: use 'kubernetes' or 'sim' "
-            f"(the CLI's `aoi diagnose --backend {settings.backend}` investigates that platform)"
+            f"AOI_BACKEND={settings.backend} has no cluster credentials to load: cluster backends are "
+            "built for AOI_BACKEND=kubernetes only"
         )
 
     def reader() -> ReadBackend:

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir, alias="AOI_DATA_DIR")
     database_url: str | None = Field(default=None, alias="AOI_DATABASE_URL")
-    backend: Literal["sim", "kubernetes", "aws", "gcp"] = Field(default="sim", alias="AOI_BACKEND")
+    backend: Literal["sim", "kubernetes"] = Field(default="sim", alias="AOI_BACKEND")
     policy_file: Path | None = Field(default=None, alias="AOI_POLICY_FILE")
     incident_channel_pattern: str = Field(default=r"^(inc|incident)-", alias="AOI_INCIDENT_CHANNEL_PATTERN")
     alert_channel: str | None = Field(default=None, alias="AOI_ALERT_CHANNEL")
@@ -87,6 +87,18 @@ class Settings(BaseSettings):
     retrain_cron: str = Field(default="0 3 * * 1", alias="AOI_RETRAIN_CRON")
     retention_days: int = Field(default=365, alias="AOI_RETENTION_DAYS")
     log_level: str = Field(default="INFO", alias="AOI_LOG_LEVEL")
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _library_only_backends(cls, value: object) -> object:
+        """AWS and GCP exist as reader/writer libraries only: say so instead of a bare enum error."""
+        if isinstance(value, str) and value.strip().lower() in ("aws", "gcp"):
+            raise ValueError(
+                f"{value.strip().lower()} is not served yet: aoi.agents.backends.{value.strip().lower()} "
+                "is a read backend library (tested against moto / a loopback gRPC server) that no "
+                "Observer tool or executor route uses; AOI_BACKEND takes sim or kubernetes"
+            )
+        return value
 
     @field_validator("approvers", mode="before")
     @classmethod
