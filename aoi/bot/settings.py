@@ -92,9 +92,10 @@ class Settings(BaseSettings):
     @classmethod
     def _library_only_backends(cls, value: object) -> object:
         """AWS and GCP exist as reader/writer libraries only: say so instead of a bare enum error."""
-        if isinstance(value, str) and value.strip().lower() in ("aws", "gcp"):
+        name = value.strip().lower() if isinstance(value, str) else None
+        if name in ("aws", "gcp"):
             raise ValueError(
-                f"{value.strip().lower()} is not served yet: aoi.agents.backends.{value.strip().lower()} "
+                f"{name} is not served yet: aoi.agents.backends.{name} "
                 "is a read backend library (tested against moto / a loopback gRPC server) that no "
                 "Observer tool or executor route uses; AOI_BACKEND takes sim or kubernetes"
             )

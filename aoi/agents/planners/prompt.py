@@ -250,9 +250,9 @@ def render_latest(history: Sequence[HistoryItem], limit: int = LATEST_CHARS, squ
     """The newest step's call and its tool result (status, invocation, output or error), in full
     up to ``limit`` characters (``squeeze``: table padding collapsed first).
 
-    A ``Notable:`` line (:func:`aoi.agents.highlights.notable_lines`) comes first: the same findings
-    the memory keeps for earlier steps. Why: the output may be cut at ``limit`` and a small model
-    cannot divide columns of numbers; the line it is trained to read survives both."""
+    A ``Notable:`` line (:func:`aoi.agents.memory.notable_line`, as the Observer's memory shows it)
+    comes first. Why: the output may be cut at ``limit`` and a small model cannot divide columns of
+    numbers; the line it is trained to read survives both."""
     if not history:
         return "(nothing yet: this is the first step)"
     item = history[-1]
@@ -268,7 +268,7 @@ def render_latest(history: Sequence[HistoryItem], limit: int = LATEST_CHARS, squ
         lines.append("(no data)")
     else:
         notable = notable_line(result, step.tool or "")
-        lines += [notable] if notable else []  # above the output: a cut output still says what stood out
+        lines += [notable] if notable else []
         output = squeeze_columns(result.output) if squeeze else result.output
         lines.append(output if len(output) <= limit else output[:limit] + "\n[… cut for the prompt …]")
     return untrusted("\n".join(lines))
