@@ -14,7 +14,9 @@ of 1 row (gradient accumulation makes the step) peak at ~7 GB; batch 4 at ~1,500
 
 GPU machine: ``--sft-epochs 3 --sft-minutes 2.5 --batch-size 4 --accumulation 1 --grpo-steps 400
 --grpo-minutes 2.5 --grpo-generations 8 --grpo-accumulation 1 --eval-workers 4 --results-key
-learning_gpu`` (~7 min on one H200; evaluations run in spawned processes beside training).
+learning_gpu`` (~7 min on one H200; evaluations run in spawned processes beside training, so run it
+alone: sharing the 16 cores with a 16-worker Evolver run cut SFT and GRPO short and starved the evaluations).
+Each phase's figures are saved as it ends (``"complete": false`` until the last), so a capped run keeps them.
 ``--grpo-steps 0`` stops at the SFT model. ``--evolver-planner local`` measures the Evolver on the
 SmolLM2 planner sampling under the step grammar.
 
@@ -147,7 +149,32 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     runs = args.runs_dir or data_dir / "bench-runs" / time.strftime("%Y%m%dT%H%M%S")
 
     evaluator = Evaluator(test, base, args)
-    pending = [evaluator.submit("untrained", None)]
+    pending: list[tuple[str, float, Any]] = []
+    evaluations: list[EvalScore] = []
+    # A run stopped by a wall-clock cap (a lent GPU machine's call limit) keeps what it measured: each
+    # phase's figures are saved as it ends, under the run's key, marked incomplete until the last one.
+    partial: dict[str, Any] = {
+        "complete": False,
+        "command_args": {k: str(v) for k, v in vars(args).items()},
+        "device": _device_name(),
+        "dataset": {"hash": digest, "rows": len(rows)},
+        "training": {},
+        "evaluations": [],
+    }
+    _save({args.results_key: partial})
+
+    def evaluate(label: str, adapter: Path | None) -> None:
+        """Submit an evaluation; one run in this process is recorded (and saved) at once."""
+        pending.append(evaluator.submit(label, adapter))
+        if evaluator.pool is None:
+            record(pending.pop())
+
+    def record(job: tuple[str, float, Any]) -> None:
+        evaluations.append(evaluator.result(job))
+        partial["evaluations"].append(evaluations[-1].to_json() | _breakdown(evaluations[-1]))
+        _save({args.results_key: partial})
+
+    evaluate("untrained", None)
     if args.sft_epochs:
         args.sft_steps = math.ceil(args.sft_epochs * len(rows) / (args.batch_size * args.accumulation))
     started = time.perf_counter()
@@ -174,7 +201,9 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         f"{sft.metrics.get('loss_last', 0):.3f}"
     )
     log(f"SFT adapter: {sft.adapter_dir}")
-    pending.append(evaluator.submit("after SFT", sft.adapter_dir))
+    partial["training"]["sft"] = {"seconds": round(sft_seconds, 1), "metrics": sft.metrics}
+    _save({args.results_key: partial})
+    evaluate("after SFT", sft.adapter_dir)
     grpo: Any = None  # --grpo-steps 0: the SFT model is the final one (a CPU run inside a time box)
     grpo_seconds = 0.0
     if args.grpo_steps > 0:
@@ -205,8 +234,11 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             f"reward {grpo.metrics.get('reward_first', 0):.3f} → {grpo.metrics.get('reward_last', 0):.3f}"
         )
         log(f"GRPO adapter: {grpo.adapter_dir}")
-        pending.append(evaluator.submit("after SFT+GRPO", grpo.adapter_dir))
-    evaluations = [evaluator.result(job) for job in pending]
+        partial["training"]["grpo"] = {"seconds": round(grpo_seconds, 1), "metrics": grpo.metrics}
+        _save({args.results_key: partial})
+        evaluate("after SFT+GRPO", grpo.adapter_dir)
+    for job in pending:  # spawned evaluations, in the order they were submitted
+        record(job)
     evaluator.close()
 
     learning_curves(
@@ -223,6 +255,7 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     )
     untrained, after_sft, after_grpo = evaluations[0], evaluations[1], evaluations[-1]
     return {
+        "complete": True,
         "command_args": {k: str(v) for k, v in vars(args).items()},
         "model": "SmolLM2-135M-Instruct (packaged GGUF → float32 HF folder) + LoRA r=16",
         "device": _device_name(),
@@ -580,6 +613,19 @@ def evolver(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     cases, off = failures(problems, args.k)
     log(f"Evolver off: {scores(off)} ({len(cases)} failed runs, {time.perf_counter() - started:.0f} s)")
+    # kept if a cap stops the on phase (the complete result replaces it under the same key)
+    _save(
+        {
+            evolver_key(args): {
+                "complete": False,
+                "problems": len(problems),
+                "k": args.k,
+                "off": scores(off),
+                "failed_runs": len(cases),
+                "command_args": {k: str(v) for k, v in vars(args).items()},
+            }
+        }
+    )
     if learn_from is not problems:
         cases, _ = failures(learn_from, 1)
     with tempfile.TemporaryDirectory() as folder:
@@ -609,6 +655,7 @@ def evolver(args: argparse.Namespace) -> dict[str, Any]:
         f"{len(problems)} problems",
     )
     return {
+        "complete": True,
         "command_args": {k: str(v) for k, v in vars(args).items()},
         "planner": (
             f"local SmolLM2-135M{' + ' + str(args.evolver_adapter) if args.evolver_adapter else ''}, "
