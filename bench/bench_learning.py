@@ -63,8 +63,8 @@ from aoi.agents.records import Step, Trajectory, TrajectoryStep
 from aoi.sim import load_suite
 from aoi.training.charts import comparison, learning_curves
 from aoi.training.config import GrpoSettings, LoraSettings, SftSettings
-from aoi.training.datasets import default_renderer, default_tool_specs
-from aoi.training.evolve_job import simulated_failure_cases
+from aoi.training.datasets import dataset_hash, default_renderer, default_tool_specs
+from aoi.training.evolve_job import corrective_rows, simulated_failure_cases
 from aoi.training.evolver import evolve, symptoms_of
 from aoi.training.expert import cached_expert_rows, collect_expert_rows
 from aoi.training.pipeline import EvalScore, eval_score, evaluate_local
@@ -112,7 +112,30 @@ def expert_dataset(args: argparse.Namespace, data_dir: Path) -> tuple[Path, list
         ),
     )
     log(f"expert dataset {digest}: {len(rows)} step rows from the train split")
+    if args.corrective:
+        extra = corrective_dataset(base, args.corrective_budget)
+        rows = list(rows) + extra
+        digest = dataset_hash(rows)
+        log(f"+ {len(extra)} corrective-sft rows (notes in the prompt) → dataset {digest}: {len(rows)} rows")
     return base, rows, digest
+
+
+def corrective_dataset(base: Path, budget: int) -> list[Any]:
+    """The Evolver's ``corrective-sft`` rows on the train split: the heuristic's failures under a
+    ``budget``-step budget, each evolved into a note, and the full-budget expert run of the same
+    problem replayed step by step *with that note in the prompt*. A student trained only on expert
+    rows never sees a note (``Guidance: (none)``) and has no reason to follow one; these rows show it
+    notes whose Diagnosis probes are the steps that worked (measured: notes did not help the untrained
+    model, avg@5 0.300 → 0.287)."""
+    render, tools = default_renderer(base), default_tool_specs()
+    cases, _ = simulated_failure_cases(
+        load_problems("train"), HeuristicPlanner(), HeuristicPlanner(), k=1, budget=Budget(max_steps=budget)
+    )
+    rows: list[Any] = []
+    for case in cases:
+        sft, _ = corrective_rows(evolve(case), tools=tools, render=render)
+        rows.extend(sft)
+    return rows
 
 
 def dataset_summary(rows: Sequence[Any]) -> dict[str, Any]:
@@ -712,6 +735,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=1,
         help="expert runs per train problem (each on its own seed: other pod names, more submissions)",
+    )
+    parser.add_argument(
+        "--corrective",
+        action="store_true",
+        help="add the Evolver's corrective-sft rows (train-split notes in the prompt) to the training data",
+    )
+    parser.add_argument(
+        "--corrective-budget",
+        type=int,
+        default=5,
+        help="step budget under which the notes' failures are made",
     )
     parser.add_argument("--sft-minutes", type=float, default=None, help="wall-clock cap on SFT")
     parser.add_argument("--grpo-minutes", type=float, default=None, help="wall-clock cap on GRPO")
