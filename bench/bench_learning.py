@@ -64,7 +64,7 @@ from aoi.sim import load_suite
 from aoi.training.charts import comparison, learning_curves
 from aoi.training.config import GrpoSettings, LoraSettings, SftSettings
 from aoi.training.datasets import dataset_hash, default_renderer, default_tool_specs
-from aoi.training.evolve_job import corrective_rows, simulated_failure_cases
+from aoi.training.evolve_job import run_evolver, simulated_failure_cases
 from aoi.training.evolver import evolve, symptoms_of
 from aoi.training.expert import cached_expert_rows, collect_expert_rows
 from aoi.training.pipeline import EvalScore, eval_score, evaluate_local
@@ -131,11 +131,7 @@ def corrective_dataset(base: Path, budget: int) -> list[Any]:
     cases, _ = simulated_failure_cases(
         load_problems("train"), HeuristicPlanner(), HeuristicPlanner(), k=1, budget=Budget(max_steps=budget)
     )
-    rows: list[Any] = []
-    for case in cases:
-        sft, _ = corrective_rows(evolve(case), tools=tools, render=render)
-        rows.extend(sft)
-    return rows
+    return run_evolver(cases, library=None, tools=tools, render=render, datasets_dir=None).sft_rows
 
 
 def dataset_summary(rows: Sequence[Any]) -> dict[str, Any]:
@@ -178,7 +174,7 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     # phase's figures are saved as it ends, under the run's key, marked incomplete until the last one.
     partial: dict[str, Any] = {
         "complete": False,
-        "command_args": {k: str(v) for k, v in vars(args).items()},
+        "command_args": _command_args(args),
         "device": _device_name(),
         "dataset": {"hash": digest, "rows": len(rows)},
         "training": {},
@@ -279,13 +275,13 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     untrained, after_sft, after_grpo = evaluations[0], evaluations[1], evaluations[-1]
     return {
         "complete": True,
-        "command_args": {k: str(v) for k, v in vars(args).items()},
+        "command_args": _command_args(args),
         "model": "SmolLM2-135M-Instruct (packaged GGUF → float32 HF folder) + LoRA r=16",
         "device": _device_name(),
         "dataset": {"hash": digest, "rows": len(rows), "source": "heuristic expert, train split, purified"},
         "test_problems": [p.id for p in test],
         "eval_budget_steps": args.eval_steps,
-        "evaluations": [e.to_json() | _breakdown(e) for e in evaluations],
+        "evaluations": partial["evaluations"],
         "training": {
             "sft": {"steps": args.sft_steps, "seconds": round(sft_seconds, 1), "metrics": sft.metrics},
             "grpo": {
@@ -421,6 +417,11 @@ def _device_name() -> str:
     if torch.cuda.is_available():
         return f"cuda: {torch.cuda.get_device_name(0)}"
     return f"cpu: {os.cpu_count()} cores"
+
+
+def _command_args(args: argparse.Namespace) -> dict[str, str]:
+    """The run's options as recorded beside its figures."""
+    return {k: str(v) for k, v in vars(args).items()}
 
 
 def _ratio(value: float, baseline: float) -> float | None:
@@ -639,7 +640,8 @@ def evolver(args: argparse.Namespace) -> dict[str, Any]:
 
     started = time.perf_counter()
     cases, off = failures(problems, args.k)
-    log(f"Evolver off: {scores(off)} ({len(cases)} failed runs, {time.perf_counter() - started:.0f} s)")
+    before = scores(off)
+    log(f"Evolver off: {before} ({len(cases)} failed runs, {time.perf_counter() - started:.0f} s)")
     # kept if a cap stops the on phase (the complete result replaces it under the same key)
     _save(
         {
@@ -647,9 +649,9 @@ def evolver(args: argparse.Namespace) -> dict[str, Any]:
                 "complete": False,
                 "problems": len(problems),
                 "k": args.k,
-                "off": scores(off),
+                "off": before,
                 "failed_runs": len(cases),
-                "command_args": {k: str(v) for k, v in vars(args).items()},
+                "command_args": _command_args(args),
             }
         }
     )
@@ -666,7 +668,7 @@ def evolver(args: argparse.Namespace) -> dict[str, Any]:
             on = run_episodes(problems, follower(library), k=args.k, budget=tight)
         store.dispose()
     seconds = time.perf_counter() - started
-    before, after = scores(off), scores(on)
+    after = scores(on)
     gain = round(after["avg_at_k"] - before["avg_at_k"], 4)
     reduction = round(1 - after["gap"] / before["gap"], 4) if before["gap"] else None
     log(
@@ -683,7 +685,7 @@ def evolver(args: argparse.Namespace) -> dict[str, Any]:
     )
     return {
         "complete": True,
-        "command_args": {k: str(v) for k, v in vars(args).items()},
+        "command_args": _command_args(args),
         "planner": (
             f"local SmolLM2-135M{' + ' + str(args.evolver_adapter) if args.evolver_adapter else ''}, "
             f"constrained sampling T={args.evolver_temperature}, max {args.evolver_budget} steps, "
