@@ -193,6 +193,12 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         partial["evaluations"].append(evaluations[-1].to_json() | _breakdown(evaluations[-1]))
         _save({args.results_key: partial})
 
+    def drain(wait: bool) -> None:
+        """Record the spawned evaluations that have finished, in submission order (all: ``wait``), so
+        a run stopped by a cap keeps every score it measured, not only those of a run that ended."""
+        while pending and (wait or evaluator.done(pending[0])):
+            record(pending.pop(0))
+
     evaluate("untrained", None)
     if args.sft_epochs:
         args.sft_steps = math.ceil(args.sft_epochs * len(rows) / (args.batch_size * args.accumulation))
@@ -222,6 +228,7 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     log(f"SFT adapter: {sft.adapter_dir}")
     partial["training"]["sft"] = {"seconds": round(sft_seconds, 1), "metrics": sft.metrics}
     _save({args.results_key: partial})
+    drain(wait=False)
     evaluate("after SFT", sft.adapter_dir)
     grpo: Any = None  # --grpo-steps 0: the SFT model is the final one (a CPU run inside a time box)
     grpo_seconds = 0.0
@@ -255,9 +262,9 @@ def learning(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         log(f"GRPO adapter: {grpo.adapter_dir}")
         partial["training"]["grpo"] = {"seconds": round(grpo_seconds, 1), "metrics": grpo.metrics}
         _save({args.results_key: partial})
+        drain(wait=False)
         evaluate("after SFT+GRPO", grpo.adapter_dir)
-    for job in pending:  # spawned evaluations, in the order they were submitted
-        record(job)
+    drain(wait=True)  # spawned evaluations, in the order they were submitted
     evaluator.close()
 
     learning_curves(
@@ -312,8 +319,13 @@ class Evaluator:
         self.test, self.base, self.args = list(test), base, args
         self.pool: ProcessPoolExecutor | None = None
         if args.eval_workers > 0:
-            workers = args.eval_workers * 3  # three evaluations may be in flight at once
-            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            # ``--eval-workers`` processes in all, not per evaluation: processes sharing one GPU take
+            # turns on it, so 18 of them beside the trainer (6 per evaluation, three evaluations in
+            # flight) scored nothing of 48 problems in 7 minutes on an H200 (session 9), where 4
+            # alone score 16 problems in 49 s. Later evaluations queue behind the first.
+            self.pool = ProcessPoolExecutor(
+                args.eval_workers, mp_context=multiprocessing.get_context("spawn")
+            )
 
     def submit(self, label: str, adapter: Path | None) -> tuple[str, float, Any]:
         started = time.perf_counter()
@@ -336,6 +348,11 @@ class Evaluator:
             if shard
         ]
         return label, started, futures
+
+    def done(self, job: tuple[str, float, Any]) -> bool:
+        """Whether ``job``'s score can be had without waiting."""
+        value = job[2]
+        return isinstance(value, EvalScore) or all(future.done() for future in value)
 
     def result(self, job: tuple[str, float, Any]) -> EvalScore:
         label, started, value = job
