@@ -446,22 +446,37 @@ def _ratio(value: float, baseline: float) -> float | None:
 
 
 # ----------------------------------------------------------------------------- part 2: Evolver
+TIE_SCORE = 0.01  # notes this close to the best are as near to the symptoms as it is
+
+
 class GuidanceFollower:
     """Bench device: the heuristic planner that consults the guidance library after its own survey
     (the first ``survey`` probes) — it asks with the incident text plus the error lines seen so far
     (the symptoms the Evolver files notes under) and runs the closest note's Diagnosis-phase probes
     (the reference's decisive ones) it has not run yet, then carries on as usual. Without a library
-    it *is* the heuristic planner."""
+    it *is* the heuristic planner.
+
+    AIOpsLab's incident texts are one per application and task, so before the probes see an error
+    the notes of different faults of one app are equally close (cosine 1.0); the closest one was then
+    whichever was filed first, and following it cost a step of a 5-step budget on another fault's
+    probe. With ``ties`` > 1 it compares that many closest notes and follows none while the equally
+    close ones disagree on their first probe, asking again at the next step."""
 
     name = "heuristic+guidance"
 
     def __init__(
-        self, library: Any = None, min_score: float = 0.3, survey: int = 3, inner: Any = None
+        self,
+        library: Any = None,
+        min_score: float = 0.3,
+        survey: int = 3,
+        inner: Any = None,
+        ties: int = 5,
     ) -> None:
         self.inner = inner if inner is not None else HeuristicPlanner()
         self.library = library
         self.min_score = min_score
         self.survey = survey
+        self.ties = ties
 
     def _planned(self, context: PlannerContext) -> list[tuple[str, dict[str, Any]]]:
         if self.library is None or len(context.history) < self.survey:
@@ -470,10 +485,17 @@ class GuidanceFollower:
             incident=context.incident,
             steps=[TrajectoryStep(index=h.index, step=h.step, result=h.result) for h in context.history],
         )
-        found = self.library.search(symptoms_of(seen), k=1, min_score=self.min_score)
+        found = self.library.search(symptoms_of(seen), k=self.ties, min_score=self.min_score)
         if not found:
             return []
-        plan = found[0][0].repaired_plan
+        best = found[0][1]
+        plans = [self._calls(row.repaired_plan) for row, score in found if score >= best - TIE_SCORE]
+        if self.ties > 1 and any(plan[:1] != plans[0][:1] for plan in plans[1:]):
+            return []  # equally close notes disagree: the symptoms do not tell them apart yet
+        return plans[0]
+
+    @staticmethod
+    def _calls(plan: Any) -> list[tuple[str, dict[str, Any]]]:
         calls: list[tuple[str, dict[str, Any]]] = []
         for line in plan.get("diagnosis", []) if isinstance(plan, dict) else []:
             match = _PLANNED.match(line)
@@ -628,7 +650,9 @@ def evolver_key(args: argparse.Namespace) -> str:
         local += "_trained" if args.evolver_adapter else ""
         local += f"_k{args.k}" if args.k != 5 else ""
         local += f"_p{args.evolver_problems}" if args.evolver_problems not in (0, 16) else ""
-    return f"evolver{local}{explore}{budget}" + ("_holdout" if args.evolver_holdout else "")
+    ties = f"_ties{args.evolver_ties}" if args.evolver_ties != 5 and not local else ""
+    ties += "_shipped" if args.evolver_shipped and not local else ""
+    return f"evolver{local}{explore}{budget}{ties}" + ("_holdout" if args.evolver_holdout else "")
 
 
 def evolver(args: argparse.Namespace) -> dict[str, Any]:
@@ -647,7 +671,9 @@ def evolver(args: argparse.Namespace) -> dict[str, Any]:
 
     def follower(library: Any = None) -> Any:
         inner = ExploringHeuristic(args.evolver_explore) if args.evolver_explore > 0 else None
-        return GuidanceFollower(library, inner=inner)
+        if args.evolver_shipped:  # the product's path: the Observer hands notes to the planner
+            return inner if inner is not None else HeuristicPlanner()
+        return GuidanceFollower(library, inner=inner, ties=args.evolver_ties)
 
     def failures(measured: Sequence[Any], k: int) -> tuple[list[Any], list[Any]]:
         """The planner's grader failures (with the expert's reference runs) and all its episodes."""
@@ -681,6 +707,8 @@ def evolver(args: argparse.Namespace) -> dict[str, Any]:
         filed = sum(int(not library.file(evolve(case)).duplicate) for case in cases)
         if local:  # the notes reach the model through its prompt (the store is reopened per worker)
             _, on = local_phase(args, problems, args.k, url)
+        elif args.evolver_shipped:
+            on = run_episodes(problems, follower(), k=args.k, budget=tight, guidance=library.source())
         else:
             on = run_episodes(problems, follower(library), k=args.k, budget=tight)
         store.dispose()
@@ -708,9 +736,18 @@ def evolver(args: argparse.Namespace) -> dict[str, Any]:
             f"constrained sampling T={args.evolver_temperature}, max {args.evolver_budget} steps, "
             "model alone; notes in its prompt"
             if local
-            else f"heuristic (max {args.evolver_budget} steps"
+            else f"heuristic{' as shipped' if args.evolver_shipped else ''} (max {args.evolver_budget} steps"
             + (f", exploring detour p={args.evolver_explore}" if args.evolver_explore > 0 else "")
-            + ") consulting the guidance library"
+            + (
+                f", no note while the {args.evolver_ties} closest disagree"
+                if args.evolver_ties > 1 and not args.evolver_shipped
+                else ""
+            )
+            + (
+                "), notes from the Observer's guidance source"
+                if args.evolver_shipped
+                else ") consulting the guidance library"
+            )
         ),
         "suite": "notes from train-split failures, measured on the test split"
         if args.evolver_holdout
@@ -816,6 +853,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=float,
         default=0.0,
         help="probability of an exploring detour per step (0: the deterministic heuristic planner)",
+    )
+    parser.add_argument(
+        "--evolver-ties",
+        type=int,
+        default=5,
+        help="the heuristic follower compares this many closest notes and follows none while equally "
+        "close ones disagree (1: always the closest note, as runs before session 9)",
+    )
+    parser.add_argument(
+        "--evolver-shipped",
+        action="store_true",
+        help="the heuristic planner as shipped, notes from the Observer's guidance source (re-asked "
+        "with the survey's error lines), instead of the bench's guidance follower",
     )
     parser.add_argument(
         "--evolver-holdout",

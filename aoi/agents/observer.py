@@ -46,11 +46,13 @@ from aoi.agents.records import (
     TrajectoryStep,
 )
 from aoi.agents.redaction import redact
+from aoi.agents.symptoms import symptoms
 from aoi.agents.tools.base import Tool, ToolArgumentError
 
 GuidanceSource = Callable[[str], list[str]]
 REDACTION_MARK = "[REDACTED:"
 MAX_REPEATS = 2  # an identical probe (tool and args) is run at most this many times per investigation
+GUIDANCE_SURVEY = 3  # probes made before guidance is asked again with the error lines they saw
 
 
 class WriteToolRefused(ValueError):
@@ -133,6 +135,25 @@ class _Run:
         self.degraded = False
         self.notes: list[str] = []
         self.guidance = observer.guidance(incident) if observer.guidance else []
+        self.asked = incident  # the text guidance was last asked with
+
+    def reask_guidance(self) -> None:
+        """Ask for guidance again with what the probes saw (``aoi.agents.symptoms``), from the
+        ``GUIDANCE_SURVEY``-th probe on, each time new error lines have shown: an incident text alone
+        often matches the notes of several faults of one app equally, the observed lines tell them
+        apart. The answer replaces the earlier notes, an empty one included."""
+        if self.o.guidance is None or len(self.history) < GUIDANCE_SURVEY:
+            return
+        text = symptoms(self.incident, (item.result for item in self.history))
+        if text == self.asked:
+            return
+        self.asked = text
+        notes = self.o.guidance(text)
+        if notes != self.guidance:
+            self.notes.append(
+                f"guidance re-asked with the error lines of {len(self.history)} probes: {len(notes)} note(s)"
+            )
+        self.guidance = notes
 
     # -- budget ------------------------------------------------------------------------------
     def left(self) -> BudgetLeft:
@@ -212,6 +233,7 @@ class _Run:
                     completion_tokens=output.completion_tokens,
                 )
             )
+            self.reask_guidance()
 
     def charge_failed_attempt(self, exc: BaseException) -> None:
         """Tokens a failed ``next_step`` spent (model planners' errors carry ``prompt_tokens`` and

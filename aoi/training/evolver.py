@@ -25,12 +25,12 @@ Patterns, decided from the trajectory:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aoi.agents.records import Step, Trajectory, TrajectoryStep
+from aoi.agents.symptoms import symptoms
 from aoi.training.purify import purify
 from aoi.training.similarity import normalise_name
 
@@ -61,11 +61,6 @@ DISCOVERY_TOOLS = frozenset(
         "get_nodes",
         "list_metrics",
     }
-)
-_SIGNAL = re.compile(
-    r"(error|fail|refused|timeout|timed out|crashloop|backoff|denied|unauthori[sz]ed|oomkilled|unavailable|"
-    r"not ?ready|pending|evicted|unreachable|exceeded|invalid|mismatch|\b(?:http|status)[ =:]*5\d\d\b)",
-    re.IGNORECASE,
 )
 NOTE_CHARS = 700
 
@@ -194,24 +189,9 @@ def classify(case: FailureCase) -> list[str]:
 
 
 def symptoms_of(trajectory: Trajectory, max_lines: int = 6) -> str:
-    """The incident text plus the first distinct error-like lines the probes saw (for reviewers)."""
-    lines: list[str] = []
-    for item in _probes(trajectory):
-        result = item.result
-        if result is None or result.status != "ok":
-            continue
-        for line in result.output.splitlines():
-            clean = " ".join(line.split())[:200]
-            if clean and _SIGNAL.search(clean) and clean not in lines:
-                lines.append(clean)
-            if len(lines) >= max_lines:
-                break
-        if len(lines) >= max_lines:
-            break
-    text = trajectory.incident.strip()
-    if lines:
-        text += "\nObserved: " + " | ".join(lines)
-    return text
+    """The incident text plus the first distinct error-like lines the probes saw: what the note is
+    filed under, the same text the Observer asks with (``aoi.agents.symptoms``)."""
+    return symptoms(trajectory.incident, (item.result for item in _probes(trajectory)), max_lines)
 
 
 def _call(step: Step) -> str:

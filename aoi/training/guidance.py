@@ -21,6 +21,15 @@ from aoi.training.evolver import Evolution
 
 GuidanceSource = Callable[[str], list[str]]
 DUPLICATE_SCORE = 0.97
+TIE_SCORE = 0.01  # notes this much less close than the closest are as close as it
+TIES = 5  # how many of the closest notes are compared for a tie
+
+
+def _lead(row: Guidance) -> str:
+    """The first step of a note's repaired plan (its first Diagnosis probe, else its text)."""
+    plan = row.repaired_plan if isinstance(row.repaired_plan, dict) else {}
+    diagnosis = plan.get("diagnosis") or []
+    return str(diagnosis[0]) if diagnosis else row.note
 
 
 @dataclass(frozen=True)
@@ -75,8 +84,18 @@ class GuidanceLibrary:
         )
 
     def retrieve(self, symptoms: str, k: int = 3, min_score: float = 0.35) -> list[str]:
-        """Just the note texts (what goes into ``PlannerContext.guidance``)."""
-        return [row.note for row, _ in self.search(symptoms, k, min_score)]
+        """Just the note texts (what goes into ``PlannerContext.guidance``), or none while the
+        symptoms do not single a plan out: when notes as close as the closest (within ``TIE_SCORE``)
+        lead with different probes, which one comes first is an accident of filing order, and a
+        planner that follows it spends steps on another fault's probe. The Observer asks again once
+        its probes have seen errors (``aoi.agents.symptoms``)."""
+        found = self.search(symptoms, max(k, TIES), min_score)
+        if found:
+            best = found[0][1]
+            leads = {_lead(row) for row, score in found if score >= best - TIE_SCORE}
+            if len(leads) > 1:
+                return []
+        return [row.note for row, _ in found[:k]]
 
     def source(self, k: int = 3, min_score: float = 0.35) -> GuidanceSource:
         """The callable handed to the Observer."""

@@ -108,13 +108,21 @@ def run_episode(
     cluster = SimCluster.from_problem(with_seed(problem, run))
     namespace = app_namespace(cluster)
     incident = incident_text(problem.app, namespace, problem.task)
-    notes = guidance(incident) if guidance is not None else []
+    notes: list[str] = []
+
+    def asked(text: str) -> list[str]:
+        """The source itself (the Observer re-asks with what its probes saw); keeps every note shown."""
+        assert guidance is not None
+        answer = guidance(text)
+        notes.extend(n for n in answer if n not in notes)
+        return answer
+
     observer = Observer(
         read_tools(SimReadBackend(cluster)),
         planner,
         budget,
         fallback=fallback,
-        guidance=(lambda _text: list(notes)) if guidance is not None else None,
+        guidance=asked if guidance is not None else None,
         annotate=policy_annotator(policy),
     )
     trajectory = observer.run(incident, problem.task, problem.id)

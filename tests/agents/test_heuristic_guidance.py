@@ -1,5 +1,6 @@
-"""Evolver guidance changes what the heuristic planner does: the probes a note names are made before
-concluding, adapted to this investigation, and nothing else in a note (prose, proposals) is obeyed."""
+"""Evolver guidance changes what the heuristic planner does: the probes a note names are made right
+after the first survey probes, adapted to this investigation, and nothing else in a note (prose,
+proposals) is obeyed."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from typing import Any
 
 from aoi.agents.backends.sim import SimReadBackend
 from aoi.agents.observer import Observer
+from aoi.agents.planners.base import PlannerContext, PlannerOutput
 from aoi.agents.planners.heuristic import HeuristicPlanner
 from aoi.agents.planners.heuristic.guidance import MAX_GUIDED, parse_probes
-from aoi.agents.records import Trajectory
+from aoi.agents.records import Step, Trajectory
 from aoi.agents.tools import READ_TOOLS, read_tools
 from aoi.sim import SimCluster, grade, load_problem
 from aoi.training.evolver import RepairedPlan, guidance_note
@@ -33,9 +35,25 @@ def evolver_note() -> str:
     return guidance_note(["wrong_path"], plan)
 
 
-def run(guidance: list[str]) -> Trajectory:
+class FirstProbes:
+    """Makes the given probes first (another planner's, or a model's detours), then the heuristic's."""
+
+    name = "first-probes"
+
+    def __init__(self, first: list[tuple[str, dict[str, Any]]]) -> None:
+        self.first, self.inner = first, HeuristicPlanner()
+
+    def next_step(self, context: PlannerContext) -> PlannerOutput:
+        if len(context.history) < len(self.first):
+            tool, args = self.first[len(context.history)]
+            return PlannerOutput(step=Step(action_type="probe", tool=tool, args=args, summary="first"))
+        return self.inner.next_step(context)
+
+
+def run(guidance: list[str], planner: Any = None) -> Trajectory:
     cluster = SimCluster.from_problem(load_problem(PROBLEM))
-    observer = Observer(read_tools(SimReadBackend(cluster)), HeuristicPlanner(), guidance=lambda _i: guidance)
+    planner = planner or HeuristicPlanner()
+    observer = Observer(read_tools(SimReadBackend(cluster)), planner, guidance=lambda _i: guidance)
     trajectory = observer.run(f"Errors in namespace {NS}", "localization", PROBLEM)
     assert trajectory.diagnosis is not None
     assert grade(load_problem(PROBLEM), cluster, trajectory.diagnosis.to_json_dict()).success
@@ -70,7 +88,8 @@ def test_a_note_adds_its_probes_to_the_trajectory_in_this_namespace() -> None:
     logs = ("get_logs", {"name": "home-timeline-service", "namespace": NS, "tail": 50})
     assert configmap not in plain and logs not in plain
     assert configmap in guided and logs in guided
-    assert guided[: len(guided) - 2] == plain  # the note's probes come before concluding, after the rest
+    # after pods, deployments and services (what the Observer re-asks with), before the rest of the routine
+    assert guided[:3] == plain[:3] and guided[3:5] == [configmap, logs] and guided[5:] == plain[3:]
     assert not any(tool == "get_pods" and args != {"namespace": NS} for tool, args in guided)
 
 
@@ -83,3 +102,22 @@ def test_probes_of_objects_this_app_lacks_are_skipped_and_capped() -> None:
     assert not any(args.get("name", "").startswith("ghost") for _tool, args in guided)
     extra = [a for tool, a in guided if tool == "get_logs" and a.get("name") == "compose-post-service"]
     assert len([a for a in extra if a.get("tail") != 100]) == MAX_GUIDED
+
+
+def test_a_notes_diagnosis_probes_come_before_its_discovery_listings() -> None:
+    note = (
+        'A similar incident failed before (x). Discovery: get_configmaps {"namespace": "a"}. '
+        'Diagnosis: describe_configmap {"name": "service-config", "namespace": "a"}.'
+    )
+    guided = probes(run([note]))
+    assert guided[3:5] == [
+        ("describe_configmap", {"name": "service-config", "namespace": NS}),
+        ("get_configmaps", {"namespace": NS}),
+    ]
+
+
+def test_a_note_is_followed_after_any_three_probes_not_only_the_survey() -> None:
+    first: list[tuple[str, dict[str, Any]]] = [("get_nodes", {}), ("get_pvs", {}), ("get_trace_services", {})]
+    guided = probes(run([evolver_note()], FirstProbes(first)))
+    assert guided[:3] == first
+    assert guided[3] == ("describe_configmap", {"name": "service-config", "namespace": NS})

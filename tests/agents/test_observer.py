@@ -224,3 +224,46 @@ def test_memory_names_what_stood_out_in_the_previous_output_above_the_output() -
     assert notable < next(i for i, line in enumerate(after_pods) if line.startswith("NAME"))
     after_nodes = planner.contexts[2].memory
     assert "Notable:" not in after_nodes.split("Previous step #2")[1]  # healthy nodes: no line
+
+
+def test_guidance_is_asked_again_with_the_errors_the_survey_saw() -> None:
+    """The incident text alone matches the notes of every fault of an app alike; once three probes
+    have shown error lines the Observer asks again with them, and the planner sees the new answer."""
+    asked: list[str] = []
+
+    def guidance(text: str) -> list[str]:
+        asked.append(text)
+        return ["describe geo first"] if "CrashLoopBackOff" in text else ["generic note"]
+
+    script = [
+        probe("get_services", namespace=NS),
+        probe("get_events", namespace=NS),
+        probe("get_pods", namespace=NS),  # the first probe whose output carries an error line
+        probe("get_logs", namespace=NS, name="geo"),
+        probe("get_deployments", namespace=NS),
+        SUBMIT,
+    ]
+    planner = ScriptedPlanner(script)
+    trajectory = Observer(read_tools(backend()), planner, guidance=guidance).run(INCIDENT, task="analysis")
+    assert asked[0] == INCIDENT
+    assert len(asked) == 3  # after the 3rd probe (its error line) and the 4th (the log's panic line)
+    assert (
+        "Observed:" in asked[1] and "CrashLoopBackOff" in asked[1] and "missing GeoMongoAddress" in asked[2]
+    )
+    assert [c.guidance for c in planner.contexts] == [["generic note"]] * 3 + [["describe geo first"]] * 3
+    assert trajectory.diagnosis is not None
+    assert any("guidance re-asked" in note for note in trajectory.diagnosis.notes)
+
+
+def test_guidance_is_not_asked_again_while_the_probes_show_no_error() -> None:
+    asked: list[str] = []
+
+    def guidance(text: str) -> list[str]:
+        asked.append(text)
+        return []
+
+    quiet = FakeBackend({"Pod": [pod("user-abc12-y2", NS, "user")]})
+    tools = ("get_pods", "get_services", "get_events", "get_deployments")
+    planner = ScriptedPlanner([*(probe(tool, namespace=NS) for tool in tools), SUBMIT])
+    Observer(read_tools(quiet), planner, guidance=guidance).run(INCIDENT, task="detection")
+    assert asked == [INCIDENT]

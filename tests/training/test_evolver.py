@@ -173,3 +173,33 @@ def test_observed_symptoms_tell_apart_notes_of_incidents_with_the_same_text(stor
     assert (
         library.search(f"{incident}\nObserved: geo-7d CrashLoopBackOff Error", k=1)[0][0].id == crash_note.id
     )
+
+
+def test_equally_close_notes_that_lead_with_different_probes_are_not_shown(store: Any) -> None:
+    """Two faults of one app filed under the same incident text (no error line seen): filing order
+    must not decide which note a planner follows; once the errors tell them apart, the right one is."""
+    library = GuidanceLibrary(store, HashingEmbedder())
+    incident = "Incident report for the hotel app in namespace test-hotel-reservation."
+
+    def reference(tool: str) -> Trajectory:
+        good = _traj([_probe(1, tool, [], namespace=NS)], ["geo"], task="localization", incident=incident)
+        good.steps[-1].step.args["evidence"] = [{"step": 1}]
+        return good
+
+    def failure(output: str, tool: str) -> FailureCase:
+        failed = _traj(
+            [_probe(1, "get_pods", [], output=output, namespace=NS)],
+            ["x"],
+            task="localization",
+            incident=incident,
+        )
+        return FailureCase(failed, "grader", failed_checks=("localization",), reference=reference(tool))
+
+    ports = library.file(evolve(failure("all pods Running", "get_services"))).guidance
+    library.file(evolve(failure("all pods Running", "get_configmaps")))
+    assert len(library.search(incident, k=5)) == 2  # both are as close as can be …
+    assert library.retrieve(incident) == []  # … and disagree: neither is shown
+
+    crash = library.file(evolve(failure("geo-7d 0/1 CrashLoopBackOff Error", "get_logs"))).guidance
+    shown = library.retrieve(f"{incident}\nObserved: geo-7d 0/1 CrashLoopBackOff Error", min_score=0.0)
+    assert shown[0] == crash.note and ports.note in shown  # a note closer than the rest leads

@@ -21,6 +21,7 @@ from aoi.agents.planners.heuristic.volumes import mentions_volume
 from aoi.agents.planners.heuristic.workloads import events_about, first_bad_pod, unhealthy_workloads
 
 MAX_SUSPECTS = 4
+GUIDED_AFTER = 3  # survey probes made before a note's probes (the Observer re-asks after them)
 CRASHING = ("CrashLoopBackOff", "Error", "OOMKilled", "StartError")
 
 
@@ -95,13 +96,22 @@ def _suspect_probes(facts: Facts, ns: str, workload: str, rules: Rules) -> Itera
 def agenda(facts: Facts, rules: Rules, guided: Sequence[Probe] = ()) -> Iterator[Probe]:
     """Every probe worth making, in order; the planner takes the first one not yet made.
 
-    ``guided`` are the probes Evolver guidance names (``guidance.guided_probes``): made after the
-    survey and the suspects' own probes, before concluding."""
+    ``guided`` are the probes Evolver guidance names (``guidance.guided_probes``): made once
+    ``GUIDED_AFTER`` probes have been (the survey's pods, deployments and services, or any other
+    three), before the rest."""
     ns = facts.namespace
     if ns is None:
         yield Probe("get_namespaces", {}, "the incident does not name a namespace: list them")
         return
-    yield from _survey(ns)
+    # A note retrieved for what the first probes saw names the decisive probe of a like incident:
+    # made as soon as GUIDED_AFTER probes are (when the Observer asks again with what they saw),
+    # before the rest of the routine, so a tight step budget still reaches it.
+    if len(facts.done) >= GUIDED_AFTER:
+        yield from guided
+    survey = list(_survey(ns))
+    yield from survey[:GUIDED_AFTER]
+    yield from guided
+    yield from survey[GUIDED_AFTER:]
     if _node_trouble(facts):
         yield Probe("get_nodes", {}, "node readiness, cordons and pressure")
     suspects = unhealthy_workloads(facts)
@@ -111,7 +121,6 @@ def agenda(facts: Facts, rules: Rules, guided: Sequence[Probe] = ()) -> Iterator
         yield Probe("get_pvs", {}, "whether the volumes are Released to deleted claims")
     for workload in suspects[:MAX_SUSPECTS]:
         yield from _suspect_probes(facts, ns, workload, rules)
-    yield from guided
     if suspects or static_service_problems(facts):
         return
     yield from quiet_probes(facts, ns, rules)

@@ -17,7 +17,7 @@ schema (names known, required ones present), so a stale or hostile note cannot m
 reject a step. ``namespace`` is rewritten to the incident's namespace (a note learnt on another
 deployment of the app names that one), and a probe naming an object this investigation has listed
 and not found (a workload, Service or ConfigMap of another app) is skipped. At most
-``MAX_GUIDED`` probes per investigation.
+``MAX_GUIDED`` probes per investigation, the note's Diagnosis-phase probes first.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from aoi.agents.planners.heuristic.probes import Probe
 from aoi.agents.tools.base import ToolSpec
 
 MAX_GUIDED = 4
+DIAGNOSIS = "Diagnosis:"  # the phase of an Evolver note that holds its decisive probes
 _CALL = re.compile(r"(?<![\w-])([a-z][a-z0-9_]*) (?=\{)")
 
 
@@ -72,12 +73,20 @@ def _absent_here(facts: Facts, name: str, tool: str) -> bool:
     return listing is not None and name not in listing
 
 
+def _diagnosis_first(note: str) -> str:
+    """The note from its ``Diagnosis:`` phase on, then what came before it: the phase the Evolver
+    leads with the reference's decisive probes goes first, the Discovery listings (which the survey
+    makes anyway) after, so a tight step budget spends its guided steps on the decisive ones."""
+    at = note.find(DIAGNOSIS)
+    return note if at <= 0 else f"{note[at:]} {note[:at]}"
+
+
 def guided_probes(facts: Facts, notes: Iterable[str], tools: Iterable[ToolSpec]) -> Iterator[Probe]:
     """The notes' probes, adapted to this investigation (see module doc)."""
     specs = list(tools)
     emitted = 0
     for note in notes:
-        for tool, args in parse_probes(note, specs):
+        for tool, args in parse_probes(_diagnosis_first(note), specs):
             if emitted >= MAX_GUIDED:
                 return
             adapted = dict(args)
