@@ -650,8 +650,9 @@ def evolver_key(args: argparse.Namespace) -> str:
         local += "_trained" if args.evolver_adapter else ""
         local += f"_k{args.k}" if args.k != 5 else ""
         local += f"_p{args.evolver_problems}" if args.evolver_problems not in (0, 16) else ""
-    ties = f"_ties{args.evolver_ties}" if args.evolver_ties != 5 and not local else ""
-    ties += "_shipped" if args.evolver_shipped and not local else ""
+    shipped = args.evolver_shipped and not local  # the follower's --evolver-ties does not apply
+    ties = f"_ties{args.evolver_ties}" if args.evolver_ties != 5 and not local and not shipped else ""
+    ties += "_shipped" if shipped else ""
     return f"evolver{local}{explore}{budget}{ties}" + ("_holdout" if args.evolver_holdout else "")
 
 

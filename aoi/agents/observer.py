@@ -46,13 +46,12 @@ from aoi.agents.records import (
     TrajectoryStep,
 )
 from aoi.agents.redaction import redact
-from aoi.agents.symptoms import symptoms
+from aoi.agents.symptoms import SURVEY_PROBES, symptoms
 from aoi.agents.tools.base import Tool, ToolArgumentError
 
 GuidanceSource = Callable[[str], list[str]]
 REDACTION_MARK = "[REDACTED:"
 MAX_REPEATS = 2  # an identical probe (tool and args) is run at most this many times per investigation
-GUIDANCE_SURVEY = 3  # probes made before guidance is asked again with the error lines they saw
 
 
 class WriteToolRefused(ValueError):
@@ -135,20 +134,25 @@ class _Run:
         self.degraded = False
         self.notes: list[str] = []
         self.guidance = observer.guidance(incident) if observer.guidance else []
-        self.asked = incident  # the text guidance was last asked with
+        self.asked = symptoms(incident, ())  # the text guidance was last asked with
 
     def reask_guidance(self) -> None:
         """Ask for guidance again with what the probes saw (``aoi.agents.symptoms``), from the
-        ``GUIDANCE_SURVEY``-th probe on, each time new error lines have shown: an incident text alone
+        ``SURVEY_PROBES``-th probe on, each time new error lines have shown: an incident text alone
         often matches the notes of several faults of one app equally, the observed lines tell them
-        apart. The answer replaces the earlier notes, an empty one included."""
-        if self.o.guidance is None or len(self.history) < GUIDANCE_SURVEY:
+        apart. The answer replaces the earlier notes, an empty one included. A source that fails
+        here leaves the notes as they were: guidance improves an investigation, it never stops one."""
+        if self.o.guidance is None or len(self.history) < SURVEY_PROBES:
             return
         text = symptoms(self.incident, (item.result for item in self.history))
         if text == self.asked:
             return
         self.asked = text
-        notes = self.o.guidance(text)
+        try:
+            notes = list(self.o.guidance(text))
+        except Exception as exc:  # a store or embedder failure mid-investigation
+            self.notes.append(f"guidance re-ask failed, keeping the earlier notes: {_short(exc)}")
+            return
         if notes != self.guidance:
             self.notes.append(
                 f"guidance re-asked with the error lines of {len(self.history)} probes: {len(notes)} note(s)"

@@ -20,6 +20,9 @@ SIGNAL = re.compile(
     re.IGNORECASE,
 )
 MAX_LINES = 6
+# Probes an investigation makes before guidance is asked again with what they saw (the Observer) and
+# a note's probes are made (the heuristic planner): one number, so the notes arrive when acted on.
+SURVEY_PROBES = 3
 
 
 def error_lines(results: Iterable[ToolResult | None], max_lines: int = MAX_LINES) -> list[str]:

@@ -194,7 +194,8 @@ def guidance_source(settings: Settings, store: Store) -> GuidanceSource | None:
 
     def retrieve(symptoms: str) -> list[str]:
         try:
-            return library().retrieve(symptoms)
+            # the heuristic planner follows a note as it is; a model is shown equally close notes
+            return library().retrieve(symptoms, hide_ties=settings.planner == "heuristic")
         except Exception:
             log.warning("guidance retrieval failed; investigating without it", exc_info=True)
             return []

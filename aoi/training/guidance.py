@@ -1,15 +1,18 @@
 """Evolver guidance in the store: file notes under an embedding, retrieve the closest for the Observer.
 
-The Observer calls its guidance source with the incident text when an investigation starts
-(``Observer(..., guidance=callable)``, ``Callable[[str], list[str]]``); the composition root builds
-that callable here, because ``agents`` may not import ``training``. Notes are embedded by their
-*symptoms*: the incident text plus the error lines the failed run's probes saw. A query with the
-incident text alone still lands near its incident's notes; a query that adds what the first probes
-showed (a planner re-asking mid-investigation) tells apart faults whose incident texts are alike.
+The Observer calls its guidance source with the incident text when an investigation starts, and again
+with the error lines its probes have seen from its third probe on (``Observer(..., guidance=callable)``,
+``Callable[[str], list[str]]``); the composition root builds that callable here, because ``agents``
+may not import ``training``. Notes are embedded by their *symptoms* (``aoi.agents.symptoms``): the
+incident text plus the error lines the failed run's probes saw. A query with the incident text alone
+still lands near its incident's notes; a query that adds what the first probes showed tells apart
+faults whose incident texts are alike.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +21,7 @@ from aoi.store.db import Store
 from aoi.store.models import Guidance
 from aoi.training.embeddings import Embedder
 from aoi.training.evolver import Evolution
+from aoi.training.similarity import normalise_name
 
 GuidanceSource = Callable[[str], list[str]]
 DUPLICATE_SCORE = 0.97
@@ -25,11 +29,29 @@ TIE_SCORE = 0.01  # notes this much less close than the closest are as close as 
 TIES = 5  # how many of the closest notes are compared for a tie
 
 
+_CALL = re.compile(r"^([a-z][a-z0-9_]*) (\{.*\})$")
+_POD_SUFFIX = re.compile(r"-[a-z0-9]{6,10}-[a-z0-9]{5}$")  # a Deployment's pod: <name>-<rs hash>-<id>
+
+
 def _lead(row: Guidance) -> str:
-    """The first step of a note's repaired plan (its first Diagnosis probe, else its text)."""
+    """What a note's repaired plan does first: its first Diagnosis probe as the tool and the object it
+    names (case, namespace, a pod's generated suffix and other arguments such as ``tail`` ignored, so
+    two notes of one fault from different runs agree), else the step's or the note's text."""
     plan = row.repaired_plan if isinstance(row.repaired_plan, dict) else {}
-    diagnosis = plan.get("diagnosis") or []
-    return str(diagnosis[0]) if diagnosis else row.note
+    diagnosis = plan.get("diagnosis")
+    if not isinstance(diagnosis, list) or not diagnosis:
+        return row.note
+    first = str(diagnosis[0])
+    match = _CALL.match(first)
+    if match is None:
+        return first
+    try:
+        args = json.loads(match.group(2))
+    except json.JSONDecodeError:
+        return first
+    name = args.get("name") if isinstance(args, dict) else None
+    target = _POD_SUFFIX.sub("", normalise_name(name)) if isinstance(name, str) else ""
+    return f"{match.group(1)} {target}"
 
 
 @dataclass(frozen=True)
@@ -83,25 +105,29 @@ class GuidanceLibrary:
             self.store, self._embed(symptoms), k=k, min_score=min_score, embedding_model=self.embedder.name
         )
 
-    def retrieve(self, symptoms: str, k: int = 3, min_score: float = 0.35) -> list[str]:
-        """Just the note texts (what goes into ``PlannerContext.guidance``), or none while the
-        symptoms do not single a plan out: when notes as close as the closest (within ``TIE_SCORE``)
-        lead with different probes, which one comes first is an accident of filing order, and a
-        planner that follows it spends steps on another fault's probe. The Observer asks again once
-        its probes have seen errors (``aoi.agents.symptoms``)."""
+    def retrieve(
+        self, symptoms: str, k: int = 3, min_score: float = 0.35, *, hide_ties: bool = True
+    ) -> list[str]:
+        """Just the note texts (what goes into ``PlannerContext.guidance``). With ``hide_ties``, none
+        while the symptoms do not single a plan out: when notes as close as the closest (within
+        ``TIE_SCORE``) lead with different probes, which one comes first is an accident of filing
+        order, and a planner that follows a note as it is (the heuristic one) spends steps on another
+        fault's probe. The Observer asks again once its probes have seen errors
+        (``aoi.agents.symptoms``). A model planner that weighs notes against the evidence can be
+        shown the tied notes instead (``hide_ties=False``)."""
         found = self.search(symptoms, max(k, TIES), min_score)
-        if found:
+        if found and hide_ties:
             best = found[0][1]
             leads = {_lead(row) for row, score in found if score >= best - TIE_SCORE}
             if len(leads) > 1:
                 return []
         return [row.note for row, _ in found[:k]]
 
-    def source(self, k: int = 3, min_score: float = 0.35) -> GuidanceSource:
+    def source(self, k: int = 3, min_score: float = 0.35, *, hide_ties: bool = True) -> GuidanceSource:
         """The callable handed to the Observer."""
 
         def retrieve_guidance(symptoms: str) -> list[str]:
-            return self.retrieve(symptoms, k, min_score)
+            return self.retrieve(symptoms, k, min_score, hide_ties=hide_ties)
 
         return retrieve_guidance
 

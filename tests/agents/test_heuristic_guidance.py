@@ -10,7 +10,14 @@ from aoi.agents.backends.sim import SimReadBackend
 from aoi.agents.observer import Observer
 from aoi.agents.planners.base import PlannerContext, PlannerOutput
 from aoi.agents.planners.heuristic import HeuristicPlanner
-from aoi.agents.planners.heuristic.guidance import MAX_GUIDED, parse_probes
+from aoi.agents.planners.heuristic.facts import Facts
+from aoi.agents.planners.heuristic.guidance import (
+    GUIDED_WHY,
+    MAX_GUIDED,
+    guided_made,
+    guided_probes,
+    parse_probes,
+)
 from aoi.agents.records import Step, Trajectory
 from aoi.agents.tools import READ_TOOLS, read_tools
 from aoi.sim import SimCluster, grade, load_problem
@@ -121,3 +128,14 @@ def test_a_note_is_followed_after_any_three_probes_not_only_the_survey() -> None
     guided = probes(run([evolver_note()], FirstProbes(first)))
     assert guided[:3] == first
     assert guided[3] == ("describe_configmap", {"name": "service-config", "namespace": NS})
+
+
+def test_guided_probes_already_made_count_against_the_cap_across_new_notes() -> None:
+    """The Observer may replace the notes mid-investigation; the cap is per investigation."""
+    facts = Facts(namespace=NS)
+    notes = ["; ".join(f'get_logs {{"name": "svc-{i}", "namespace": "x", "tail": 50}}' for i in range(6))]
+    assert len(list(guided_probes(facts, notes, SPECS))) == MAX_GUIDED
+    made = guided_made(["survey pod health", f"{GUIDED_WHY}: get_logs", f"{GUIDED_WHY}: describe_service"])
+    assert made == 2
+    assert len(list(guided_probes(facts, notes, SPECS, made))) == MAX_GUIDED - 2
+    assert list(guided_probes(facts, notes, SPECS, MAX_GUIDED)) == []

@@ -267,3 +267,31 @@ def test_guidance_is_not_asked_again_while_the_probes_show_no_error() -> None:
     planner = ScriptedPlanner([*(probe(tool, namespace=NS) for tool in tools), SUBMIT])
     Observer(read_tools(quiet), planner, guidance=guidance).run(INCIDENT, task="detection")
     assert asked == [INCIDENT]
+
+
+def test_a_guidance_source_failing_mid_investigation_keeps_the_notes_and_the_run() -> None:
+    calls: list[str] = []
+
+    def guidance(text: str) -> list[str]:
+        calls.append(text)
+        if len(calls) > 1:
+            raise ConnectionError("store unreachable")
+        return ["first note"]
+
+    script = [*(probe(tool, namespace=NS) for tool in ("get_services", "get_events", "get_pods")), SUBMIT]
+    planner = ScriptedPlanner(script)
+    trajectory = Observer(read_tools(backend()), planner, guidance=guidance).run(INCIDENT, task="analysis")
+    assert len(calls) == 2 and trajectory.diagnosis is not None
+    assert trajectory.diagnosis.faulty_components == ["geo"]
+    assert planner.contexts[-1].guidance == ["first note"]
+    assert any("re-ask failed" in note and "store unreachable" in note for note in trajectory.diagnosis.notes)
+
+
+def test_an_empty_answer_to_the_re_ask_replaces_the_earlier_notes() -> None:
+    def guidance(text: str) -> list[str]:
+        return [] if "Observed:" in text else ["a note for the incident text"]
+
+    script = [*(probe(tool, namespace=NS) for tool in ("get_services", "get_events", "get_pods")), SUBMIT]
+    planner = ScriptedPlanner(script)
+    Observer(read_tools(backend()), planner, guidance=guidance).run(INCIDENT, task="analysis")
+    assert [c.guidance for c in planner.contexts] == [["a note for the incident text"]] * 3 + [[]]

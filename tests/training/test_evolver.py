@@ -200,6 +200,24 @@ def test_equally_close_notes_that_lead_with_different_probes_are_not_shown(store
     assert len(library.search(incident, k=5)) == 2  # both are as close as can be …
     assert library.retrieve(incident) == []  # … and disagree: neither is shown
 
+    assert len(library.retrieve(incident, hide_ties=False)) == 2  # a model planner may weigh both
+
     crash = library.file(evolve(failure("geo-7d 0/1 CrashLoopBackOff Error", "get_logs"))).guidance
     shown = library.retrieve(f"{incident}\nObserved: geo-7d 0/1 CrashLoopBackOff Error", min_score=0.0)
     assert shown[0] == crash.note and ports.note in shown  # a note closer than the rest leads
+
+
+def test_equally_close_notes_that_lead_with_the_same_probe_are_shown(store: Any) -> None:
+    """Two runs of one fault: pod suffixes, namespaces and ``tail`` differ, the plan does not."""
+    library = GuidanceLibrary(store, HashingEmbedder())
+    incident = "Incident report for the hotel app in namespace test-hotel-reservation."
+    runs = (("ns-a", "geo-7d9f8c6b5d-x1y2z", 50), ("ns-b", "geo-5c4b3a2d1e-q9w8e", 100))
+    for namespace, pod_name, tail in runs:
+        logs = _probe(1, "get_logs", [], namespace=namespace, name=pod_name, tail=tail)
+        good = _traj([logs], ["geo"], task="localization", incident=incident)
+        good.steps[-1].step.args["evidence"] = [{"step": 1}]
+        pods = _probe(1, "get_pods", [], output="all Running", namespace=namespace)
+        failed = _traj([pods], ["x"], task="localization", incident=incident)
+        library.file(evolve(FailureCase(failed, "rejected", reason=f"run in {namespace}", reference=good)))
+    assert len(library.search(incident, k=5)) == 2
+    assert len(library.retrieve(incident)) == 2

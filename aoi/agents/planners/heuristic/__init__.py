@@ -2,10 +2,11 @@
 
 It never sees the problem, the fault or the grader — only ``context.history`` (what the read tools
 returned), the incident text (for the namespace) and Evolver guidance notes, whose named probes it
-makes before concluding (``guidance``). Each step it rebuilds the facts from the history,
-asks the agenda for the next read an SRE would make, and when nothing is left (or the budget is
-nearly spent) submits a diagnosis with the root cause in AIOpsLab's taxonomy, the evidence steps and
-a remediation built from the rule data. Deterministic: the same tool outputs give the same steps.
+makes once three probes are made, before the rest of its routine (``guidance``). Each step it
+rebuilds the facts from the history, asks the agenda for the next read an SRE would make, and when
+nothing is left (or the budget is nearly spent) submits a diagnosis with the root cause in AIOpsLab's
+taxonomy, the evidence steps and a remediation built from the rule data. Deterministic: the same
+tool outputs give the same steps.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from aoi.agents.planners.base import PlannerContext, PlannerOutput
 from aoi.agents.planners.heuristic.agenda import next_probe
 from aoi.agents.planners.heuristic.diagnose import submission
 from aoi.agents.planners.heuristic.facts import build_facts
-from aoi.agents.planners.heuristic.guidance import guided_probes
+from aoi.agents.planners.heuristic.guidance import guided_made, guided_probes
 from aoi.agents.planners.heuristic.rules import Rules, load_rules
 from aoi.agents.records import Step
 
@@ -34,7 +35,8 @@ class HeuristicPlanner:
 
     def next_step(self, context: PlannerContext) -> PlannerOutput:
         facts = build_facts(context)
-        guided = list(guided_probes(facts, context.guidance, context.tools))
+        made = guided_made(item.step.summary for item in context.history)
+        guided = list(guided_probes(facts, context.guidance, context.tools, made))
         probe = None if context.budget_left.steps <= 1 else next_probe(facts, self.rules, guided)
         known = {spec.name for spec in context.tools}
         if probe is not None and probe.tool in known:

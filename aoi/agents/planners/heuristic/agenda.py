@@ -19,9 +19,10 @@ from aoi.agents.planners.heuristic.rules import Rules
 from aoi.agents.planners.heuristic.telemetry import quiet_probes
 from aoi.agents.planners.heuristic.volumes import mentions_volume
 from aoi.agents.planners.heuristic.workloads import events_about, first_bad_pod, unhealthy_workloads
+from aoi.agents.symptoms import SURVEY_PROBES
 
 MAX_SUSPECTS = 4
-GUIDED_AFTER = 3  # survey probes made before a note's probes (the Observer re-asks after them)
+GUIDED_AFTER = SURVEY_PROBES  # probes made before a note's (the Observer re-asks after as many)
 CRASHING = ("CrashLoopBackOff", "Error", "OOMKilled", "StartError")
 
 

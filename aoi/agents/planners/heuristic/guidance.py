@@ -1,4 +1,4 @@
-"""Evolver guidance the heuristic planner acts on: the probes a note names, run before concluding.
+"""Evolver guidance the heuristic planner acts on: the probes a note names, made early.
 
 The Evolver (``aoi.training.evolver.guidance_note``) writes notes such as::
 
@@ -17,7 +17,9 @@ schema (names known, required ones present), so a stale or hostile note cannot m
 reject a step. ``namespace`` is rewritten to the incident's namespace (a note learnt on another
 deployment of the app names that one), and a probe naming an object this investigation has listed
 and not found (a workload, Service or ConfigMap of another app) is skipped. At most
-``MAX_GUIDED`` probes per investigation, the note's Diagnosis-phase probes first.
+``MAX_GUIDED`` probes per investigation (across the notes the Observer re-asks for), the note's
+Diagnosis-phase probes first. They are made once ``agenda.GUIDED_AFTER`` probes have been, before the
+rest of the routine.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from aoi.agents.planners.heuristic.probes import Probe
 from aoi.agents.tools.base import ToolSpec
 
 MAX_GUIDED = 4
+GUIDED_WHY = "guidance from a similar past incident"  # a guided probe's summary starts so
 DIAGNOSIS = "Diagnosis:"  # the phase of an Evolver note that holds its decisive probes
 _CALL = re.compile(r"(?<![\w-])([a-z][a-z0-9_]*) (?=\{)")
 
@@ -81,10 +84,19 @@ def _diagnosis_first(note: str) -> str:
     return note if at <= 0 else f"{note[at:]} {note[:at]}"
 
 
-def guided_probes(facts: Facts, notes: Iterable[str], tools: Iterable[ToolSpec]) -> Iterator[Probe]:
-    """The notes' probes, adapted to this investigation (see module doc)."""
+def guided_made(summaries: Iterable[str]) -> int:
+    """How many of an investigation's steps (their summaries) were guided probes."""
+    return sum(1 for summary in summaries if summary.startswith(GUIDED_WHY))
+
+
+def guided_probes(
+    facts: Facts, notes: Iterable[str], tools: Iterable[ToolSpec], made: int = 0
+) -> Iterator[Probe]:
+    """The notes' probes not made yet, adapted to this investigation (see module doc); ``made`` guided
+    probes were made already — under notes the Observer has since replaced, too — and count against
+    ``MAX_GUIDED``."""
     specs = list(tools)
-    emitted = 0
+    emitted = made
     for note in notes:
         for tool, args in parse_probes(_diagnosis_first(note), specs):
             if emitted >= MAX_GUIDED:
@@ -93,7 +105,7 @@ def guided_probes(facts: Facts, notes: Iterable[str], tools: Iterable[ToolSpec])
             if "namespace" in adapted and facts.namespace:
                 adapted["namespace"] = facts.namespace
             name = adapted.get("name")
-            if isinstance(name, str) and _absent_here(facts, name, tool):
+            if facts.was_done(tool, adapted) or (isinstance(name, str) and _absent_here(facts, name, tool)):
                 continue
             emitted += 1
-            yield Probe(tool, adapted, f"guidance from a similar past incident: {tool} before concluding")
+            yield Probe(tool, adapted, f"{GUIDED_WHY}: {tool}")
