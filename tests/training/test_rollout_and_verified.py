@@ -64,6 +64,23 @@ def test_guidance_is_passed_to_the_observer_and_recorded(suite: dict[str, Proble
     assert scores(episodes) == {"n": 1, "avg_at_k": 1.0, "best_at_k": 1.0, "gap": 0.0}
 
 
+def test_notes_from_the_observers_re_ask_reach_the_planner_and_the_episode(suite: dict[str, Problem]) -> None:
+    """A crashing app: the survey's error lines make the Observer ask again; both answers are kept."""
+    asked: list[str] = []
+
+    def guidance(text: str) -> list[str]:
+        asked.append(text)
+        return ["note for what was observed"] if "Observed:" in text else ["note for the incident text"]
+
+    episode = run_episode(
+        suite["misconfig_app_hotel_res-localization-1"], HeuristicPlanner(), guidance=guidance
+    )
+    assert len(asked) >= 2 and "Observed:" in asked[-1]
+    assert episode.guidance == ["note for the incident text", "note for what was observed"]
+    diagnosis = episode.trajectory.diagnosis
+    assert diagnosis is not None and any("guidance re-asked" in note for note in diagnosis.notes)
+
+
 def test_verified_reward_scores_probes_by_what_the_cluster_returns(suite: dict[str, Problem]) -> None:
     reward = VerifiedOutcomeReward(suite)
     good = _step(action_type="probe", tool="get_pods", args={"namespace": NS})
