@@ -67,6 +67,7 @@ from aoi.training.datasets import dataset_hash, default_renderer, default_tool_s
 from aoi.training.evolve_job import run_evolver, simulated_failure_cases
 from aoi.training.evolver import evolve, symptoms_of
 from aoi.training.expert import cached_expert_rows, collect_expert_rows
+from aoi.training.guidance import ambiguous
 from aoi.training.pipeline import EvalScore, eval_score, evaluate_local
 from aoi.training.rewards_verified import VerifiedOutcomeReward
 from aoi.training.rollout import AbstainingFallback, run_episodes, scores
@@ -446,9 +447,6 @@ def _ratio(value: float, baseline: float) -> float | None:
 
 
 # ----------------------------------------------------------------------------- part 2: Evolver
-TIE_SCORE = 0.01  # notes this close to the best are as near to the symptoms as it is
-
-
 class GuidanceFollower:
     """Bench device: the heuristic planner that consults the guidance library after its own survey
     (the first ``survey`` probes) — it asks with the incident text plus the error lines seen so far
@@ -460,7 +458,8 @@ class GuidanceFollower:
     the notes of different faults of one app are equally close (cosine 1.0); the closest one was then
     whichever was filed first, and following it cost a step of a 5-step budget on another fault's
     probe. With ``ties`` > 1 it compares that many closest notes and follows none while the equally
-    close ones disagree on their first probe, asking again at the next step."""
+    close ones disagree on their first probe (``aoi.training.guidance.ambiguous``, the rule the
+    library applies for the shipped heuristic planner), asking again at the next step."""
 
     name = "heuristic+guidance"
 
@@ -486,16 +485,9 @@ class GuidanceFollower:
             steps=[TrajectoryStep(index=h.index, step=h.step, result=h.result) for h in context.history],
         )
         found = self.library.search(symptoms_of(seen), k=self.ties, min_score=self.min_score)
-        if not found:
-            return []
-        best = found[0][1]
-        plans = [self._calls(row.repaired_plan) for row, score in found if score >= best - TIE_SCORE]
-        if self.ties > 1 and any(plan[:1] != plans[0][:1] for plan in plans[1:]):
-            return []  # equally close notes disagree: the symptoms do not tell them apart yet
-        return plans[0]
-
-    @staticmethod
-    def _calls(plan: Any) -> list[tuple[str, dict[str, Any]]]:
+        if not found or (self.ties > 1 and ambiguous(found)):
+            return []  # none close enough, or equally close notes disagree: ask again next step
+        plan = found[0][0].repaired_plan
         calls: list[tuple[str, dict[str, Any]]] = []
         for line in plan.get("diagnosis", []) if isinstance(plan, dict) else []:
             match = _PLANNED.match(line)

@@ -54,6 +54,15 @@ def _lead(row: Guidance) -> str:
     return f"{match.group(1)} {target}"
 
 
+def ambiguous(found: list[tuple[Guidance, float]]) -> bool:
+    """Whether notes as close as the closest of ``found`` (a search, best first; within
+    ``TIE_SCORE``) lead with different probes (``_lead``): the symptoms do not single a plan out."""
+    if not found:
+        return False
+    best = found[0][1]
+    return len({_lead(row) for row, score in found if score >= best - TIE_SCORE}) > 1
+
+
 @dataclass(frozen=True)
 class FiledNote:
     """The outcome of filing one evolution: the stored row, or the existing near-duplicate."""
@@ -116,11 +125,8 @@ class GuidanceLibrary:
         (``aoi.agents.symptoms``). A model planner that weighs notes against the evidence can be
         shown the tied notes instead (``hide_ties=False``)."""
         found = self.search(symptoms, max(k, TIES), min_score)
-        if found and hide_ties:
-            best = found[0][1]
-            leads = {_lead(row) for row, score in found if score >= best - TIE_SCORE}
-            if len(leads) > 1:
-                return []
+        if hide_ties and ambiguous(found):
+            return []
         return [row.note for row, _ in found[:k]]
 
     def source(self, k: int = 3, min_score: float = 0.35, *, hide_ties: bool = True) -> GuidanceSource:

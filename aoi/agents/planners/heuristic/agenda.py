@@ -22,7 +22,6 @@ from aoi.agents.planners.heuristic.workloads import events_about, first_bad_pod,
 from aoi.agents.symptoms import SURVEY_PROBES
 
 MAX_SUSPECTS = 4
-GUIDED_AFTER = SURVEY_PROBES  # probes made before a note's (the Observer re-asks after as many)
 CRASHING = ("CrashLoopBackOff", "Error", "OOMKilled", "StartError")
 
 
@@ -98,21 +97,19 @@ def agenda(facts: Facts, rules: Rules, guided: Sequence[Probe] = ()) -> Iterator
     """Every probe worth making, in order; the planner takes the first one not yet made.
 
     ``guided`` are the probes Evolver guidance names (``guidance.guided_probes``): made once
-    ``GUIDED_AFTER`` probes have been (the survey's pods, deployments and services, or any other
+    ``SURVEY_PROBES`` probes have been (the survey's pods, deployments and services, or any other
     three), before the rest."""
     ns = facts.namespace
     if ns is None:
         yield Probe("get_namespaces", {}, "the incident does not name a namespace: list them")
         return
     # A note retrieved for what the first probes saw names the decisive probe of a like incident:
-    # made as soon as GUIDED_AFTER probes are (when the Observer asks again with what they saw),
-    # before the rest of the routine, so a tight step budget still reaches it.
-    if len(facts.done) >= GUIDED_AFTER:
+    # made as soon as SURVEY_PROBES probes are (when the Observer asks again with what they saw),
+    # before the rest of the routine, so a tight step budget still reaches it. (Before then the
+    # survey's first probes come first: fewer probes made means one of them is still to make.)
+    if len(facts.done) >= SURVEY_PROBES:
         yield from guided
-    survey = list(_survey(ns))
-    yield from survey[:GUIDED_AFTER]
-    yield from guided
-    yield from survey[GUIDED_AFTER:]
+    yield from _survey(ns)
     if _node_trouble(facts):
         yield Probe("get_nodes", {}, "node readiness, cordons and pressure")
     suspects = unhealthy_workloads(facts)

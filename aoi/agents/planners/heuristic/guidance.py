@@ -18,7 +18,7 @@ reject a step. ``namespace`` is rewritten to the incident's namespace (a note le
 deployment of the app names that one), and a probe naming an object this investigation has listed
 and not found (a workload, Service or ConfigMap of another app) is skipped. At most
 ``MAX_GUIDED`` probes per investigation (across the notes the Observer re-asks for), the note's
-Diagnosis-phase probes first. They are made once ``agenda.GUIDED_AFTER`` probes have been, before the
+Diagnosis-phase probes first. They are made once ``symptoms.SURVEY_PROBES`` probes have been, before the
 rest of the routine.
 """
 
