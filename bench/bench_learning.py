@@ -43,7 +43,6 @@ import math
 import multiprocessing
 import os
 import random
-import re
 import sys
 import tempfile
 import time
@@ -59,6 +58,7 @@ from aoi.agents.planners.base import PlannerContext, PlannerOutput
 from aoi.agents.planners.heuristic import HeuristicPlanner
 from aoi.agents.planners.heuristic.rules import RULES_PATH
 from aoi.agents.planners.local_planner import LocalPlanner
+from aoi.agents.probe_form import read_calls
 from aoi.agents.records import Step, Trajectory, TrajectoryStep
 from aoi.sim import load_suite
 from aoi.training.charts import comparison, learning_curves
@@ -78,7 +78,6 @@ AOI_EVOLVER_GAIN = 0.048
 AOI_GAP_REDUCTION = 0.35
 TARGET_VALID = 0.95
 TARGET_AVG1 = 0.43
-_PLANNED = re.compile(r"([a-z_]+) (\{.*\})$")
 
 
 def log(message: str) -> None:
@@ -488,15 +487,8 @@ class GuidanceFollower:
         if not found or (self.ties > 1 and ambiguous(found)):
             return []  # none close enough, or equally close notes disagree: ask again next step
         plan = found[0][0].repaired_plan
-        calls: list[tuple[str, dict[str, Any]]] = []
-        for line in plan.get("diagnosis", []) if isinstance(plan, dict) else []:
-            match = _PLANNED.match(line)
-            if match:
-                try:
-                    calls.append((match.group(1), json.loads(match.group(2))))
-                except json.JSONDecodeError:
-                    continue
-        return calls
+        lines = plan.get("diagnosis", []) if isinstance(plan, dict) else []
+        return [call for line in lines for call in read_calls(str(line))]
 
     def next_step(self, context: PlannerContext) -> PlannerOutput:
         done = [(h.step.tool, h.step.args) for h in context.history]

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from aoi.agents.probe_form import format_call
 from aoi.agents.records import Step, Trajectory, TrajectoryStep
 from aoi.agents.symptoms import symptoms
 from aoi.training.purify import purify
@@ -199,7 +200,7 @@ def _call(step: Step) -> str:
         a = step.args
         params = json.dumps(a.get("params") or {}, sort_keys=True)
         return f"propose {a.get('verb')} {a.get('namespace')}/{a.get('target')} {params}"
-    return f"{step.tool} {json.dumps(step.args, sort_keys=True)}"
+    return format_call(str(step.tool), step.args)
 
 
 def _cited_steps(steps: Sequence[TrajectoryStep]) -> set[int]:

@@ -11,11 +11,11 @@ faults whose incident texts are alike.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from aoi.agents.probe_form import read_calls
 from aoi.store import repo
 from aoi.store.db import Store
 from aoi.store.models import Guidance
@@ -29,7 +29,6 @@ TIE_SCORE = 0.01  # notes this much less close than the closest are as close as 
 TIES = 5  # how many of the closest notes are compared for a tie
 
 
-_CALL = re.compile(r"^([a-z][a-z0-9_]*) (\{.*\})$")
 _POD_SUFFIX = re.compile(r"-[a-z0-9]{6,10}-[a-z0-9]{5}$")  # a Deployment's pod: <name>-<rs hash>-<id>
 
 
@@ -42,16 +41,13 @@ def _lead(row: Guidance) -> str:
     if not isinstance(diagnosis, list) or not diagnosis:
         return row.note
     first = str(diagnosis[0])
-    match = _CALL.match(first)
-    if match is None:
+    calls = read_calls(first)
+    if not calls:
         return first
-    try:
-        args = json.loads(match.group(2))
-    except json.JSONDecodeError:
-        return first
-    name = args.get("name") if isinstance(args, dict) else None
+    tool, args = calls[0]
+    name = args.get("name")
     target = _POD_SUFFIX.sub("", normalise_name(name)) if isinstance(name, str) else ""
-    return f"{match.group(1)} {target}"
+    return f"{tool} {target}"
 
 
 def ambiguous(found: list[tuple[Guidance, float]]) -> bool:

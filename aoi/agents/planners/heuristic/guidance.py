@@ -24,37 +24,27 @@ rest of the routine.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from aoi.agents.planners.heuristic.facts import Facts
 from aoi.agents.planners.heuristic.probes import Probe
+from aoi.agents.probe_form import read_calls
 from aoi.agents.tools.base import ToolSpec
 
 MAX_GUIDED = 4
 GUIDED_WHY = "guidance from a similar past incident"  # a guided probe's summary starts so
 DIAGNOSIS = "Diagnosis:"  # the phase of an Evolver note that holds its decisive probes
-_CALL = re.compile(r"(?<![\w-])([a-z][a-z0-9_]*) (?=\{)")
 
 
 def parse_probes(note: str, tools: Iterable[ToolSpec]) -> list[tuple[str, dict[str, Any]]]:
     """Every well-formed ``tool {json}`` probe in ``note`` for a tool in ``tools``, in note order."""
     specs = {spec.name: spec for spec in tools if spec.effect == "read"}
-    decoder = json.JSONDecoder()
-    found: list[tuple[str, dict[str, Any]]] = []
-    for match in _CALL.finditer(note):
-        spec = specs.get(match.group(1))
-        if spec is None:
-            continue
-        try:
-            args, _end = decoder.raw_decode(note, match.end())
-        except json.JSONDecodeError:
-            continue  # cut off by the note's length limit, or not JSON at all
-        if isinstance(args, dict) and _fits(spec, args) and (spec.name, args) not in found:
-            found.append((spec.name, args))
-    return found
+    return [
+        (tool, args)
+        for tool, args in read_calls(note)
+        if (spec := specs.get(tool)) is not None and _fits(spec, args)
+    ]
 
 
 def _fits(spec: ToolSpec, args: dict[str, Any]) -> bool:
