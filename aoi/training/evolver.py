@@ -265,19 +265,47 @@ def repaired_plan(case: FailureCase, patterns: Sequence[str]) -> RepairedPlan:
 
 
 def guidance_note(patterns: Sequence[str], plan: RepairedPlan, reason: str = "") -> str:
-    """A short note for the Observer prompt: what went wrong last time and the path that works."""
+    """A short note for the Observer prompt: what went wrong last time and the path that works.
+
+    At most :data:`NOTE_CHARS`. A long note sheds whole parts, least useful first, instead of being
+    cut at the limit: a cut used to fall inside the Diagnosis phase's decisive ``tool {json}`` probes
+    (the ones a planner acts on) while the generic Verification sentence and the Discovery listings,
+    which every survey makes anyway, were kept. What goes first: the Verification sentence, then
+    Discovery listings from the last, then Resolution and Diagnosis items beyond the first, the
+    reported reason; only a note still too long after that is cut, with an ellipsis."""
     what = "; ".join(PATTERN_TEXT[p] for p in patterns)
-    if reason.strip():
-        what += f"; reported: {' '.join(reason.split())[:120]}"
-    parts = [f"A similar incident failed before ({what})."]
-    if plan.discovery:
-        parts.append("Discovery: " + "; ".join(plan.discovery[:2]) + ".")
-    if plan.diagnosis:
-        parts.append("Diagnosis: " + "; ".join(plan.diagnosis[:3]) + ".")
-    if plan.resolution:
-        parts.append("Resolution: " + "; ".join(plan.resolution[:2]) + ".")
-    parts.append("Verification: " + plan.verification[0] + ".")
-    note = " ".join(parts)
+    reported = f"; reported: {' '.join(reason.split())[:120]}" if reason.strip() else ""
+    discovery, diagnosis = plan.discovery[:2], plan.diagnosis[:3]
+    resolution = plan.resolution[:2]
+    verification = plan.verification[:1]
+
+    def render() -> str:
+        parts = [f"A similar incident failed before ({what}{reported})."]
+        for label, items in (
+            ("Discovery", discovery),
+            ("Diagnosis", diagnosis),
+            ("Resolution", resolution),
+            ("Verification", verification),
+        ):
+            if items:
+                parts.append(f"{label}: " + "; ".join(items) + ".")
+        return " ".join(parts)
+
+    note = render()
+    while len(note) > NOTE_CHARS:
+        if verification:
+            verification = []
+        elif discovery:
+            discovery = discovery[:-1]
+        elif len(resolution) > 1:
+            resolution = resolution[:1]
+        elif len(diagnosis) > 1:
+            diagnosis = diagnosis[:-1]
+        elif reported:
+            reported = ""
+        else:
+            break
+        note = render()
     return note if len(note) <= NOTE_CHARS else note[: NOTE_CHARS - 1] + "…"
 
 

@@ -6,7 +6,15 @@ from typing import Any
 
 from aoi.agents.records import Diagnosis, Remediation, Step, ToolResult, Trajectory, TrajectoryStep
 from aoi.training.embeddings import HashingEmbedder
-from aoi.training.evolver import FailureCase, classify, evolve, symptoms_of
+from aoi.training.evolver import (
+    NOTE_CHARS,
+    FailureCase,
+    RepairedPlan,
+    classify,
+    evolve,
+    guidance_note,
+    symptoms_of,
+)
 from aoi.training.guidance import GuidanceLibrary
 
 NS = "test-hotel-reservation"
@@ -102,6 +110,51 @@ def test_rejected_fix_on_an_unread_resource() -> None:
     assert evolution.patterns == ["wrong_fix", "missing_verification"]
     assert not any("delete_pod" in line for line in evolution.plan.resolution)
     assert "deleting the database pod" in " ".join(evolution.plan.resolution)
+
+
+def _long_plan() -> RepairedPlan:
+    listing = 'get_pods {"namespace": "test-social-network-with-a-long-namespace-name", "selector": "app"}'
+    decisive = [
+        f'get_logs {{"namespace": "{NS}", "pod": "user-service-{i}", "tail": 200, "grep": "error"}}'
+        for i in range(3)
+    ]
+    return RepairedPlan(
+        discovery=[listing, listing.replace("get_pods", "get_events")],
+        diagnosis=decisive,
+        resolution=['propose scale_deployment test/user-service {"replicas": 1}'],
+        verification=["after the fix, check user-service: pods Ready, no restarts or CrashLoopBackOff"],
+    )
+
+
+def test_a_long_note_sheds_verification_and_discovery_before_any_decisive_probe() -> None:
+    plan = _long_plan()
+    note = guidance_note(["wrong_path", "incomplete_diagnosis"], plan, reason="x" * 300)
+    assert len(note) <= NOTE_CHARS
+    assert all(line in note for line in plan.diagnosis)  # every decisive probe whole, parseable
+    assert "Resolution: propose scale_deployment" in note
+    assert "Verification:" not in note and "get_events" not in note
+    assert not note.endswith("…")
+
+
+def test_a_note_that_fits_keeps_every_phase() -> None:
+    plan = RepairedPlan(
+        discovery=['get_pods {"namespace": "ns"}'],
+        diagnosis=['describe_service {"name": "geo", "namespace": "ns"}'],
+        resolution=[],
+        verification=["after the fix, check geo: pods Ready"],
+    )
+    note = guidance_note(["wrong_path"], plan)
+    assert note == (
+        "A similar incident failed before (probes went in circles or away from the failing component)."
+        ' Discovery: get_pods {"namespace": "ns"}. Diagnosis: describe_service {"name": "geo",'
+        ' "namespace": "ns"}. Verification: after the fix, check geo: pods Ready.'
+    )
+
+
+def test_a_note_too_long_even_with_one_probe_is_cut_with_an_ellipsis() -> None:
+    huge = 'get_logs {"pod": "' + "p" * 900 + '"}'
+    note = guidance_note(["wrong_path"], RepairedPlan(diagnosis=[huge], verification=["v"]))
+    assert len(note) == NOTE_CHARS and note.endswith("…")
 
 
 def test_symptoms_carry_the_error_lines_the_probes_saw() -> None:
