@@ -133,8 +133,8 @@ class _Run:
         self.planner: Planner = observer.planner
         self.degraded = False
         self.notes: list[str] = []
-        self.guidance = observer.guidance(incident) if observer.guidance else []
         self.asked = symptoms(incident, ())  # the text guidance was last asked with
+        self.guidance = observer.guidance(self.asked) if observer.guidance else []
 
     def reask_guidance(self) -> None:
         """Ask for guidance again with what the probes saw (``aoi.agents.symptoms``), from the

@@ -20,6 +20,10 @@ SIGNAL = re.compile(
     re.IGNORECASE,
 )
 MAX_LINES = 6
+# The incident text kept in symptoms: an embedder reads a few hundred tokens at most, and a pasted
+# 100 kB alert dump must neither be stored whole with every note nor make filing fail.
+INCIDENT_CHARS = 2000
+NO_INCIDENT = "(no incident text)"  # an empty incident still files and finds notes, by what it saw
 # Probes an investigation makes before guidance is asked again with what they saw (the Observer) and
 # a note's probes are made (the heuristic planner): one number, so the notes arrive when acted on.
 SURVEY_PROBES = 3
@@ -41,9 +45,11 @@ def error_lines(results: Iterable[ToolResult | None], max_lines: int = MAX_LINES
 
 
 def symptoms(incident: str, results: Iterable[ToolResult | None], max_lines: int = MAX_LINES) -> str:
-    """The incident text, plus ``Observed:`` and the error-like lines when the probes saw any."""
+    """The incident text (its first ``INCIDENT_CHARS``), plus ``Observed:`` and the error-like lines
+    when the probes saw any. Never empty."""
     lines = error_lines(results, max_lines)
-    text = incident.strip()
+    text = " ".join(incident.split()) if len(incident) > INCIDENT_CHARS else incident.strip()
+    text = text[:INCIDENT_CHARS] or NO_INCIDENT
     if lines:
         text += "\nObserved: " + " | ".join(lines)
     return text

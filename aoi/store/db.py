@@ -58,6 +58,29 @@ def parse_database_url(url: str) -> URL:
     return parsed
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a file-backed SQLite URL names (``None`` for PostgreSQL or in-memory SQLite)."""
+    parsed = parse_database_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if parsed.query.get("mode") == "memory":
+        return None
+    return Path(database).expanduser()
+
+
+def require_existing(url: str) -> None:
+    """For commands that read or change an existing store: a SQLite file that is not there is a
+    mistyped path or a store never created, and must not be created empty (with its folders) by a
+    command that only reads it."""
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        raise DatabaseUnavailableError(
+            f"no SQLite database at {path}: check AOI_DATABASE_URL / --url, "
+            "or create it with `aoi db upgrade`"
+        )
+
+
 def _redact(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)

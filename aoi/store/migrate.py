@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError
 
 from aoi.store.db import Store, make_engine, parse_database_url, queued_writer, sqlite_lock_path
 from aoi.store.errors import DatabaseUnavailableError, SchemaOutOfDateError
@@ -50,7 +50,7 @@ def _reachable(url: str) -> Iterator[None]:
     """Turn "cannot connect" into an error that names the database and what to check."""
     try:
         yield
-    except OperationalError as exc:
+    except DatabaseError as exc:  # OperationalError, or a file that is not a database at all
         where = parse_database_url(url).render_as_string(hide_password=True)
         raise DatabaseUnavailableError(
             f"cannot open the database {where}: {str(exc.orig or exc).strip()} — check AOI_DATABASE_URL, "

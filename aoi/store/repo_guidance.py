@@ -101,15 +101,17 @@ def find_similar_guidance(
     k: int = 3,
     min_score: float = 0.0,
     embedding_model: str | None = None,
+    include_removed: bool = False,
 ) -> list[tuple[Guidance, float]]:
-    """The ``k`` live notes whose symptom embedding is closest to ``embedding``, best first.
+    """The ``k`` live notes (and removed ones with ``include_removed``) whose symptom embedding is
+    closest to ``embedding``, best first.
 
     Notes embedded with a different model (when ``embedding_model`` is given) or a different
     dimension are skipped rather than compared meaninglessly.
     """
     query = _vector(embedding, "query embedding")
     scored: list[tuple[Guidance, float]] = []
-    for row in list_guidance(store, limit=100_000):
+    for row in list_guidance(store, include_removed=include_removed, limit=100_000):
         if embedding_model is not None and row.embedding_model not in (None, embedding_model):
             continue
         if len(row.embedding) != len(query):

@@ -21,6 +21,7 @@ from aoi.agents.observer import Budget
 from aoi.agents.planners.base import FallbackPlanner, Planner
 from aoi.agents.tools.base import ToolSpec
 from aoi.sim import Problem
+from aoi.store.errors import InvalidValueError
 from aoi.training.datasets import PromptRenderer, Row, SavedDataset, kto_row, save_dataset, step_rows
 from aoi.training.evolver import Evolution, FailureCase, evolve
 from aoi.training.guidance import GuidanceLibrary
@@ -35,6 +36,8 @@ class EvolveReport:
     cases: int = 0
     filed: int = 0
     duplicates: int = 0
+    removed: int = 0  # of the duplicates, those of notes a reviewer removed (no corrective SFT rows)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # cases that could not be evolved
     patterns: Counter[str] = field(default_factory=Counter)
     datasets: list[SavedDataset] = field(default_factory=list)
     evolutions: list[dict[str, Any]] = field(default_factory=list)
@@ -46,6 +49,8 @@ class EvolveReport:
             "cases": self.cases,
             "filed": self.filed,
             "duplicates": self.duplicates,
+            "removed": self.removed,
+            "skipped": self.skipped,
             "patterns": dict(self.patterns),
             "datasets": [
                 {"kind": d.kind, "hash": d.hash, "path": str(d.path), "rows": d.rows} for d in self.datasets
@@ -132,22 +137,34 @@ def run_evolver(
     render: PromptRenderer,
     datasets_dir: Path | None,
 ) -> EvolveReport:
-    """Evolve every case; file notes unless ``library`` is None (dry run); save corrective datasets."""
+    """Evolve every case; file notes unless ``library`` is None (dry run); save corrective datasets.
+
+    A case the store refuses (``InvalidValueError``: a value outside the schema) is skipped and
+    reported, not fatal: one odd record must not cost a week's notes and rows. A note that duplicates
+    one a reviewer removed gets no corrective SFT rows (they would teach the removed advice); its KTO
+    row, about the failing decision itself, is kept."""
     report = EvolveReport(cases=len(cases))
     sft_rows, kto_rows = report.sft_rows, report.kto_rows
     for case in cases:
         evolution = evolve(case)
-        report.patterns.update(evolution.patterns)
         entry = evolution.to_json()
+        removed = False
         if library is not None:
-            filed = library.file(evolution)
+            try:
+                filed = library.file(evolution)
+            except InvalidValueError as error:
+                report.skipped.append({"trajectory_id": case.trajectory.id, "error": str(error)})
+                continue
             entry["guidance_id"] = filed.guidance.id
             entry["duplicate"] = filed.duplicate
+            removed = entry["removed"] = filed.removed
             report.duplicates += int(filed.duplicate)
+            report.removed += int(removed)
             report.filed += int(not filed.duplicate)
+        report.patterns.update(evolution.patterns)
         report.evolutions.append(entry)
         sft, kto = corrective_rows(evolution, tools=tools, render=render)
-        sft_rows.extend(sft)
+        sft_rows.extend([] if removed else sft)
         kto_rows.extend(kto)
     if datasets_dir is not None:
         if sft_rows:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aoi.agents.probe_form import read_calls
+from aoi.agents.symptoms import NO_INCIDENT
 from aoi.store import repo
 from aoi.store.db import Store
 from aoi.store.models import Guidance
@@ -66,6 +67,11 @@ class FiledNote:
     guidance: Guidance
     duplicate: bool
 
+    @property
+    def removed(self) -> bool:
+        """The note is a duplicate of one a reviewer removed: it stays out of retrieval."""
+        return self.guidance.removed_at is not None
+
 
 class GuidanceLibrary:
     """Store and retrieve guidance notes with one embedder (its ``name`` tags every vector)."""
@@ -75,13 +81,22 @@ class GuidanceLibrary:
         self.embedder = embedder
 
     def _embed(self, text: str) -> list[float]:
-        return self.embedder.embed([text.strip() or "(empty)"])[0]
+        return self.embedder.embed([text.strip() or NO_INCIDENT])[0]  # as ``symptoms`` files it
 
     def file(self, evolution: Evolution) -> FiledNote:
-        """Store the note; a note with the same text for near-identical symptoms is not stored twice."""
+        """Store the note; a note with the same text for near-identical symptoms is not stored twice.
+
+        Removed notes count: a reviewer's ``aoi guidance rm`` must outlast the next Evolver pass over
+        the same failures (the weekly job re-evolves a week), so the same note is not filed again
+        (``FiledNote.removed``)."""
         vector = self._embed(evolution.symptoms)
         for row, _score in repo.find_similar_guidance(
-            self.store, vector, k=5, min_score=DUPLICATE_SCORE, embedding_model=self.embedder.name
+            self.store,
+            vector,
+            k=5,
+            min_score=DUPLICATE_SCORE,
+            embedding_model=self.embedder.name,
+            include_removed=True,
         ):
             if row.note == evolution.note:
                 return FiledNote(row, duplicate=True)

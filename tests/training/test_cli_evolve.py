@@ -73,6 +73,18 @@ def test_evolve_then_review_and_remove_guidance(cli_store: Any, tmp_path: Path) 
     assert json.loads(runner.invoke(app, ["guidance", "list", "--json"]).output) == []
     assert len(json.loads(runner.invoke(app, ["guidance", "list", "--json", "--all"]).output)) == 1
 
+    twice = runner.invoke(app, ["guidance", "rm", notes[0]["id"], "--actor", "U7"])
+    assert twice.exit_code == 0 and "already removed (by U9" in twice.output
+
+    # the next pass over the same failures must not bring the removed advice back
+    after = runner.invoke(app, ["evolve", "--json"])
+    assert after.exit_code == 0, after.output
+    report = json.loads(after.output)
+    assert report["filed"] == 0 and report["removed"] == 1
+    assert json.loads(runner.invoke(app, ["guidance", "list", "--json"]).output) == []
+    written = {d["kind"] for d in report["datasets"]}
+    assert written == {"corrective-kto"}  # no rows that teach the removed note; the failed fix still counts
+
 
 def test_show_unknown_note_exits_1(cli_store: Any) -> None:
     result = CliRunner().invoke(app, ["guidance", "show", "gd_nope"])
@@ -92,3 +104,39 @@ def test_evolve_learns_from_simulated_grader_failures(cli_store: Any, tmp_path: 
     assert all(e["source"] == "grader" for e in report["evolutions"])
     notes = repo.list_guidance(cli_store)
     assert notes and "Diagnosis:" in notes[0].note
+
+
+def test_evolve_checks_the_data_folder_before_filing_any_note(cli_store: Any, tmp_path: Path) -> None:
+    incident = repo.create_incident(cli_store, title="user-service down", source="cli")
+    bad, _ = _investigation(cli_store, incident.id, "user-service pods crash after deploy")
+    repo.record_feedback(cli_store, investigation_id=bad, kind="thumbs_down", actor="U1", source="reaction")
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    get_settings.cache_clear()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AOI_DATA_DIR", str(not_a_folder))
+        result = CliRunner().invoke(app, ["evolve"])
+    get_settings.cache_clear()
+    assert result.exit_code == 1 and "error:" in result.output and "Traceback" not in result.output
+    assert repo.list_guidance(cli_store) == []  # nothing half done
+
+
+def test_evolve_refuses_an_unknown_embedder_before_any_work(cli_store: Any) -> None:
+    for args in (["evolve", "--embedder", "bogus"], ["evolve", "--embedder", "bogus", "--dry-run"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 1 and "unknown embedder 'bogus'" in result.output
+
+
+def test_review_commands_on_a_missing_database_file_fail_and_create_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "aoi.db"
+    result = CliRunner().invoke(app, ["guidance", "list", "--url", f"sqlite:///{missing}"])
+    assert result.exit_code == 1 and f"no SQLite database at {missing}" in result.output
+    assert not missing.parent.exists()
+
+
+def test_review_commands_on_a_file_that_is_not_a_database_fail_cleanly(tmp_path: Path) -> None:
+    junk = tmp_path / "notes.json"
+    junk.write_text('{"not": "a database"}' * 100)
+    result = CliRunner().invoke(app, ["guidance", "list", "--url", f"sqlite:///{junk}"])
+    assert result.exit_code == 1 and "cannot open the database" in result.output
+    assert "Traceback" not in result.output

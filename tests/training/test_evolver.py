@@ -274,3 +274,40 @@ def test_equally_close_notes_that_lead_with_the_same_probe_are_shown(store: Any)
         library.file(evolve(FailureCase(failed, "rejected", reason=f"run in {namespace}", reference=good)))
     assert len(library.search(incident, k=5)) == 2
     assert len(library.retrieve(incident)) == 2
+
+
+def test_an_oversized_or_empty_incident_still_files_a_note(store: Any) -> None:
+    """A pasted 144 kB alert dump once made filing fail (the store keeps 100,000 characters of
+    symptoms) and an empty incident with no error lines once had no symptoms at all."""
+    library = GuidanceLibrary(store, HashingEmbedder())
+    crash = _probe(1, "get_pods", [], output="geo-7d 0/1 CrashLoopBackOff", namespace=NS)
+    huge = _traj([crash], ["geo"], incident="ALERT " + "x" * 144_000)
+    filed = library.file(evolve(FailureCase(huge, "thumbs_down")))
+    assert len(filed.guidance.symptoms) < 2_500 and "CrashLoopBackOff" in filed.guidance.symptoms
+    quiet = _traj([_probe(1, "get_pods", [], namespace=NS)], ["geo"], incident="   ")
+    filed = library.file(evolve(FailureCase(quiet, "thumbs_down")))
+    assert filed.guidance.symptoms == "(no incident text)"
+    assert library.retrieve("", k=1, min_score=0.0, hide_ties=False) == [filed.guidance.note]
+
+
+def test_a_case_the_store_refuses_is_skipped_and_reported_and_the_rest_are_filed(store: Any) -> None:
+    from aoi.training.datasets import default_renderer, default_tool_specs
+    from aoi.training.evolve_job import run_evolver
+
+    good = _traj([_probe(1, "get_pods", [], namespace=NS)], ["geo"])
+    odd = _traj([_probe(1, "get_pods", [], namespace=NS)], ["user"], incident="user times out")
+    odd = odd.model_copy(update={"id": "t" * 200})  # longer than the store keeps
+    report = run_evolver(
+        [FailureCase(odd, "thumbs_down"), FailureCase(good, "thumbs_down")],
+        library=GuidanceLibrary(store, HashingEmbedder()),
+        tools=default_tool_specs(),
+        render=default_renderer(),
+        datasets_dir=None,
+    )
+    assert report.filed == 1 and len(report.evolutions) == 1
+    assert report.skipped == [
+        {
+            "trajectory_id": "t" * 200,
+            "error": "source trajectory id is 200 characters long; at most 64 are stored",
+        }
+    ]

@@ -45,12 +45,16 @@ def evolve(
     from aoi.training.guidance import GuidanceLibrary
     from aoi.training.production import failure_cases
 
-    settings = get_settings()
     start = parse_when(since, "--since") if since else datetime.now(UTC) - timedelta(days=7)
-    kind = embedder or settings.guidance_embedder
-    if kind == "off" and not dry_run:
-        raise fail(ValueError("AOI_GUIDANCE_EMBEDDER=off: pass --embedder minilm|hashing or --dry-run"))
-    try:
+    try:  # every check before the first note is filed: a bad setting must not leave half a pass
+        settings = get_settings()
+        kind = embedder or settings.guidance_embedder
+        if kind == "off" and not dry_run:
+            raise ValueError("AOI_GUIDANCE_EMBEDDER=off: pass --embedder minilm|hashing or --dry-run")
+        chosen = None if kind == "off" else make_embedder(kind)  # an unknown name fails here
+        datasets_dir = None if dry_run else settings.data_dir / "datasets"
+        if datasets_dir is not None:
+            datasets_dir.mkdir(parents=True, exist_ok=True)
         store = open_store(url)
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "export.jsonl"
@@ -70,15 +74,15 @@ def evolve(
                 budget=Budget(max_steps=max_steps),
             )
             cases += simulated
-        library = None if dry_run else GuidanceLibrary(store, make_embedder(kind))
+        library = None if dry_run or chosen is None else GuidanceLibrary(store, chosen)
         report = run_evolver(
             cases,
             library=library,
             tools=default_tool_specs(),
             render=default_renderer(),
-            datasets_dir=None if dry_run else settings.data_dir / "datasets",
+            datasets_dir=datasets_dir,
         )
-    except (StoreError, EmbedderError, ValueError) as exc:
+    except (StoreError, EmbedderError, ValueError, OSError) as exc:
         raise fail(exc) from None
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2, default=str))
@@ -87,7 +91,10 @@ def evolve(
         f"{report.cases} failure(s) (store since {start.date()}{', simulator ' + suite if suite else ''}): "
         f"{report.filed} note(s) filed, "
         f"{report.duplicates} duplicate(s) skipped"
+        + (f" ({report.removed} of notes a reviewer removed: not filed again)" if report.removed else "")
     )
+    for skipped in report.skipped:
+        typer.echo(f"  skipped {skipped['trajectory_id']}: {skipped['error']}", err=True)
     for pattern, count in report.patterns.most_common():
         typer.echo(f"  {pattern}: {count}")
     for dataset in report.datasets:

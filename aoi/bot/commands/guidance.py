@@ -91,7 +91,14 @@ def remove(
 ) -> None:
     """Take a note out of retrieval (kept on record as removed)."""
     try:
-        row = repo.remove_guidance(open_store(url), guidance_id, actor=actor)
+        store = open_store(url)
+        before = repo.get_guidance(store, guidance_id).removed_at
+        row = repo.remove_guidance(store, guidance_id, actor=actor)
     except StoreError as exc:
         raise fail(exc) from None
+    if before is not None:  # idempotent, but the second actor must not read it as their removal
+        typer.echo(
+            f"{row.id} was already removed (by {row.removed_by} at {row.removed_at:%Y-%m-%d %H:%M} UTC)"
+        )
+        return
     typer.echo(f"removed {row.id} (by {row.removed_by})")

@@ -9,7 +9,7 @@ import typer
 
 from aoi.bot.settings import Settings, get_settings, normalise_database_url
 from aoi.store import Store, StoreError
-from aoi.store.db import make_engine
+from aoi.store.db import make_engine, require_existing
 from aoi.store.migrate import ensure_current
 from aoi.training.registry import DEFAULT_MODEL_NAME, ModelRegistry, RegistryError
 
@@ -27,6 +27,7 @@ def registry_root(settings: Settings) -> Path:
 def open_store(url: str | None = None) -> Store:
     """The configured store, checked to be at the migration head (else: run ``aoi db upgrade``)."""
     target = normalise_database_url(url) if url else get_settings().effective_database_url
+    require_existing(target)
     store = Store(make_engine(target))
     ensure_current(store)
     return store
