@@ -7,6 +7,7 @@ most recently promoted earlier version, so serving never sees zero or two promot
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -130,13 +131,16 @@ def _promoted(session: Session, name: str) -> ModelVersion | None:
     return session.exec(statement.with_for_update()).first()
 
 
-def list_models(store: Store, *, name: str | None = None, limit: int = 100) -> list[ModelVersion]:
-    """Registry rows, newest first."""
+def list_models(store: Store, *, name: str | None = None, limit: int | None = None) -> list[ModelVersion]:
+    """Registry rows, newest first (all of them unless ``limit``)."""
     statement = select(ModelVersion)
     if name is not None:
         statement = statement.where(ModelVersion.name == name)
+    statement = statement.order_by(col(ModelVersion.created_at).desc())
+    if limit is not None:
+        statement = statement.limit(limit)
     with store.transaction() as session:
-        return list(session.exec(statement.order_by(col(ModelVersion.created_at).desc()).limit(limit)).all())
+        return list(session.exec(statement).all())
 
 
 def promote_model(store: Store, model_id: str, *, actor: str = "retrain-job") -> ModelVersion:
@@ -150,9 +154,14 @@ def promote_model(store: Store, model_id: str, *, actor: str = "retrain-job") ->
         return row
 
 
-def rollback_model(store: Store, name: str, *, actor: str = "cli") -> ModelVersion:
+def rollback_model(
+    store: Store, name: str, *, actor: str = "cli", check: Callable[[ModelVersion], None] | None = None
+) -> ModelVersion:
     """Retire the promoted model of ``name`` and re-promote the newest earlier-registered version
-    that was ever promoted. Repeated rollbacks walk further back in time, never ping-pong."""
+    that was ever promoted. Repeated rollbacks walk further back in time, never ping-pong.
+
+    ``check`` sees the version about to be re-promoted inside the transaction; raising refuses the
+    rollback with nothing changed (the registry checks its adapter folder is still on disk)."""
     with store.transaction(write=True) as session:
         current = _promoted(session, name)
         if current is None:
@@ -169,6 +178,8 @@ def rollback_model(store: Store, name: str, *, actor: str = "cli") -> ModelVersi
             raise InvalidTransitionError(
                 f"model {name!r} has no earlier promoted version to roll back to (current: {current.version})"
             )
+        if check is not None:
+            check(previous)
         _switch(session, current, previous, actor, "model.rolled_back")
         return previous
 

@@ -163,10 +163,18 @@ class ModelRegistry:
     def promote(self, ref: str, *, actor: str = "cli") -> RegisteredModel:
         """Make ``ref`` the served version (the previous one is retired)."""
         model = self.resolve(ref)
-        if model.adapter_path and not Path(model.adapter_path).is_dir():
-            raise RegistryError(f"adapter folder {model.adapter_path} of {model.version} is missing on disk")
+        _require_on_disk(model.adapter_path, model.version)
         return RegisteredModel.from_row(repo.promote_model(self.store, model.id, actor=actor))
 
     def rollback(self, *, actor: str = "cli") -> RegisteredModel:
-        """Re-promote the previously promoted version (one command, one transaction)."""
-        return RegisteredModel.from_row(repo.rollback_model(self.store, self.name, actor=actor))
+        """Re-promote the previously promoted version (one command, one transaction); refused, with
+        nothing changed, when that version's adapter folder is gone — serving it would fail."""
+        row = repo.rollback_model(
+            self.store, self.name, actor=actor, check=lambda r: _require_on_disk(r.adapter_path, r.version)
+        )
+        return RegisteredModel.from_row(row)
+
+
+def _require_on_disk(adapter_path: str | None, version: str) -> None:
+    if adapter_path and not Path(adapter_path).is_dir():
+        raise RegistryError(f"adapter folder {adapter_path} of {version} is missing on disk")

@@ -151,10 +151,16 @@ def run_weekly(
     grpo_data = save_dataset(grpo_rows, datasets, "grpo")
 
     current_model = registry.current()
-    init = Path(current_model.adapter_path) if current_model and current_model.adapter_path else None
+    current_adapter = (
+        Path(current_model.adapter_path) if current_model and current_model.adapter_path else None
+    )
     if current_model is not None and current_model.base_model != str(config.base_model):
         report.counts["base_changed"] = 1  # the promoted adapter belongs to another base: start afresh
-        init = None
+        current_adapter = None
+    elif current_adapter is not None and not current_adapter.is_dir():
+        report.counts["promoted_adapter_missing"] = 1  # deleted on disk: nothing to continue from
+        current_adapter = None
+    init = current_adapter
     trained: list[Trained] = []
     if init is None and config.sft is not None:
         warm = run_sft(
@@ -177,10 +183,11 @@ def run_weekly(
     assert candidate_model is not None  # a registry was given
 
     evaluate = evaluate or _default_evaluate(config, heldout)
-    current_adapter = (
-        Path(current_model.adapter_path) if current_model and current_model.adapter_path else None
+    # the bar to beat is what can be served on this base: the promoted adapter when it fits it, else
+    # the base model alone (an adapter of another base would not load, or would score nonsense)
+    current = evaluate(
+        current_model.version if current_model and current_adapter else "base", current_adapter
     )
-    current = evaluate(current_model.version if current_model else "base", current_adapter)
     candidate = evaluate(candidate_model.version, Path(candidate_model.adapter_path or ""))
     report.current, report.candidate = current.to_json(), candidate.to_json()
     report.promoted, report.decision = decide(candidate, current, config.margin)
@@ -243,6 +250,19 @@ def _default_evaluate(config: WeeklyConfig, heldout: Sequence[Problem]) -> Evalu
 
 
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_DAY_NAMES = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
+
+
+def _day(text: str) -> int:
+    """A day of the week: 0-7, a three-letter name or a full name (``monkey`` is not Monday)."""
+    if text in _DAYS:
+        return _DAYS.index(text)
+    if text in _DAY_NAMES:
+        return _DAY_NAMES.index(text)
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"day-of-week {text!r} is not a day (0-7, sun-sat or sunday-saturday)") from None
 
 
 def _crontab_days(field: str) -> str:
@@ -261,12 +281,8 @@ def _crontab_days(field: str) -> str:
             low, high = 0, 6
         else:
             low_text, _, high_text = part.partition("-")
-            low = _DAYS.index(low_text[:3]) if low_text[:3] in _DAYS else int(low_text)
-            high = (
-                (_DAYS.index(high_text[:3]) if high_text[:3] in _DAYS else int(high_text))
-                if high_text
-                else low
-            )
+            low = _day(low_text)
+            high = _day(high_text) if high_text else low
             if step_text and not high_text:
                 high = 7 if low_text else 6
         if not (0 <= low <= 7 and 0 <= high <= 7 and low <= high and step >= 1):
@@ -276,7 +292,14 @@ def _crontab_days(field: str) -> str:
 
 
 def crontab_trigger(cron: str) -> Any:
-    """An APScheduler ``CronTrigger`` (UTC) with standard crontab semantics for ``m h dom mon dow``."""
+    """An APScheduler trigger (UTC) with standard crontab semantics for ``m h dom mon dow``.
+
+    Two differences from APScheduler's own cron are bridged: day-of-week numbers count from Sunday
+    (``_crontab_days``), and when both day-of-month and day-of-week are restricted a day matching
+    *either* fires, as cron(8) says (``0 3 1 * 1``: every Monday and every 1st), where APScheduler
+    would need both. A schedule that can never fire (``0 3 31 2 *``) is refused rather than
+    waited on forever."""
+    from apscheduler.triggers.combining import OrTrigger
     from apscheduler.triggers.cron import CronTrigger
 
     fields = cron.split()
@@ -284,11 +307,22 @@ def crontab_trigger(cron: str) -> Any:
         raise ValueError(f"AOI_RETRAIN_CRON {cron!r} is not a crontab: expected 5 fields, e.g. '0 3 * * 1'")
     minute, hour, day, month, dow = fields
     try:
-        return CronTrigger(
-            minute=minute, hour=hour, day=day, month=month, day_of_week=_crontab_days(dow), timezone="UTC"
-        )
+        days = _crontab_days(dow)
+        common = {"minute": minute, "hour": hour, "month": month, "timezone": "UTC"}
+        trigger: Any = CronTrigger(day=day, day_of_week=days, **common)
+        if day != "*" and dow != "*":
+            trigger = OrTrigger([CronTrigger(day=day, **common), CronTrigger(day_of_week=days, **common)])
     except ValueError as exc:
         raise ValueError(f"AOI_RETRAIN_CRON {cron!r} is not a crontab (e.g. '0 3 * * 1'): {exc}") from exc
+    if next_run(trigger) is None:
+        raise ValueError(f"AOI_RETRAIN_CRON {cron!r} never fires (no such date): e.g. '0 3 * * 1'")
+    return trigger
+
+
+def next_run(trigger: Any, after: datetime | None = None) -> datetime | None:
+    """When ``trigger`` fires next after ``after`` (default: now), or None if it never does."""
+    fire: datetime | None = trigger.get_next_fire_time(None, after or datetime.now(UTC))
+    return fire
 
 
 def add_weekly_job(scheduler: Any, cron: str, func: str, kwargs: Mapping[str, Any] | None = None) -> Any:

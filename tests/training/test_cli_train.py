@@ -120,3 +120,51 @@ def test_a_gguf_base_is_converted_once_into_a_model_folder(tmp_path: Path) -> No
     folder = resolve_base_model(smollm2_gguf_path(), tmp_path)
     assert is_model_folder(folder) and folder.parent == tmp_path / "models" / "base"
     assert resolve_base_model(smollm2_gguf_path(), tmp_path) == folder
+
+
+@pytest.mark.parametrize(
+    ("flags", "why"),
+    [
+        (["--grpo-steps", "0"], "--grpo-steps must be >= 1, got 0"),
+        (["--eval-steps", "-1"], "--eval-steps must be >= 1, got -1"),
+        (["--margin", "-0.5"], "--margin must be >= 0"),
+    ],
+)
+def test_weekly_scheduler_refuses_bad_options_at_startup_not_at_the_first_run(
+    env: Store, flags: list[str], why: str
+) -> None:
+    result = CliRunner().invoke(app, ["train", "weekly", *flags])  # would block if it scheduled
+    assert result.exit_code == 1 and why in result.output
+
+
+def test_weekly_scheduler_refuses_a_crontab_that_never_fires(
+    env: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AOI_RETRAIN_CRON", "0 3 31 2 *")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["train", "weekly"])
+    assert result.exit_code == 1 and "never fires" in result.output
+
+
+def test_the_gpu_preset_still_checks_the_step_cap(env: Store, world: dict[str, Any], tmp_path: Path) -> None:
+    dataset = save_dataset(world["rows"], tmp_path / "ds", "expert")
+    args = ["train", "grpo", "--gpu", "--max-steps", "-3", "--sft-steps", "0", "--base", str(world["tiny"])]
+    result = CliRunner().invoke(
+        app, [*args, "--dataset", str(dataset.path), "--no-verified", "--no-register"]
+    )
+    assert result.exit_code == 1 and "max_steps must be >= 1, got -3" in result.output
+
+
+def test_an_output_path_that_is_a_file_is_a_clear_error(
+    env: Store, world: dict[str, Any], tmp_path: Path
+) -> None:
+    rows = [{**r, "label": i % 2 == 0} for i, r in enumerate(world["rows"])]
+    dataset = save_dataset(rows, tmp_path / "ds", "kto")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    args = ["train", "kto", "--base", str(world["tiny"]), "--dataset", str(dataset.path), "--max-steps", "1"]
+    result = CliRunner().invoke(
+        app, [*args, "--output", str(afile), "--no-register", "--init-adapter", "none"]
+    )
+    assert result.exit_code == 1 and "error:" in result.output and "Traceback" not in result.output
+    assert afile.read_text() == "x"

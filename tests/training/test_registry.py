@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,28 @@ def test_rollback_without_an_earlier_version_is_refused(registry: ModelRegistry,
     registry.promote(only.id)
     with pytest.raises(InvalidTransitionError, match="no earlier promoted version"):
         registry.rollback()
+
+
+def test_rollback_to_a_version_whose_adapter_was_deleted_is_refused_and_changes_nothing(
+    registry: ModelRegistry, tmp_path: Path
+) -> None:
+    first = registry.register(_result(tmp_path, "a", 0.4))
+    second = registry.register(_result(tmp_path, "b", 0.5))
+    registry.promote(first.id)
+    registry.promote(second.id)
+    shutil.rmtree(str(first.adapter_path))
+    with pytest.raises(RegistryError, match="missing on disk"):
+        registry.rollback()
+    statuses = {m.version: m.status for m in registry.versions()}
+    assert statuses == {first.version: "retired", second.version: "promoted"}
+
+
+def test_every_version_is_listed_and_promotable_not_only_the_newest_hundred(
+    registry: ModelRegistry, tmp_path: Path
+) -> None:
+    models = [registry.register(_result(tmp_path, f"m{i}", 0.1)) for i in range(102)]
+    assert len(registry.versions()) == 102
+    assert registry.promote(models[0].version).status == "promoted"
 
 
 def test_promoting_an_unknown_version_names_the_known_ones(registry: ModelRegistry, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from the store, the Evolver runs, SFT/GRPO/KTO train, the gate decides, vLLM hot
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -143,7 +144,7 @@ def test_weekly_promotes_a_better_candidate_hot_loads_it_then_continues_from_it(
         value = quality.get(label, quality.get("next", 0.5))
         return EvalScore(label, value, value, 1.0 if adapter else 0.0, n=1, k=1)
 
-    runs = iter([datetime(2030, 1, 7, 3, tzinfo=UTC), datetime(2030, 1, 14, 3, tzinfo=UTC)])
+    runs = iter([datetime(2030, 1, d, 3, tzinfo=UTC) for d in (7, 14, 21)])
     kwargs: dict[str, Any] = dict(
         expert_rows=lambda: list(world["rows"]),
         tools=default_tool_specs(),
@@ -171,6 +172,13 @@ def test_weekly_promotes_a_better_candidate_hot_loads_it_then_continues_from_it(
     assert not second.promoted and "not better by the margin 0.050" in second.decision
     assert registry.current() is not None and registry.current().id == promoted.id  # type: ignore[union-attr]
 
+    # the promoted adapter's folder is deleted on disk: start afresh, and beat the base model alone
+    shutil.rmtree(str(promoted.adapter_path))
+    third = run_weekly(store, registry, config, **kwargs)
+    assert third.counts["promoted_adapter_missing"] == 1
+    assert [t["method"] for t in third.trained] == ["sft", "grpo"]
+    assert third.current is not None and third.current["label"] == "base"
+
 
 def test_gate_requires_the_margin() -> None:
     current = EvalScore("v1", 0.40, 0.5, 1.0, 10, 1)
@@ -193,3 +201,27 @@ def test_crontab_day_of_week_counts_from_sunday_like_cron(cron: str, weekday: in
 
     monday = datetime(2030, 1, 7, 0, 0, tzinfo=UTC)
     assert crontab_trigger(cron).get_next_fire_time(None, monday).weekday() == weekday
+
+
+def test_crontab_day_of_month_and_day_of_week_fire_on_either_like_cron() -> None:
+    from aoi.training.weekly import crontab_trigger, next_run
+
+    trigger, fired = crontab_trigger("0 3 1 * 1"), []
+    at = datetime(2030, 1, 1, 4, 0, tzinfo=UTC)  # a Tuesday, just after the 1st's run
+    for _ in range(6):
+        fire = next_run(trigger, at)
+        assert fire is not None
+        fired.append(fire.date().isoformat())
+        at = fire.replace(minute=1)
+    assert fired == ["2030-01-07", "2030-01-14", "2030-01-21", "2030-01-28", "2030-02-01", "2030-02-04"]
+
+
+@pytest.mark.parametrize(
+    ("cron", "why"),
+    [("0 3 31 2 *", "never fires"), ("0 3 * * monkey", "'monkey' is not a day"), ("0 3 * * mon-fr", "'fr'")],
+)
+def test_a_crontab_that_never_fires_or_names_no_day_is_refused(cron: str, why: str) -> None:
+    from aoi.training.weekly import crontab_trigger
+
+    with pytest.raises(ValueError, match=why):
+        crontab_trigger(cron)

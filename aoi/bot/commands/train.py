@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -133,9 +134,8 @@ def grpo(
             digest = save_dataset(rows, settings.data_dir / "datasets", "grpo").hash
         run_dir = _run_dir(settings, output, "grpo")
         lora = LoraSettings(r=lora_r, alpha=2 * lora_r)
-        if gpu:
-            grpo_settings = gpu_grpo_preset(base_dir, run_dir / "grpo")
-            grpo_settings.max_steps = max_steps
+        if gpu:  # replace() re-runs the settings' checks on the caller's step cap
+            grpo_settings = replace(gpu_grpo_preset(base_dir, run_dir / "grpo"), max_steps=max_steps)
         else:
             grpo_settings = GrpoSettings(
                 base_model=base_dir,
@@ -160,8 +160,10 @@ def grpo(
         registry = open_registry() if register else None
         with _quiet(as_json):
             done = sft_then_grpo(sft_settings, grpo_settings, rows, digest, registry, problems=problems)
-    except (BaseModelError, StoreError, ValueError, FileNotFoundError, KeyError) as exc:
+    except (BaseModelError, StoreError, ValueError, OSError, KeyError) as exc:
         raise fail(exc) from None
+    except ImportError as exc:  # --gpu's vLLM rollouts
+        raise fail(ImportError(f"{exc}: --gpu needs vLLM on a CUDA machine (the `serve` extra)")) from None
     payload = {"dataset_hash": digest, "rows": len(rows), "runs": [t.to_json() for t in done]}
     lines = [f"dataset {digest}: {len(rows)} rows"]
     for t in done:
@@ -222,7 +224,7 @@ def kto(
         )
         with _quiet(as_json):
             done = run_kto(kto_settings, rows, digest, registry)
-    except (BaseModelError, StoreError, ValueError, FileNotFoundError) as exc:
+    except (BaseModelError, StoreError, ValueError, OSError) as exc:
         raise fail(exc) from None
     metrics = done.result.metrics
     lines = [
@@ -239,7 +241,14 @@ def _init_adapter(choice: str | None, registry: Any) -> Path | None:
         return None
     if choice == "promoted":
         current = registry.current() if registry is not None else None
-        return Path(current.adapter_path) if current and current.adapter_path else None
+        if current is None or not current.adapter_path:
+            return None
+        if not Path(current.adapter_path).is_dir():
+            raise ValueError(
+                f"the promoted adapter {current.version} is missing on disk ({current.adapter_path}): "
+                "promote another version, or pass --init-adapter none"
+            )
+        return Path(current.adapter_path)
     path = Path(choice)
     if not (path / "adapter_config.json").is_file():
         raise ValueError(f"--init-adapter {choice}: not a LoRA adapter folder (adapter_config.json missing)")
@@ -276,6 +285,10 @@ def weekly(
         "eval_steps": eval_steps,
         "margin": margin,
     }
+    try:  # at startup: a scheduler must not wait a week to say an option was wrong
+        check_weekly_options(options)
+    except ValueError as exc:
+        raise fail(exc) from None
     if now:
         try:
             with _quiet(as_json):
@@ -286,7 +299,7 @@ def weekly(
         return
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    from aoi.training.weekly import add_weekly_job
+    from aoi.training.weekly import add_weekly_job, next_run
 
     settings = get_settings()
     scheduler = BlockingScheduler(timezone="UTC")
@@ -294,8 +307,24 @@ def weekly(
         job = add_weekly_job(scheduler, settings.retrain_cron, WEEKLY_JOB_REF, options)
     except ValueError as exc:
         raise fail(exc) from None
-    typer.echo(f"weekly retrain scheduled on '{settings.retrain_cron}' (UTC); next run {job.trigger}")
+    when = next_run(job.trigger)  # never None: a crontab that cannot fire is refused above
+    typer.echo(
+        f"weekly retrain scheduled on '{settings.retrain_cron}' (UTC); next run {when:%a %Y-%m-%d %H:%M} UTC"
+    )
     scheduler.start()
+
+
+def check_weekly_options(options: dict[str, Any]) -> None:
+    """The weekly job's options, checked the way its settings would check them at run time."""
+    least = {"grpo_steps": 1, "sft_steps": 0, "kto_steps": 0, "eval_problems": 0, "eval_steps": 1}
+    for name, low in least.items():
+        if int(options[name]) < low:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} must be >= {low}, got {options[name]}")
+    if float(options["margin"]) < 0:
+        raise ValueError(
+            f"--margin must be >= 0 (a candidate must not be promoted when worse), got {options['margin']}"
+        )
 
 
 def weekly_job(
