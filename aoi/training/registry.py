@@ -9,6 +9,7 @@ promoted at any time. Versions sort by time: ``YYYYmmddTHHMMSS-<method>``.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -117,9 +118,18 @@ class ModelRegistry:
         training_run_id: str | None = None,
         extra_metrics: dict[str, Any] | None = None,
     ) -> RegisteredModel:
-        """Copy the run's adapter into the registry folder and add a ``candidate`` row."""
+        """Copy the run's adapter into the registry folder and add a ``candidate`` row.
+
+        An adapter the registry already holds (same base, dataset and weights — a re-run into a
+        finished ``--output`` folder resumes at its step cap and trains nothing) is not registered
+        again: the existing version is returned, so the list shows no phantom candidate."""
         if not (result.adapter_dir / "adapter_config.json").is_file():
             raise RegistryError(f"{result.adapter_dir} holds no LoRA adapter (adapter_config.json missing)")
+        weights = _weights_digest(result.adapter_dir)
+        for known in self.versions() if weights is not None else []:
+            same_run = (known.base_model, known.dataset_hash) == (result.base_model, result.dataset_hash)
+            if same_run and known.adapter_path and _weights_digest(Path(known.adapter_path)) == weights:
+                return known
         version = self._version(result.method)
         folder = self.root / self.name / version
         if folder.exists():
@@ -178,3 +188,15 @@ class ModelRegistry:
 def _require_on_disk(adapter_path: str | None, version: str) -> None:
     if adapter_path and not Path(adapter_path).is_dir():
         raise RegistryError(f"adapter folder {adapter_path} of {version} is missing on disk")
+
+
+def _weights_digest(folder: Path) -> str | None:
+    """A digest of an adapter folder's weight files (None when it has none, or is gone)."""
+    files = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")) if folder.is_dir() else []
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()

@@ -39,6 +39,23 @@ def _check_rows(method: str, rows: Sequence[Mapping[str, Any]], minimum: int = 1
             raise ValueError(
                 f"{method.upper()} row {index} lacks {missing}; expected keys {list(_REQUIRED[method])}"
             )
+        for key in ("prompt", "completion"):
+            if key in _REQUIRED[method] and not _is_conversation(row[key]):
+                raise ValueError(
+                    f"{method.upper()} row {index}: {key!r} must be a list of "
+                    '{"role": ..., "content": "..."} messages (conversational rows, as aoi saves them)'
+                )
+
+
+def _is_conversation(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(
+            isinstance(m, Mapping) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            for m in value
+        )
+    )
 
 
 def _dataset(rows: Sequence[Mapping[str, Any]], keep: Sequence[str] | None = None) -> Any:

@@ -101,6 +101,20 @@ def test_every_version_is_listed_and_promotable_not_only_the_newest_hundred(
     assert registry.promote(models[0].version).status == "promoted"
 
 
+def test_registering_the_same_adapter_again_returns_the_existing_version(
+    registry: ModelRegistry, tmp_path: Path
+) -> None:
+    """A re-run into a finished --output folder resumes at its cap, trains nothing and hands back the
+    same weights: no phantom candidate. Other weights, or another dataset, are a new version."""
+    result = _result(tmp_path, "a", 0.4)
+    first = registry.register(result)
+    assert registry.register(result).id == first.id
+    changed = tmp_path / "a" / "adapter" / "adapter_model.safetensors"
+    changed.write_bytes(b"weights-a, trained further")
+    assert registry.register(result).id != first.id
+    assert len(registry.versions()) == 2
+
+
 def test_promoting_an_unknown_version_names_the_known_ones(registry: ModelRegistry, tmp_path: Path) -> None:
     known = registry.register(_result(tmp_path, "a", 0.4))
     with pytest.raises(RegistryError, match=known.version):

@@ -120,6 +120,16 @@ def test_grpo_rows_without_reward_columns_are_refused(tiny_model: Path, tmp_path
         train_grpo(_grpo(tiny_model, tmp_path / "g"), rows, "h")
 
 
+def test_kto_rows_whose_completion_is_plain_text_are_refused_by_row(tiny_model: Path, tmp_path: Path) -> None:
+    rows = [
+        {"prompt": r["prompt"], "completion": "a plain string", "label": i % 2 == 0}
+        for i, r in enumerate(make_step_rows())
+    ]
+    settings = KtoSettings(base_model=tiny_model, output_dir=tmp_path / "kto", max_steps=1, lora=LORA)
+    with pytest.raises(ValueError, match="KTO row 0: 'completion' must be a list of"):
+        train_kto(settings, rows, "h")
+
+
 def test_grpo_batch_must_be_divisible_by_group_size(tiny_model: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="divisible by num_generations"):
         GrpoSettings(base_model=tiny_model, output_dir=tmp_path, batch_size=3, num_generations=4)
