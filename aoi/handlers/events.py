@@ -20,7 +20,7 @@ from aoi.handlers import fields, metrics
 from aoi.handlers.channels import GREETING, AwaitingChannels
 from aoi.handlers.context import Services
 from aoi.handlers.dedupe import claim_once, first_delivery
-from aoi.handlers.feedback import record_reaction
+from aoi.handlers.feedback import record_reaction, retract_reaction
 from aoi.handlers.home import publish_home
 from aoi.handlers.investigation import open_investigation
 from aoi.handlers.slack_io import post_message
@@ -68,6 +68,9 @@ def handle_channel_created(
     awaiting.mark_greeted(channel_id)
 
 
+_FIRST_MESSAGE_SUBTYPES = (None, "file_share")  # a plain message, or one with a file (a graph, a log)
+
+
 def handle_first_message(
     services: Services, client: WebClient, event: dict[str, Any], bot_user_id: str, awaiting: AwaitingChannels
 ) -> None:
@@ -76,8 +79,8 @@ def handle_first_message(
     Exactly once per channel, also under Slack retries and across processes: the start is a one-time
     claim of the channel in the store.
     """
-    if event.get("subtype") or event.get("bot_id") or event.get("thread_ts"):
-        return
+    if event.get("subtype") not in _FIRST_MESSAGE_SUBTYPES or event.get("bot_id") or event.get("thread_ts"):
+        return  # edits, joins and bots' posts are not the incident; a message with a screenshot is
     text = fields.text(event, "text").strip()
     channel = fields.text(event, "channel")
     if (
@@ -102,12 +105,20 @@ def handle_first_message(
 
 
 def handle_app_mention(services: Services, client: WebClient, event: dict[str, Any]) -> None:
-    """``@aoi <question>``: investigate in the mention's thread (the question, or the thread's incident)."""
+    """``@aoi <question>``: investigate in the mention's thread (the question, or the thread's incident).
+
+    Once per message: Slack sends ``app_mention`` again, with a new event id, when the message is
+    edited, so the message (channel + ts) is claimed. Mentions posted by bots are ignored — two bots
+    mentioning each other in their replies would loop."""
     absent = fields.missing(event, "channel", "ts")
     if absent:
         fields.drop("app_mention", absent)
         return
+    if event.get("bot_id"):
+        return
     channel = fields.text(event, "channel")
+    if not claim_once(services, f"mention:{channel}:{fields.text(event, 'ts')}"):
+        return  # an edit of a message already investigated
     thread_ts = fields.text(event, "thread_ts") or fields.text(event, "ts")
     question = _MENTION.sub("", fields.text(event, "text")).strip()
     claim_once(services, _channel_key(channel))  # an incident channel's first message may be this mention
@@ -170,6 +181,14 @@ def register(app: App, services: Services) -> None:
             return  # only reactions on AOI's own messages are feedback
         if first_delivery(services, body):
             record_reaction(services, event)
+
+    @app.event("reaction_removed")
+    def on_reaction_removed(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
+        metrics.SLACK_EVENTS.labels("reaction_removed").inc()
+        if event.get("item_user") != context.bot_user_id:
+            return
+        if first_delivery(services, body):
+            retract_reaction(services, event)
 
     @app.event("app_home_opened")
     def on_app_home_opened(body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:

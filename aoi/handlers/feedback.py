@@ -30,19 +30,28 @@ def reaction_kind(reaction: str) -> FeedbackKind | None:
     return REACTION_KINDS.get(reaction.split("::", 1)[0])
 
 
-def record_reaction(services: Services, event: dict[str, Any]) -> Feedback | None:
-    """Store a 👍/👎 on one of AOI's messages; other reactions and unknown messages are ignored."""
+def _reacted_message(event: dict[str, Any], what: str) -> tuple[FeedbackKind, Any] | None:
+    """The 👍/👎 kind and AOI's recorded investigation message a reaction event is about, if any."""
     kind = reaction_kind(fields.text(event, "reaction"))
     item = fields.mapping(event, "item")
     if kind is None or item.get("type") != "message":
         return None
     absent = fields.missing(item, "channel", "ts")
     if absent:
-        fields.drop("reaction_added item", absent)
+        fields.drop(f"{what} item", absent)
         return None
-    message = repo.find_slack_message(services.store, fields.text(item, "channel"), fields.text(item, "ts"))
+    return kind, (fields.text(item, "channel"), fields.text(item, "ts"))
+
+
+def record_reaction(services: Services, event: dict[str, Any]) -> Feedback | None:
+    """Store a 👍/👎 on one of AOI's messages; other reactions and unknown messages are ignored."""
+    found = _reacted_message(event, "reaction_added")
+    if found is None:
+        return None
+    kind, (channel, ts) = found
+    message = repo.find_slack_message(services.store, channel, ts)
     if message is None or message.investigation_id is None:
-        log.info("reaction on a message AOI did not record as part of an investigation: %s", item)
+        log.info("reaction on a message AOI did not record as part of an investigation: %s/%s", channel, ts)
         return None
     metrics.FEEDBACK.labels(kind.value).inc()
     return repo.record_feedback(
@@ -52,6 +61,24 @@ def record_reaction(services: Services, event: dict[str, Any]) -> Feedback | Non
         kind=kind,
         actor=fields.text(event, "user") or "unknown",
         source=FeedbackSource.REACTION,
+    )
+
+
+def retract_reaction(services: Services, event: dict[str, Any]) -> bool:
+    """A 👍/👎 taken back (``reaction_removed``): its row goes, so a mis-click is not training data."""
+    found = _reacted_message(event, "reaction_removed")
+    if found is None:
+        return False
+    kind, (channel, ts) = found
+    message = repo.find_slack_message(services.store, channel, ts)
+    if message is None or message.investigation_id is None:
+        return False
+    return repo.retract_reaction(
+        services.store,
+        investigation_id=message.investigation_id,
+        proposal_id=message.proposal_id,
+        kind=kind,
+        actor=fields.text(event, "user") or "unknown",
     )
 
 

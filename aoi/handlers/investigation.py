@@ -105,7 +105,22 @@ def open_investigation(
         requested_by=requested_by,
         source=source,
     )
-    services.submit(task)
+    try:
+        services.submit(task)
+    except Exception as exc:  # the queue is down: say so in the thread, not "Investigating…" forever
+        log.exception("could not queue investigation %s", investigation_id)
+        metrics.INVESTIGATIONS.labels("failed").inc()
+        error = f"could not be queued ({type(exc).__name__}: {exc}); mention AOI again to retry"
+        repo.fail_investigation(services.store, investigation_id, error=error)
+        update_message(
+            services,
+            client,
+            channel=channel,
+            ts=summary_ts,
+            kind=SUMMARY,
+            blocks=build_investigation_failed_blocks(investigation_id, error),
+            text=f"AOI investigation failed: {error[:200]}",
+        )
     return task
 
 

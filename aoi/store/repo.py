@@ -8,7 +8,7 @@ classes in ``aoi.store.models``, or small dataclasses); no session ever leaves `
 from __future__ import annotations
 
 from aoi.store.repo_audit import append_audit, list_audit
-from aoi.store.repo_feedback import feedback_counts, list_feedback, record_feedback
+from aoi.store.repo_feedback import feedback_counts, list_feedback, record_feedback, retract_reaction
 from aoi.store.repo_guidance import (
     add_guidance,
     find_similar_guidance,
@@ -120,6 +120,7 @@ __all__ = [
     "reject_proposal",
     "remove_guidance",
     "resolve_incident",
+    "retract_reaction",
     "rollback_model",
     "set_incident_thread",
     "start_investigation",

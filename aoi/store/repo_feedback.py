@@ -1,6 +1,8 @@
 """Feedback: every thumbs, button, approval, rejection and execution outcome, as training signal.
 
-Rows are only ever added (a changed mind is a new row); the training export reads them by time.
+Rows are only ever added (a changed mind is a new row); the training export reads them by time. The
+one exception is a reaction its author takes back (Slack's ``reaction_removed``): that row is deleted,
+because a mis-click removed a second later must not stay a thumbs-down in the training data.
 """
 
 from __future__ import annotations
@@ -89,3 +91,28 @@ def feedback_counts(store: Store, *, since: datetime | None = None) -> dict[str,
     with store.transaction() as session:
         counts.update(session.exec(statement).all())
     return dict(counts)
+
+
+def retract_reaction(
+    store: Store, *, investigation_id: str, proposal_id: str | None, kind: FeedbackKind | str, actor: str
+) -> bool:
+    """Delete the newest reaction row of ``actor`` with this kind on this investigation (and proposal).
+    Returns whether there was one."""
+    value = parse_enum(FeedbackKind, kind, "feedback kind").value
+    statement = (
+        select(Feedback)
+        .where(Feedback.investigation_id == investigation_id, Feedback.kind == value, Feedback.actor == actor)
+        .where(Feedback.source == FeedbackSource.REACTION.value)
+        .where(
+            col(Feedback.proposal_id).is_(None)
+            if proposal_id is None
+            else Feedback.proposal_id == proposal_id
+        )
+        .order_by(col(Feedback.id).desc())
+    )
+    with store.transaction(write=True) as session:
+        row = session.exec(statement).first()
+        if row is None:
+            return False
+        session.delete(row)
+        return True

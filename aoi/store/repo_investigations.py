@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select, update
 
 from aoi.store.db import Store
@@ -140,18 +141,25 @@ def _running(session: Session, investigation_id: str, verb: str) -> Investigatio
 
 def fail_orphaned_investigations(store: Store, *, started_before: datetime) -> list[str]:
     """Fail investigations still ``running`` that started before ``started_before`` (their worker
-    died); the bot then says so in the thread. Returns their ids."""
+    died), and those still ``queued`` that were created before it (their task was lost with an
+    in-process pool, or the queue is stuck: either way nobody is investigating); the bot then says
+    so in the thread. Returns their ids."""
     cutoff = ensure_utc(started_before, "started_before")
+    running = and_(
+        col(Investigation.status) == InvestigationStatus.RUNNING.value, col(Investigation.started_at) < cutoff
+    )
+    queued = and_(
+        col(Investigation.status) == InvestigationStatus.QUEUED.value, col(Investigation.created_at) < cutoff
+    )
     with store.transaction(write=True) as session:
-        orphans = session.exec(
-            select(Investigation)
-            .where(Investigation.status == InvestigationStatus.RUNNING.value)
-            .where(col(Investigation.started_at) < cutoff)
-            .with_for_update()
-        ).all()
+        orphans = session.exec(select(Investigation).where(or_(running, queued)).with_for_update()).all()
         for investigation in orphans:
+            investigation.error = (
+                "interrupted: the worker running this investigation stopped"
+                if investigation.status == InvestigationStatus.RUNNING.value
+                else "never started: its queued task was lost or the queue is stuck"
+            )
             investigation.status = InvestigationStatus.FAILED.value
-            investigation.error = "interrupted: the worker running this investigation stopped"
             investigation.finished_at = utcnow()
             session.add(investigation)
         return [investigation.id for investigation in orphans]

@@ -32,10 +32,15 @@ def mark_event_processed(store: Store, event_id: str, *, source: str = "slack") 
 
 
 def prune_processed_events(store: Store, *, older_than: datetime) -> int:
-    """Forget event ids handled before ``older_than`` (Slack retries within minutes). Returns the count."""
+    """Forget Slack event ids handled before ``older_than`` (Slack retries within minutes). Returns the
+    count. One-time claims (other sources: "this channel has its investigation") are kept: forgetting
+    one would let a restarted bot investigate a channel's later chatter as a new incident."""
     cutoff = ensure_utc(older_than, "older_than")
+    statement = delete(ProcessedEvent).where(
+        col(ProcessedEvent.processed_at) < cutoff, col(ProcessedEvent.source) == "slack"
+    )
     with store.transaction(write=True) as session:
-        return rowcount(session, delete(ProcessedEvent).where(col(ProcessedEvent.processed_at) < cutoff))
+        return rowcount(session, statement)
 
 
 def record_slack_message(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 from aoi.handlers.tasks import ExecuteTask, InvestigateTask, TaskRunner
@@ -182,6 +183,13 @@ def test_helpful_buttons_and_thumbs_reactions_are_stored_as_feedback(
         assert sorted(stored(), key=str) == sorted(
             [("helpful", None), ("thumbs_down", proposal.proposal_id)], key=str
         )
+
+        # the thumb taken back (a mis-click) is no longer feedback; someone else's removal changes nothing
+        assert bot.event({**reaction, "type": "reaction_removed", "user": "U0OTHER"}).status_code == 200
+        time.sleep(0.5)  # handled before the response: nothing may have changed
+        assert len(stored()) == 2
+        assert bot.event({**reaction, "type": "reaction_removed"}).status_code == 200
+        eventually(lambda: stored() == [("helpful", None)], "the thumbs-down retracted")
 
 
 class FlakyRunner:

@@ -141,6 +141,7 @@ def test_slack_manifest_subscribes_to_exactly_what_the_handlers_use() -> None:
         "channel_created",
         "message.channels",
         "reaction_added",
+        "reaction_removed",
     }
     assert settings["interactivity"]["is_enabled"] is True
     urls = [settings["event_subscriptions"]["request_url"], settings["interactivity"]["request_url"]]
@@ -160,7 +161,14 @@ def test_slack_manifest_subscribes_to_exactly_what_the_handlers_use() -> None:
     }
     handlers = "".join(p.read_text() for p in (ROOT / "aoi" / "handlers").glob("*.py"))
     registered = set(re.findall(r'@app\.event\("([a-z_]+)"\)', handlers))
-    assert registered == {"app_home_opened", "app_mention", "channel_created", "message", "reaction_added"}
+    assert registered == {
+        "app_home_opened",
+        "app_mention",
+        "channel_created",
+        "message",
+        "reaction_added",
+        "reaction_removed",
+    }
 
 
 def test_every_container_command_is_a_valid_aoi_invocation() -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 
+from aoi.handlers.recovery import recover_interrupted
 from aoi.policies.schema import load_policy
 from aoi.store import repo
-from tests.bot.harness import event_body, eventually, mention, running_bot
+from tests.bot.harness import SlackHarness, event_body, eventually, mention, running_bot
 from tests.bot.scripted import RESTART, scripted_investigator
 
 POLICY = load_policy(None)
@@ -134,3 +136,101 @@ def test_event_body_that_is_not_json_is_refused(tmp_path: Path, db_template: Pat
             bot.signed_post(json.dumps(event_body({"type": "unknown_event"})), "application/json").status_code
             < 500
         )
+
+
+def _greet_and_start(bot: SlackHarness, channel: str = "C0QUIET", name: str = "incident-db") -> None:
+    bot.fake.add_channel(channel, name, topic="", purpose="")
+    bot.event({"type": "channel_created", "channel": {"id": channel, "name": name, "creator": "U0IC"}})
+    eventually(lambda: repo.list_slack_messages(bot.store, channel=channel, kind="greeting"), "greeting")
+    bot.event(
+        {
+            "type": "message",
+            "channel": channel,
+            "user": "U0IC",
+            "text": "orders DB is slow",
+            "ts": "1711.0001",
+        }
+    )
+    eventually(lambda: len(repo.list_investigations(bot.store)) == 1, "the channel's investigation")
+
+
+def test_the_event_sweep_keeps_channel_claims_so_a_restart_ignores_later_chatter(
+    tmp_path: Path, db_template: Path
+) -> None:
+    """The sweep forgets Slack event ids after a day; it once forgot the channel's claim too, and the
+    restarted bot investigated "thanks all, resolved" as a new incident."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    with running_bot(first, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        _greet_and_start(bot)
+        time.sleep(0.05)
+        assert (
+            recover_interrupted(bot.services, bot.runtime.client, events_kept=timedelta(0)).pruned_events >= 1
+        )
+    with running_bot(second, first / "aoi.db", investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        chatter = {"type": "message", "channel": "C0QUIET", "user": "U0IC", "text": "thanks all, resolved"}
+        assert bot.event({**chatter, "ts": "1800.0001"}).status_code == 200
+        time.sleep(1.0)
+        assert [i.incident_text for i in repo.list_investigations(bot.store)] == ["orders DB is slow"]
+
+
+def test_a_first_message_with_a_file_attached_starts_the_investigation(
+    tmp_path: Path, db_template: Path
+) -> None:
+    with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        bot.fake.add_channel("C0FILE", "inc-files", topic="", purpose="")
+        bot.event(
+            {"type": "channel_created", "channel": {"id": "C0FILE", "name": "inc-files", "creator": "U0IC"}}
+        )
+        eventually(lambda: repo.list_slack_messages(bot.store, channel="C0FILE", kind="greeting"), "greeting")
+        text = "p99 latency on checkout is 8s since 10:02, graph attached"
+        shared = {
+            "type": "message",
+            "subtype": "file_share",
+            "channel": "C0FILE",
+            "user": "U0IC",
+            "text": text,
+        }
+        bot.event({**shared, "ts": "1711.0003", "files": [{"id": "F1"}]})
+        eventually(
+            lambda: [i.incident_text for i in repo.list_investigations(bot.store)] == [text], "investigation"
+        )
+
+
+def test_an_edited_mention_is_not_investigated_again(tmp_path: Path, db_template: Path) -> None:
+    """Slack sends app_mention again, with a new event id, when the message is edited."""
+    with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        original = mention("chekout returns 502", ts="1711000000.000777")
+        bot.event(original)
+        eventually(lambda: repo.list_investigations(bot.store), "the investigation")
+        edited = {**original, "text": "<@UAOIBOT> checkout returns 502", "edited": {"user": "U0R", "ts": "1"}}
+        assert bot.event(edited).status_code == 200
+        time.sleep(1.0)
+        assert [i.incident_text for i in repo.list_investigations(bot.store)] == ["chekout returns 502"]
+
+
+def test_a_mention_posted_by_another_bot_is_ignored(tmp_path: Path, db_template: Path) -> None:
+    with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        assert bot.event({**mention("ping"), "bot_id": "B0OTHER", "user": "U0OTHERBOT"}).status_code == 200
+        time.sleep(1.0)
+        assert repo.list_investigations(bot.store) == []
+
+
+class _QueueDown:
+    def submit(self, task: object) -> None:
+        raise ConnectionError("redis down")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_mention_the_queue_refuses_says_so_in_the_thread(tmp_path: Path, db_template: Path) -> None:
+    with running_bot(tmp_path, db_template) as bot:
+        bot.services.runner = _QueueDown()
+        bot.event(mention("checkout returns 502"))
+        eventually(lambda: [i.status for i in repo.list_investigations(bot.store)] == ["failed"], "failed")
+        (investigation,) = repo.list_investigations(bot.store)
+        assert "could not be queued (ConnectionError: redis down)" in (investigation.error or "")
+        update = bot.fake.wait_for_call("chat.update", lambda c: "failed" in json.dumps(c.params))
+        assert "mention AOI again to retry" in json.dumps(update.params)

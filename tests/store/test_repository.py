@@ -97,6 +97,20 @@ def test_failing_and_orphan_recovery_mark_investigations_failed(store: Store) ->
     assert "interrupted" in (repo.get_investigation(store, crashed.id).error or "")
 
 
+def test_an_investigation_queued_longer_than_the_cutoff_is_failed_as_never_started(store: Store) -> None:
+    """Its task was lost with an in-process pool (or the queue is stuck): nobody is investigating."""
+    lost = repo.create_investigation(store, planner="heuristic")
+    assert (
+        repo.fail_orphaned_investigations(store, started_before=datetime.now(UTC) - timedelta(hours=1)) == []
+    )
+    orphaned = repo.fail_orphaned_investigations(
+        store, started_before=datetime.now(UTC) + timedelta(seconds=1)
+    )
+    assert orphaned == [lost.id]
+    failed = repo.get_investigation(store, lost.id)
+    assert failed.status == "failed" and "never started" in (failed.error or "")
+
+
 def test_rejection_is_final_and_blocks_execution(store: Store) -> None:
     _, [proposal_id] = diagnosed_investigation(store)
     rejected = repo.reject_proposal(store, proposal_id, "U2", reason="wrong service")
