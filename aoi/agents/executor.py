@@ -19,7 +19,7 @@ the checked parameters, the patch body or database script the approver saw in th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -148,7 +148,19 @@ class Executor:
         self.name = name
         self._tools = {t.name: t for t in read_tools(reader)}
 
-    def execute(self, proposal_id: str, request: ActionRequest, actor: Actor) -> ExecutionResult:
+    def execute(
+        self,
+        proposal_id: str,
+        request: ActionRequest,
+        actor: Actor,
+        approvals: Sequence[str] | None = None,
+    ) -> ExecutionResult:
+        """Run ``request`` once for ``proposal_id`` on ``actor``'s approval (module docstring).
+
+        ``approvals`` — the distinct user ids who approved the proposal, when the caller keeps them —
+        are counted against the rule that allows the request *now*: a policy tightened after the
+        proposal was posted (one approval then, two now) refuses the fix instead of running it on the
+        approvals the old policy asked for."""
         base: dict[str, Any] = {
             "proposal_id": proposal_id,
             "verb": request.verb,
@@ -175,6 +187,12 @@ class Executor:
             refusal = decision.reason
         elif not authorise(self.policy, decision.rule_id, actor, self.extra_approvers):
             refusal = f"refused: {actor.user_id} is not an approver for rule {decision.rule_id}"
+        elif approvals is not None and len(set(approvals)) < decision.approvals_required:
+            refusal = (
+                f"refused: rule {decision.rule_id} now needs {decision.approvals_required} distinct "
+                f"approvals and this fix has {len(set(approvals))} (the policy changed after it was "
+                "proposed); ask AOI for a fresh proposal"
+            )
         if refusal is None:
             try:
                 action = render_action(self.policy, request)

@@ -88,10 +88,16 @@ def _port_mapping_problems(tools: dict[str, Tool], namespace: str, name: str) ->
 
 
 def _node_problems(tools: dict[str, Tool], name: str) -> list[str]:
+    """A node has recovered when it is listed, Ready and schedulable; a listing that failed proves
+    nothing (it once read as "healthy")."""
     result = tools["get_nodes"]()
-    for node in result.data or []:
-        if node["name"] == name and (node["unschedulable"] or not node["ready"]):
-            return [f"node {name} is {node['status']}"]
+    if result.status == "error":
+        return [f"could not list nodes: {result.error}"]
+    node = next((n for n in result.data or [] if n["name"] == name), None)
+    if node is None:
+        return [f"node {name} not found"]
+    if node["unschedulable"] or not node["ready"]:
+        return [f"node {name} is {node['status']}"]
     return []
 
 

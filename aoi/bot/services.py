@@ -31,6 +31,7 @@ from aoi.handlers.context import Services, StepCallback, default_worker_name
 from aoi.handlers.progress import ProgressPlanner
 from aoi.policies.evaluate import Actor
 from aoi.policies.schema import Policy, load_policy
+from aoi.store import repo
 from aoi.store.db import Store
 
 if TYPE_CHECKING:
@@ -244,7 +245,10 @@ def make_executor(
             sleep=backends.sleep,
             name=name,
         )
-        return executor.execute(proposal_id, request, actor)
+        # the approvals the store recorded, counted against the policy as it is now
+        return executor.execute(
+            proposal_id, request, actor, approvals=repo.list_approvals(store, proposal_id)
+        )
 
     return execute
 

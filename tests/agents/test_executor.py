@@ -181,3 +181,59 @@ def test_store_ledger_executes_an_approved_proposal_once_and_audits_in_the_store
     actions = [entry.action for entry in list_audit(store, proposal_id=pending.id)]
     assert "execute.before" in actions and "execute.after" in actions and "execute.duplicate" in actions
     store.dispose()
+
+
+def test_a_policy_tightened_after_approval_refuses_a_fix_with_too_few_approvals(
+    cluster: SimCluster, tmp_path: Any
+) -> None:
+    """Approved once under the old policy; the rule now wants two distinct approvers."""
+    import pathlib
+
+    from aoi.policies import schema
+
+    text = (pathlib.Path(schema.__file__).parent / "default.yaml").read_text()
+    block = text[text.index("  - id: k8s-patch-service-target-port") :]
+    block = block[: block.index("\n  - id:", 10)]
+    tightened = block.replace("risk: low", "risk: high").replace("risk: medium", "risk: high")
+    tightened += "\n    approvals_required: 2"
+    (tmp_path / "tight.yaml").write_text(text.replace(block, tightened))
+    executor, writer, _ = make(cluster)
+    executor.policy = load_policy(tmp_path / "tight.yaml")
+    once = executor.execute("prop_t1", FIX, APPROVER, approvals=[APPROVER.user_id])
+    assert once.status == "refused" and "now needs 2 distinct approvals and this fix has 1" in once.detail
+    assert writer.writes == []
+    twice = executor.execute("prop_t2", FIX, APPROVER, approvals=["U0AOISRE02", APPROVER.user_id])
+    assert twice.status == "succeeded"
+
+
+def test_a_scale_whose_stated_current_replicas_are_not_the_live_ones_is_refused(cluster: SimCluster) -> None:
+    """The 4× bound is checked against the planner's number; a made-up 1,000 would allow 1 → 20."""
+    executor, _, audit = make(cluster)
+    scale = ActionRequest(
+        verb="scale", target="user-service", namespace=NS, params={"replicas": 20, "current_replicas": 1000}
+    )
+    result = executor.execute("prop_s1", scale, APPROVER)
+    assert result.status == "refused" and "replica count is 1 now" in result.detail
+    live = SimReadBackend(cluster).get_object("Deployment", NS, "user-service")
+    assert live["spec"]["replicas"] == 1 and [e.action for e in audit.events] == ["execute.refused"]
+    honest = scale.model_copy(update={"params": {"replicas": 2, "current_replicas": 1}})
+    assert executor.execute("prop_s2", honest, APPROVER).status in ("succeeded", "failed")  # it ran
+    assert SimReadBackend(cluster).get_object("Deployment", NS, "user-service")["spec"]["replicas"] == 2
+
+
+def test_an_unreadable_node_list_is_not_a_recovered_node(cluster: SimCluster) -> None:
+    from aoi.agents.backends.base import BackendError
+
+    class NoNodes(SimReadBackend):
+        def list_objects(self, kind: str, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+            if kind == "Node":
+                raise BackendError("nodes is forbidden")
+            return super().list_objects(kind, *args, **kwargs)
+
+    node = SimReadBackend(cluster).list_objects("Node")[0]["metadata"]["name"]
+    executor = Executor(
+        SimWriteBackend(cluster), NoNodes(cluster), load_policy(None), InMemoryAuditSink(),
+        verify_timeout_s=20, verify_interval_s=10, sleep=cluster.advance,
+    )  # fmt: skip
+    result = executor.execute("prop_n1", ActionRequest(verb="uncordon", target=node, namespace=""), APPROVER)
+    assert result.status == "failed" and "could not list nodes: nodes is forbidden" in result.verification
