@@ -18,6 +18,7 @@ the checked parameters, the patch body or database script the approver saw in th
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
@@ -30,13 +31,14 @@ from aoi.agents.preconditions import check_preconditions
 from aoi.agents.records import ActionRequest
 from aoi.agents.redaction import redact, redact_data
 from aoi.agents.tools import read_tools
-from aoi.agents.verify import verify_recovery
+from aoi.agents.verify import check_once, verify_recovery
 from aoi.policies.catalogue import load_catalogue
 from aoi.policies.evaluate import Actor, authorise, evaluate
 from aoi.policies.render import RenderedAction, RequestRefused, render_action
 from aoi.policies.schema import Policy
 
 ExecutionStatus = Literal["succeeded", "failed", "refused"]
+log = logging.getLogger(__name__)
 
 
 class ExecutionResult(BaseModel):
@@ -54,6 +56,9 @@ class ExecutionResult(BaseModel):
     detail: str = ""
     actor: str = ""
     duplicate: bool = False
+    # the checks saw a problem before the write and none after: the fix did something observable
+    # (a wrong fix on a healthy-looking object passes the checks too, so only this is "verified")
+    confirmed: bool = False
 
 
 def plan_ops(action: RenderedAction) -> list[WriteOp]:
@@ -235,6 +240,11 @@ class Executor:
             actor, "execute.before", proposal_id, before=self._snapshot(kind, action), details=details
         )
         common = {**base, "rule_id": action.rule_id, "command": action.command}
+        try:  # what the verification checks show before the write: did the fix change anything?
+            before = check_once(self._tools, kind, action.namespace, action.target, action.params)
+        except Exception as exc:  # a read failing here must not stop an approved fix
+            before = []
+            log.warning("pre-fix checks failed for %s: %s", proposal_id, exc)
         dry = None
         try:
             if self.writer.supports_dry_run:
@@ -263,12 +273,28 @@ class Executor:
             interval_s=self.verify_interval_s,
             sleep=self.sleep,
         )
+        confirmed = check.ok and bool(before)
+        text = check.text
+        if check.ok and not before:
+            text += (
+                "; unconfirmed: the same checks passed before the fix, so they cannot show it worked — "
+                "check that the symptom is gone"
+            )
+        elif confirmed:
+            text += f" (before the fix: {'; '.join(before[:2])})"
         result = ExecutionResult(
             **common,
             status="succeeded" if check.ok else "failed",
             dry_run=dry,
-            verification=check.text,
-            detail="executed and verified" if check.ok else "executed, but the cluster did not recover",
+            verification=text,
+            detail=(
+                "executed and verified"
+                if confirmed
+                else "executed; checks pass but passed before too"
+                if check.ok
+                else "executed, but the cluster did not recover"
+            ),
+            confirmed=confirmed,
         )
         self._audit(
             actor,

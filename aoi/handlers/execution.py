@@ -60,10 +60,16 @@ def run_execution(services: Services, client: WebClient, task: ExecuteTask) -> E
     view = proposal_view(proposal, approvals)
     if result.status == "refused":
         view.status, view.outcome = "refused", result.detail
-    if result.status != "refused":
-        kind = (
-            FeedbackKind.EXECUTION_VERIFIED if result.status == "succeeded" else FeedbackKind.EXECUTION_FAILED
-        )
+    # training signal only where the outcome is known: a fix the checks could not tell apart from
+    # no fix (they passed before it too) is neither verified nor failed
+    kind = (
+        FeedbackKind.EXECUTION_FAILED
+        if result.status == "failed"
+        else FeedbackKind.EXECUTION_VERIFIED
+        if result.status == "succeeded" and result.confirmed
+        else None
+    )
+    if kind is not None:
         repo.record_feedback(
             services.store,
             investigation_id=proposal.investigation_id,
@@ -98,8 +104,13 @@ def outcome_text(result: ExecutionResult, approvers: list[str]) -> str:
     """The thread reply after an execution: who approved, what ran, and how verification went."""
     who = ", ".join(f"<@{u}>" for u in approvers) or f"<@{result.actor}>"
     command = f"`{escape(truncate(result.command or result.verb, 300))}`"
-    if result.status == "succeeded":
+    if result.status == "succeeded" and result.confirmed:
         head = f":white_check_mark: Approved by {who}: {command} ran and the fix is verified."
+    elif result.status == "succeeded":
+        head = (
+            f":grey_question: Approved by {who}: {command} ran; the checks pass, but they passed before it "
+            "too, so please confirm the symptom is gone."
+        )
     elif result.status == "failed":
         head = f":x: Approved by {who}: {command} did not fix it — {escape(truncate(result.detail, 500))}"
     else:

@@ -72,6 +72,7 @@ def test_approved_fix_runs_once_is_audited_and_verified(cluster: SimCluster) -> 
     assert result.rule_id == "k8s-patch-service-target-port"
     assert result.dry_run and result.dry_run.startswith("dry run ok")
     assert "recovered" in result.verification
+    assert result.confirmed and "before the fix: service user-service targetPort 9999" in result.verification
     assert writer.writes == ["patch"]
     assert [e.action for e in audit.events] == ["execute.before", "execute.after"]
     before, after = audit.events
@@ -237,3 +238,14 @@ def test_an_unreadable_node_list_is_not_a_recovered_node(cluster: SimCluster) ->
     )  # fmt: skip
     result = executor.execute("prop_n1", ActionRequest(verb="uncordon", target=node, namespace=""), APPROVER)
     assert result.status == "failed" and "could not list nodes: nodes is forbidden" in result.verification
+
+
+def test_a_fix_the_checks_cannot_tell_from_no_fix_is_not_reported_verified(cluster: SimCluster) -> None:
+    """Restarting a healthy Deployment leaves the target-port fault in place; the health checks passed
+    before it too, so "recovered" would be a false verified fix (and false training signal)."""
+    executor, _, _ = make(cluster)
+    restart = ActionRequest(verb="rollout_restart", target="compose-post-service", namespace=NS)
+    result = executor.execute("prop_r1", restart, APPROVER)
+    assert result.status == "succeeded" and not result.confirmed
+    assert "unconfirmed: the same checks passed before the fix" in result.verification
+    assert not grade(load_suite("aiopslab")[PROBLEM], cluster, {"detected": True}).success

@@ -71,7 +71,7 @@ def test_fifty_concurrent_approve_clicks_across_three_processes_execute_exactly_
             timeout=60,
         )
         fake.wait_for_call(
-            "chat.postMessage", lambda c: "ran and the fix is verified" in c.params.get("text", "")
+            "chat.postMessage", lambda c: "but they passed before it too" in c.params.get("text", "")
         )
         time.sleep(1.0)  # the losing clicks' listeners finish after their acks; let them all land
     writes = [line for i in range(PROCESSES) for line in _lines(tmp_path / f"web{i}" / "writes.log")]
@@ -79,11 +79,13 @@ def test_fifty_concurrent_approve_clicks_across_three_processes_execute_exactly_
     actions = [a.action for a in repo.list_audit(store, proposal_id=proposal.proposal_id)]
     assert actions.count("execute.before") == 1 and actions.count("execute.after") == 1
     assert actions.count("proposal.approved") == 1 and actions.count("proposal.executing") == 1
-    replies = [c for c in fake.calls_to("chat.postMessage") if "ran and the fix" in c.params.get("text", "")]
+    replies = [
+        c for c in fake.calls_to("chat.postMessage") if "passed before it too" in c.params.get("text", "")
+    ]
     assert len(replies) == 1
     investigation_id = repo.get_proposal(store, proposal.proposal_id).investigation_id
     kinds = [f.kind for f in repo.list_feedback(store, investigation_id=investigation_id)]
-    assert kinds.count("approved") == 1 and kinds.count("execution_verified") == 1
+    assert kinds.count("approved") == 1 and "execution_verified" not in kinds  # nothing was wrong
     store.dispose()
 
 
