@@ -215,7 +215,12 @@ class Executor:
                 proposal_id,
                 details={"request": request.model_dump(), "reason": refusal},
             )
-            return ExecutionResult(**base, status="refused", rule_id=decision.rule_id, detail=refusal)
+            refused = ExecutionResult(**base, status="refused", rule_id=decision.rule_id, detail=refusal)
+            # terminal: an approved proposal the executor refused must not run on a later click once
+            # the state happens to allow it; a fix is asked for afresh (the ledger keeps the refusal)
+            if self.ledger.claim(proposal_id, self.name):
+                self.ledger.finish(proposal_id, False, refused.model_dump(mode="json"))
+            return refused
         if not self.ledger.claim(proposal_id, self.name):
             self._audit(actor, "execute.duplicate", proposal_id, details={"reason": "already claimed"})
             return ExecutionResult(

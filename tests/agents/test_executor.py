@@ -249,3 +249,29 @@ def test_a_fix_the_checks_cannot_tell_from_no_fix_is_not_reported_verified(clust
     assert result.status == "succeeded" and not result.confirmed
     assert "unconfirmed: the same checks passed before the fix" in result.verification
     assert not grade(load_suite("aiopslab")[PROBLEM], cluster, {"detected": True}).success
+
+
+def test_a_refusal_is_final_a_later_click_does_not_run_the_fix(cluster: SimCluster, tmp_path: Any) -> None:
+    """Refused on a stale replica count; the count later matches, but the approved proposal stays
+    refused: a fix is proposed afresh, never run on an old approval once the state happens to allow it."""
+    from aoi.agents.audit import StoreLedger
+    from aoi.store.db import Store
+    from aoi.store.repo_investigations import create_investigation
+    from aoi.store.repo_proposals import NewProposal, add_proposal, approve_proposal, get_proposal
+
+    store = Store.open(f"sqlite:///{tmp_path / 'aoi.db'}", migrate=True)
+    scale = ActionRequest(
+        verb="scale", target="user-service", namespace=NS, params={"replicas": 4, "current_replicas": 2}
+    )
+    investigation = create_investigation(store, planner="heuristic", incident_text="test")
+    proposal = add_proposal(
+        store, investigation.id, NewProposal(action=scale.model_dump(), rule_id="k8s-scale")
+    )
+    approve_proposal(store, proposal.id, APPROVER.user_id)
+    executor, writer, _ = make(cluster, ledger=StoreLedger(store))
+    assert executor.execute(proposal.id, scale, APPROVER).status == "refused"  # live count is 1, not 2
+    assert get_proposal(store, proposal.id).status == "failed"
+    SimWriteBackend(cluster).scale(NS, "user-service", 2)  # now the stated count is true
+    again = executor.execute(proposal.id, scale, APPROVER)
+    assert again.status == "refused" and again.duplicate and writer.writes == []
+    store.dispose()
