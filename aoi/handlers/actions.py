@@ -151,6 +151,16 @@ def handle_approve(services: Services, directory: ApproverDirectory, client: Web
     if not allowed:
         _refuse(services, client, click, proposal, "approve", resolution)
         return
+    newer = _superseded_by(services, proposal)
+    if newer is not None and proposal.status == "pending":
+        _tell(
+            services,
+            client,
+            click,
+            f"This fix is from an earlier diagnosis: investigation `{newer}` came after it with fixes of "
+            "its own, made on fresher evidence. Approve one of those instead. Nothing was run.",
+        )
+        return
     result = repo.approve_proposal(services.store, proposal.id, click.user)
     outcome = result.outcome
     metrics.DECISIONS.labels(outcome.value).inc()
@@ -188,6 +198,23 @@ def handle_approve(services: Services, directory: ApproverDirectory, client: Web
             _tell(services, client, click, "This fix is already approved; its execution is queued.")
     else:
         _tell(services, client, click, f"This fix is already {result.proposal.status}; nothing more to do.")
+
+
+def _superseded_by(services: Services, proposal: Proposal) -> str | None:
+    """The newer diagnosed investigation of the same incident that proposed fixes, if any: its fixes
+    replace this one (two @aoi mentions in a thread once left two rollout_undo proposals, and
+    approving both put the broken revision back)."""
+    investigation = repo.get_investigation(services.store, proposal.investigation_id)
+    if investigation.incident_id is None:
+        return None
+    for newer in repo.list_investigations(
+        services.store, incident_id=investigation.incident_id, status="diagnosed"
+    ):
+        if newer.created_at <= investigation.created_at:
+            break  # most recent first: the rest are older
+        if repo.list_proposals(services.store, investigation_id=newer.id, limit=1):
+            return newer.id
+    return None
 
 
 def _queue_execution(services: Services, client: WebClient, click: Click, resolution: Resolution) -> bool:

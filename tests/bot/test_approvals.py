@@ -236,3 +236,26 @@ def test_an_approval_whose_execution_could_not_be_queued_is_retried_by_clicking_
         )
         actions = _audit_actions(bot, proposal.proposal_id)
         assert actions.count("execute.before") == 1
+
+
+def test_a_fix_from_an_earlier_diagnosis_of_the_thread_is_not_run(tmp_path: Path, db_template: Path) -> None:
+    """Two @aoi mentions in one thread, each proposing a fix: approving the older one would act on
+    staler evidence (two rollout_undo proposals once put the broken revision back)."""
+    with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        bot.event(mention("user-service is flapping"))
+        (older,) = wait_for_proposals(bot.fake)
+        again = {**mention("still flapping, look again"), "thread_ts": older.thread_ts}
+        bot.event(again)
+        _, newer = wait_for_proposals(bot.fake, count=2)
+        where = {"channel": older.channel, "thread_ts": older.thread_ts}
+        bot.action("proposal_approve", older.proposal_id, user=APPROVER, message_ts=older.message_ts, **where)
+        notice = bot.fake.wait_for_call(
+            "chat.postEphemeral", lambda c: "earlier diagnosis" in c.params["text"]
+        )
+        assert "Nothing was run" in notice.params["text"]
+        assert repo.get_proposal(bot.store, older.proposal_id).status == "pending"
+        bot.action("proposal_approve", newer.proposal_id, user=APPROVER, message_ts=newer.message_ts, **where)
+        eventually(
+            lambda: repo.get_proposal(bot.store, newer.proposal_id).status == "succeeded", "newer runs"
+        )
+        assert "execute.before" not in _audit_actions(bot, older.proposal_id)
