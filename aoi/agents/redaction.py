@@ -98,12 +98,31 @@ _STRUCTURAL_RULES: tuple[_Rule, ...] = (
     ),
     # Connection strings: Password=...; Pwd=...;
     _rule("connection-string-password", r"(?i)(\b(?:password|pwd)\s*=\s*)([^;\s\"']+)(?=;)", group=2),
+    # XML: <password>x</password>, <db.secret>x</db.secret>, <property name="…password">x</property>
+    _rule(
+        "xml-secret",
+        r"(?i)(<([\w.-]*(?:password|passwd|secret|token|credential)[\w.-]*)>)([^<]{1,500})(</\2>)",
+        group=3,
+    ),
+    _rule(
+        "xml-secret",
+        r"(?i)(<property\s+name=\"[^\"]*(?:password|passwd|secret|token|credential)[^\"]*\"\s*>)"
+        r"([^<]{1,500})(</property>)",
+        group=2,
+    ),
+    # .pgpass lines: host:port:database:user:password
+    _rule(
+        "pgpass",
+        r"(?m)^((?:\*|[A-Za-z0-9.-]*[A-Za-z][A-Za-z0-9.-]*):(?:\*|\d{2,5}):[^:\s]+:[^:\s]+:)(\S+)$",
+        group=2,
+    ),
 )
 
 _SECRET_KEY = (
     r"(?:[A-Za-z0-9_.-]*?(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|"
     r"private[_-]?key|client[_-]?secret|credentials?|auth[_-]?key|signing[_-]?key|encryption[_-]?key|"
-    r"session[_-]?key|requirepass)[A-Za-z0-9_.-]*)"
+    r"session[_-]?key|requirepass|masterauth|(?<![A-Za-z])pass(?![A-Za-z])|(?<![A-Za-z])auth(?![A-Za-z]))"
+    r"[A-Za-z0-9_.-]*)"
 )
 # Values that look like references, not secrets (``kubectl describe`` shows env from secrets this way).
 # Keys that name or point at a secret rather than hold one (``secretName``, ``passwordSecretRef``…).
@@ -129,8 +148,15 @@ _GENERIC_RULES: tuple[_Rule, ...] = (
         group=2,
         key_group=1,
     ),
-    # "requirepass foo" / "IDENTIFIED BY 'foo'"
-    _rule("secret-value", r"(?i)(\brequirepass\s+)(\S+)", group=2),
+    # a Kubernetes env entry as JSON (kubectl's last-applied-configuration, manifests in ConfigMaps):
+    # {"name": "DB_PASSWORD", "value": "..."}
+    _rule(
+        "secret-value",
+        r"(?i)(\"name\"\s*:\s*\"" + _SECRET_KEY + r"\"\s*,\s*\"value\"\s*:\s*\")([^\"\n]{1,500})(\")",
+        group=2,
+    ),
+    # "requirepass foo" / "masterauth foo" / "IDENTIFIED BY 'foo'"
+    _rule("secret-value", r"(?i)(\b(?:requirepass|masterauth)\s+)(\S+)", group=2),
     _rule("secret-value", r"(?i)(\bidentified\s+by\s+)('[^']*'|\"[^\"]*\"|\S+)", group=2),
 )
 
@@ -166,7 +192,7 @@ _COMPILED: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = 
 _MAYBE_SECRET = re.compile(
     r"begin|eyj|akia|asia|agpa|aida|aroa|anpa|anva|aipa|aiza|ya29|gocspx|hooks\.slack|xox|xapp|gh[pousr]_"
     r"|github_pat|glpat|hf_|cookie|sk-|[srp]k_|sg\.|sk[0-9a-f]|npm_|pypi-|hv[sbr]\.|shp|do[opr]_v1|key|sig=|dd_|://"
-    r"|bearer|basic|auth|--|pass|pwd|secret|token|credential|identified|requirepass",
+    r"|bearer|basic|auth|--|pass|pwd|secret|token|credential|identified|requirepass|:(?:\d{2,5}|\*):",
     re.IGNORECASE,
 )
 

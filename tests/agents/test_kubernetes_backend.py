@@ -275,3 +275,29 @@ def test_the_policys_sh_c_mongo_repair_runs_through_the_kubernetes_writer(tmp_pa
         writer.rollout_restart(NS, "geo")
         result = grade(problem, cluster, {})
         assert result.success, result.details
+
+
+def test_an_api_server_that_never_answers_fails_the_read_instead_of_hanging() -> None:
+    """A listener that accepts and never replies once held ``get_pods`` for good: the Observer's
+    deadline is only checked between steps."""
+    import socket
+    import threading
+    import time
+
+    from kubernetes import client as k8s
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    held: list[object] = []
+    threading.Thread(target=lambda: [held.append(silent.accept()) for _ in range(8)], daemon=True).start()
+    configuration = k8s.Configuration()
+    configuration.host = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    configuration.retries = 0
+    reader = KubernetesReadBackend(k8s.ApiClient(configuration))
+    reader._objects.timeout = (0.5, 0.5)
+    started = time.monotonic()
+    with pytest.raises(BackendError, match="unreachable or invalid response"):
+        reader.list_objects("Pod", NS)
+    assert time.monotonic() - started < 10
+    silent.close()

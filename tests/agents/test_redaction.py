@@ -145,6 +145,23 @@ CORPUS: list[tuple[str, str, str]] = [
     ("datadog api key", "DD_API_KEY=0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"),
     ("passphrase", "ssh_passphrase: my long passphrase", "my"),
     ("mailgun key", "MAILGUN key-3ax6xnjp29jd6fds4gc373sgvjxteol0", "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"),
+    # found by a review: kubectl apply's last-applied-configuration carries env entries as JSON
+    (
+        "env entry as json",
+        'last-applied-configuration={"env":[{"name": "DB_PASSWORD", "value": "hunter2x"}]}',
+        "hunter2x",
+    ),
+    ("short pass key", "DB_PASS: Sup3rS3cret!", "Sup3rS3cret!"),
+    ("auth key", "REDIS_AUTH: redisauthval", "redisauthval"),
+    ("json pass", '{"pass": "jsonpass789"}', "jsonpass789"),
+    ("redis masterauth", "masterauth masterauthpw", "masterauthpw"),
+    ("xml element", "<password>xmlpass456</password>", "xmlpass456"),
+    (
+        "xml property",
+        '<property name="hibernate.connection.password">xmlpass123</property>',
+        "xmlpass123",
+    ),
+    ("pgpass line", "db.internal:5432:orders:app:pgpasspw", "pgpasspw"),
 ]
 
 
@@ -184,6 +201,13 @@ def test_corpus_covers_at_least_thirty_formats() -> None:
         "ConfigurationLoaderFactoryImplementation failed to start HttpServerConnectionManager",
         "Liveness probe failed: HTTP probe failed with statuscode: 503",
         'requests_total{service="checkout",status="500"} 1.2e+03',
+        # words that hold "pass" or "auth" without being a credential's key
+        "bypass_cache: true",
+        "passthrough: enabled",
+        "author: alice",
+        "oauth_url: https://login.example.com/authorize",
+        "compass: north",
+        "10:02:33:ERROR:upstream reset",
     ],
 )
 def test_ordinary_evidence_is_left_alone(text: str) -> None:

@@ -103,3 +103,83 @@ def test_truncation_has_a_visible_marker() -> None:
 def test_dedupe_keeps_order_and_counts_repeats() -> None:
     text = "a 1\nb\na 2\na 3\nc"
     assert dedupe_lines(text) == "a 1  [×3]\nb\nc"
+
+
+def test_a_huge_error_body_is_cut_like_output() -> None:
+    """A proxy's 2.6 MB HTML error page once went whole into the prompt."""
+    from aoi.agents.backends.base import BackendError
+
+    class Proxy(FakeBackend):
+        def list_objects(self, *args: object, **kwargs: object) -> list[dict[str, object]]:
+            raise BackendError("502 Bad Gateway <html>" + "x" * 2_600_000)
+
+    result = {t.name: t for t in read_tools(Proxy({}))}["get_pods"](namespace=NS)
+    error = result.error or ""
+    assert result.status == "error" and error.startswith("502 Bad Gateway")
+    assert len(error) < 1_100
+
+
+def test_logs_read_at_most_two_thousand_lines_whatever_tail_is_asked() -> None:
+    class Chatty(FakeBackend):
+        asked: int | None = None
+
+        def pod_logs(
+            self,
+            namespace: str,
+            pod: str,
+            container: str | None = None,
+            tail_lines: int | None = None,
+            since_seconds: int | None = None,
+            previous: bool = False,
+        ) -> str:
+            Chatty.asked = tail_lines
+            return "".join(f"line {i}\n" for i in range(50_000))  # a backend that ignores the tail
+
+    backend = Chatty({"Pod": [pod("api-abc12-x", NS, "api")]})
+    result = {t.name: t for t in read_tools(backend)}["get_logs"](
+        namespace=NS, name="api-abc12-x", tail=10**9
+    )
+    assert Chatty.asked == 2000 and len(result.data["lines"]) == 2000
+    assert result.data["lines"][-1] == "line 49999"
+
+
+@pytest.mark.parametrize("grep", ["(0+)+$", "(a*)*b", "(x|y+){2,}", "a" * 300])
+def test_a_grep_that_could_backtrack_forever_is_matched_as_plain_text(grep: str) -> None:
+    from aoi.agents.tools.logs import _matcher
+
+    line = "ERROR checksum=" + "0" * 40 + "!"
+    assert _matcher(grep).search(line) is None  # returns at once: the pattern is literal text
+    assert _matcher("checksum=0+!").search(line) is not None  # an ordinary regex stays a regex
+
+
+def test_describe_hides_kubectl_applys_copy_of_the_manifest_and_its_env_values() -> None:
+    """``kubectl.kubernetes.io/last-applied-configuration`` repeats the spec as JSON, env values and
+    all; the text redactor once missed that shape, and ``kubectl describe`` hides the annotation."""
+    import json
+
+    env = [{"name": "DB_PASSWORD", "value": "hunter2xyz"}, {"name": "DB_PASS", "value": "Sup3rS3cret!"}]
+    container = {"name": "api", "image": "img/api:1", "env": env}
+    applied = {"kind": "Deployment", "spec": {"template": {"spec": {"containers": [container]}}}}
+    deployment = {
+        "kind": "Deployment",
+        "metadata": {
+            "name": "api",
+            "namespace": NS,
+            "creationTimestamp": "2024-01-01T00:00:00Z",
+            "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": json.dumps(applied),
+                "team": "payments",
+            },
+        },
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "api"}},
+            "template": {"metadata": {"labels": {"app": "api"}}, "spec": {"containers": [container]}},
+        },
+        "status": {},
+    }
+    describe = {t.name: t for t in read_tools(FakeBackend({"Deployment": [deployment], "Event": []}))}
+    result = describe["describe_deployment"](namespace=NS, name="api")
+    seen = result.output + json.dumps(result.data)
+    assert "hunter2xyz" not in seen and "Sup3rS3cret!" not in seen
+    assert "team=payments (kubectl.kubernetes.io/last-applied-configuration omitted)" in result.output

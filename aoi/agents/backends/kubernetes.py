@@ -55,6 +55,8 @@ from aoi.agents.backends.base import BackendError, NotFoundError, UnsupportedErr
 from aoi.agents.backends.kubernetes_api import Objects, translated
 from aoi.agents.backends.kubernetes_write import KubernetesWriteBackend
 
+LOG_BYTES = 4_000_000  # one log read at most: a tail of a chatty pod must not take a minute and 30 MB
+
 
 class _Telemetry:
     """Prometheus HTTP API and Jaeger query API clients (one httpx.Client each)."""
@@ -155,7 +157,9 @@ class KubernetesReadBackend:
                 tail_lines=tail_lines,
                 since_seconds=since_seconds,
                 previous=previous or None,
+                limit_bytes=LOG_BYTES,
                 _preload_content=False,
+                _request_timeout=self._objects.timeout,
             )
             return str(response.data.decode("utf-8", errors="replace"))
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from aoi.agents.backends.base import BackendError, ForbiddenError, NotFoundError, UnsupportedError
 
@@ -53,18 +54,23 @@ def translated() -> Iterator[None]:
         if status in (401, 403):
             raise ForbiddenError(message) from exc
         raise BackendError(message) from exc
-    except (OSError, ValueError) as exc:  # urllib3 connection errors are OSErrors
+    except (OSError, ValueError, HTTPError) as exc:  # connection errors, timeouts, retries exhausted
         raise BackendError(
             f"Kubernetes API unreachable or invalid response: {type(exc).__name__}: {exc}"
         ) from exc
 
 
+REQUEST_TIMEOUT = (5.0, 10.0)  # urllib3 retries a read 3 more times: 40 s at worst
+
+
 class Objects:
     """Generic typed-client dispatch: ``list|read|patch|delete`` for any supported kind, as raw JSON."""
 
-    def __init__(self, api_client: k8s.ApiClient) -> None:
+    def __init__(self, api_client: k8s.ApiClient, timeout: tuple[float, float] = REQUEST_TIMEOUT) -> None:
         self.core = k8s.CoreV1Api(api_client)
         self.apps = k8s.AppsV1Api(api_client)
+        self.timeout = timeout  # (connect, read) seconds for every call: an API that accepts and never
+        # answers must fail the tool call, not hang the investigation (its deadline is checked between steps)
 
     def _method(
         self, verb: str, kind: str, namespaced: bool, all_namespaces: bool = False
@@ -94,7 +100,8 @@ class Objects:
         self, kind: str, namespace: str | None, label_selector: str | None, field_selector: str | None
     ) -> Any:
         selectors = {"label_selector": label_selector, "field_selector": field_selector}
-        kwargs = {k: v for k, v in selectors.items() if v}
+        kwargs: dict[str, Any] = {k: v for k, v in selectors.items() if v}
+        kwargs["_request_timeout"] = self.timeout
         if kind in CLUSTER_KINDS:
             return self.json(self._method("list", kind, False)(_preload_content=False, **kwargs))
         if namespace is None:
@@ -105,4 +112,5 @@ class Objects:
     def call(self, verb: str, kind: str, namespace: str | None, name: str, *args: Any, **kwargs: Any) -> Any:
         method = self._method(verb, kind, namespace is not None)
         positional = (name,) if kind in CLUSTER_KINDS else (name, namespace)
+        kwargs.setdefault("_request_timeout", self.timeout)
         return self.json(method(*positional, *args, _preload_content=False, **kwargs))

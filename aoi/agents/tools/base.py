@@ -32,6 +32,7 @@ from aoi.agents.redaction import redact, redact_data
 
 Effect = Literal["read", "write"]
 DEFAULT_MAX_CHARS = 6000
+ERROR_CHARS = 1000  # a failed read says why in a line or two; the rest of a huge error body is noise
 
 
 class ToolSpec(BaseModel):
@@ -188,7 +189,8 @@ class Tool:
                 tool=self.name,
                 invocation=redact(call.invocation),
                 status="error",
-                error=redact(str(exc)) or type(exc).__name__,
+                # cut like output: a proxy's 2.6 MB HTML error page must not become the prompt
+                error=truncate(redact(str(exc)), min(self.max_chars, ERROR_CHARS))[0] or type(exc).__name__,
             )
         if self.dedupe:
             text = dedupe_lines(text)

@@ -9,6 +9,7 @@ from aoi.agents.backends.base import NotFoundError, ReadBackend
 from aoi.agents.tools.base import ToolCall, read_tool
 from aoi.agents.tools.kube import containers_of
 from aoi.agents.tools.render import (
+    annotations_text,
     endpoints_addresses,
     meta,
     node_status,
@@ -121,7 +122,7 @@ def describe_pod(backend: ReadBackend, call: ToolCall, namespace: str, name: str
         f"Namespace:    {namespace}",
         f"Node:         {st['node']}",
         f"Labels:       {_labels(pod)}",
-        f"Annotations:  {selector_text(meta(pod).get('annotations'))}",
+        f"Annotations:  {annotations_text(meta(pod).get('annotations'))}",
         f"Status:       {st['status']}",
         f"IP:           {st['ip']}",
         f"Controlled By: {st['workload']}",
@@ -160,7 +161,7 @@ def describe_deployment(backend: ReadBackend, call: ToolCall, namespace: str, na
         f"Name:         {name}",
         f"Namespace:    {namespace}",
         f"Labels:       {_labels(dep)}",
-        f"Annotations:  {selector_text(meta(dep).get('annotations'))}",
+        f"Annotations:  {annotations_text(meta(dep).get('annotations'))}",
         f"Selector:     {selector_text((spec.get('selector') or {}).get('matchLabels'))}",
         f"Replicas:     {desired} desired | {status.get('updatedReplicas', 0)} updated | "
         f"{status.get('replicas', 0)} total | {status.get('availableReplicas', 0)} available | "
@@ -205,7 +206,7 @@ def describe_service(backend: ReadBackend, call: ToolCall, namespace: str, name:
     lines = [
         f"Name:              {name}",
         f"Namespace:         {namespace}",
-        f"Annotations:       {selector_text(meta(svc).get('annotations'))}",
+        f"Annotations:       {annotations_text(meta(svc).get('annotations'))}",
         f"Selector:          {selector_text(spec.get('selector'))}",
         f"Type:              {spec.get('type', 'ClusterIP')}",
         f"IP:                {spec.get('clusterIP', '<none>')}",
@@ -237,7 +238,7 @@ def describe_configmap(backend: ReadBackend, call: ToolCall, namespace: str, nam
     lines = [
         f"Name:         {name}",
         f"Namespace:    {namespace}",
-        f"Annotations:  {selector_text(meta(cm).get('annotations'))}",
+        f"Annotations:  {annotations_text(meta(cm).get('annotations'))}",
         "Data",
         "====",
     ]
@@ -262,7 +263,7 @@ def describe_node(backend: ReadBackend, call: ToolCall, name: str) -> str:
         f"Name:          {name}",
         f"Roles:         {st['roles']}",
         f"Labels:        {_labels(node)}",
-        f"Annotations:   {selector_text(meta(node).get('annotations'))}",
+        f"Annotations:   {annotations_text(meta(node).get('annotations'))}",
         f"Unschedulable: {str(st['unschedulable']).lower()}",
         f"Taints:        {', '.join(st['taints']) or '<none>'}",
         "Conditions:",

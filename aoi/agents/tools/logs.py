@@ -28,11 +28,22 @@ def _pick_pod(backend: ReadBackend, namespace: str, name: str) -> tuple[str, boo
         return str(meta(pods[0]).get("name")), True
 
 
+MAX_TAIL = 2000  # lines per read: the prompt shows 5,000 characters of them anyway
+MAX_GREP = 200
+# a quantified group that itself holds a quantifier — ``(0+)+``, ``(a*)*``, ``(x|y+){2,}`` — can take
+# exponential time on a short line, and Python's regex engine holds the GIL while it does
+_NESTED_QUANTIFIER = re.compile(r"\([^()]*[+*}][^()]*\)\s*[+*{]")
+
+
 def _matcher(grep: str) -> re.Pattern[str]:
-    try:
-        return re.compile(grep, re.IGNORECASE)
-    except re.error:
-        return re.compile(re.escape(grep), re.IGNORECASE)
+    """The model's pattern as a case-insensitive regex, or as literal text when it does not compile,
+    is over ``MAX_GREP`` characters or nests quantifiers (catastrophic backtracking)."""
+    if len(grep) <= MAX_GREP and not _NESTED_QUANTIFIER.search(grep):
+        try:
+            return re.compile(grep, re.IGNORECASE)
+        except re.error:
+            pass
+    return re.compile(re.escape(grep[:MAX_GREP]), re.IGNORECASE)
 
 
 @read_tool("get_logs", max_chars=5000, dedupe=True)
@@ -52,12 +63,13 @@ def get_logs(
         namespace: the pod's namespace
         name: a pod name, or a deployment/statefulset name
         container: container name when the pod has several
-        tail: number of most recent lines to read (default 200)
+        tail: number of most recent lines to read (default 200, at most 2000)
         grep: only lines matching this case-insensitive regular expression
         previous: the previous (crashed) container instance's logs
     """
     if tail <= 0:
         tail = 200
+    tail = min(tail, MAX_TAIL)
     pod, via_workload = name, False
     target = name
     call.invocation = " ".join(
@@ -77,7 +89,7 @@ def get_logs(
     if via_workload:
         call.invocation = call.invocation.replace(f"kubectl logs {name} ", f"kubectl logs {pod} ", 1)
     text = backend.pod_logs(namespace, pod, container=container, tail_lines=tail, previous=previous)
-    lines = text.splitlines()
+    lines = text.splitlines()[-tail:]  # a backend that ignores the tail must not flood the tool
     if grep:
         pattern = _matcher(grep)
         lines = [line for line in lines if pattern.search(line)]

@@ -144,6 +144,17 @@ def service_ports(svc: dict[str, Any]) -> str:
     return ",".join(parts) or "<none>"
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def annotations_text(annotations: dict[str, Any] | None) -> str:
+    """Annotations as ``k=v``, without ``kubectl apply``'s copy of the whole manifest (``kubectl
+    describe`` hides it too): it repeats the spec at length, env values and all."""
+    shown = {k: v for k, v in (annotations or {}).items() if k != LAST_APPLIED}
+    text = selector_text(shown)
+    return text + (f" ({LAST_APPLIED} omitted)" if annotations and LAST_APPLIED in annotations else "")
+
+
 def selector_text(selector: dict[str, Any] | None) -> str:
     if not selector:
         return "<none>"
