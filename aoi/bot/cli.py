@@ -10,6 +10,7 @@ import importlib
 import logging
 
 import typer
+from pydantic import ValidationError
 
 app = typer.Typer(
     name="aoi",
@@ -66,10 +67,28 @@ def version() -> None:
 _mount()
 
 
+def configuration_error(exc: ValidationError) -> str:
+    """One line per bad setting, named as it is set (``AOI_PLANNER: …``)."""
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ())) or "settings"
+        given = error.get("input")
+        shown = f" (got {given!r})" if isinstance(given, str | int | float) else ""
+        lines.append(f"  {where}: {error.get('msg', 'invalid')}{shown}")
+    return "invalid configuration — check these environment variables (or .env):\n" + "\n".join(lines)
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. A bad ``AOI_*`` setting is one ``error:`` block and exit 1, not a
+    traceback: every command reads the settings, and most do not catch pydantic's error."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    app()
+    try:
+        app()
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise  # another model's error is a bug to see in full
+        typer.secho(f"error: {configuration_error(exc)}", fg=typer.colors.RED, err=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ so tests can build one explicitly and nothing reads ``os.environ`` behind their 
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -56,7 +57,7 @@ class Settings(BaseSettings):
     llm_base_url: str | None = Field(default=None, alias="AOI_LLM_BASE_URL")
     llm_model: str | None = Field(default=None, alias="AOI_LLM_MODEL")
     llm_api_key: str | None = Field(default=None, alias="AOI_LLM_API_KEY")
-    llm_timeout_s: float = Field(default=60.0, alias="AOI_LLM_TIMEOUT_S")
+    llm_timeout_s: float = Field(default=60.0, gt=0, alias="AOI_LLM_TIMEOUT_S")
     local_model_path: Path | None = Field(default=None, alias="AOI_LOCAL_MODEL_PATH")
     local_adapter_path: Path | None = Field(default=None, alias="AOI_LOCAL_ADAPTER_PATH")
     # constrained: the step grammar picks what the model may write (always a valid step); free: plain
@@ -83,10 +84,22 @@ class Settings(BaseSettings):
     guidance_embedder: Literal["minilm", "hashing", "off"] = Field(
         default="minilm", alias="AOI_GUIDANCE_EMBEDDER"
     )
-    port: int = Field(default=3000, alias="PORT")
+    port: int = Field(default=3000, ge=1, le=65535, alias="PORT")
     retrain_cron: str = Field(default="0 3 * * 1", alias="AOI_RETRAIN_CRON")
     retention_days: int = Field(default=365, alias="AOI_RETENTION_DAYS")
-    log_level: str = Field(default="INFO", alias="AOI_LOG_LEVEL")
+    log_level: str = Field(
+        default="INFO", pattern=r"(?i)^(debug|info|warning|error|critical)$", alias="AOI_LOG_LEVEL"
+    )
+
+    @field_validator("incident_channel_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        """Checked at start-up: a bad pattern must not surface as the first channel_created event's error."""
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression ({exc})") from None
+        return value
 
     @field_validator("backend", mode="before")
     @classmethod

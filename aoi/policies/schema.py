@@ -271,6 +271,8 @@ def load_policy(path: str | Path | None = None) -> Policy:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(file, [f"cannot read the file: {exc.strerror or exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise PolicyError(file, [f"not UTF-8 text (byte {exc.start}): is this the policy file?"]) from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

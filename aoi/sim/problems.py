@@ -140,9 +140,11 @@ class Problem(BaseModel):
 
 def _read(path: Path) -> Any:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ProblemError(f"cannot read problem file {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ProblemError(f"problem file {path} is not UTF-8 text (byte {exc.start})") from exc
     try:
         return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:

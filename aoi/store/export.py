@@ -165,24 +165,33 @@ def export_training_data(
         raise InvalidValueError(
             f"export window is empty: since {since.isoformat()} is not before {until.isoformat()}"
         )
+    if path.is_dir():
+        raise InvalidValueError(
+            f"{path} is a folder: give the export a file name (e.g. {path / 'export.jsonl'})"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     body = path.with_name(path.name + ".body.tmp")
-    counts = {"investigations": 0, "feedback": 0}
-    with body.open("w", encoding="utf-8") as out:
-        for investigation in _investigations(store, since, until):
-            out.write(investigation.model_dump_json() + "\n")
-            counts["investigations"] += 1
-        for feedback in _feedback(store, since, until):
-            out.write(feedback.model_dump_json() + "\n")
-            counts["feedback"] += 1
-    header = ExportHeader(format=EXPORT_FORMAT, since=since, until=until, exported_at=utcnow(), counts=counts)
     final = path.with_name(path.name + ".tmp")
-    with final.open("w", encoding="utf-8") as out, body.open("r", encoding="utf-8") as rows:
-        out.write(header.model_dump_json() + "\n")
-        for line in rows:
-            out.write(line)
-    body.unlink()
-    final.replace(path)
+    counts = {"investigations": 0, "feedback": 0}
+    try:
+        with body.open("w", encoding="utf-8") as out:
+            for investigation in _investigations(store, since, until):
+                out.write(investigation.model_dump_json() + "\n")
+                counts["investigations"] += 1
+            for feedback in _feedback(store, since, until):
+                out.write(feedback.model_dump_json() + "\n")
+                counts["feedback"] += 1
+        header = ExportHeader(
+            format=EXPORT_FORMAT, since=since, until=until, exported_at=utcnow(), counts=counts
+        )
+        with final.open("w", encoding="utf-8") as out, body.open("r", encoding="utf-8") as rows:
+            out.write(header.model_dump_json() + "\n")
+            for line in rows:
+                out.write(line)
+        final.replace(path)
+    finally:  # a failed write leaves no half files behind
+        body.unlink(missing_ok=True)
+        final.unlink(missing_ok=True)
     return counts
 
 

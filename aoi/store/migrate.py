@@ -16,10 +16,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy.exc import DatabaseError
 
 from aoi.store.db import Store, make_engine, parse_database_url, queued_writer, sqlite_lock_path
-from aoi.store.errors import DatabaseUnavailableError, SchemaOutOfDateError
+from aoi.store.errors import DatabaseUnavailableError, SchemaOutOfDateError, StoreError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Alembic keeps its running environment in module globals (``alembic.context``): one command at a
@@ -68,20 +69,59 @@ def current_revision(url: str) -> str | None:
         engine.dispose()
 
 
+class UnknownRevisionError(StoreError, ValueError):
+    """A revision alembic cannot resolve (a typo, or one from a newer AOI)."""
+
+
+@contextmanager
+def _known_revisions() -> Iterator[None]:
+    try:
+        yield
+    except CommandError as exc:
+        raise UnknownRevisionError(f"{exc}; `aoi db current` shows where the database is") from None
+
+
+def downgrade_reaches_base(url: str, revision: str) -> bool:
+    """Whether downgrading the database at ``url`` to ``revision`` drops every table: ``base``, or a
+    relative step (``-1``, ``-3``) that walks past the first revision."""
+    if revision == "base":
+        return True
+    if not revision.startswith("-") or not revision[1:].isdigit():
+        return False  # an explicit revision id leaves that revision's tables
+    script = ScriptDirectory.from_config(alembic_config(url))
+    at = current_revision(url)
+    for _ in range(int(revision[1:])):
+        if at is None:
+            return True
+        down = script.get_revision(at).down_revision
+        at = down if isinstance(down, str) or down is None else None
+    return at is None
+
+
 def upgrade(url: str, revision: str = "head") -> str | None:
     """Apply migrations up to ``revision``; idempotent. Returns the revision reached.
 
     Safe to call from several processes at start-up: SQLite runs queue on the writers' file lock,
     PostgreSQL runs on an advisory lock taken in ``env.py``; the later ones find the schema current.
     """
-    with _ALEMBIC, _reachable(url), queued_writer(sqlite_lock_path(parse_database_url(url))):
+    with (
+        _ALEMBIC,
+        _reachable(url),
+        _known_revisions(),
+        queued_writer(sqlite_lock_path(parse_database_url(url))),
+    ):
         command.upgrade(alembic_config(url), revision)
     return current_revision(url)
 
 
 def downgrade(url: str, revision: str) -> str | None:
     """Revert migrations down to ``revision`` (``"base"`` drops every store table)."""
-    with _ALEMBIC, _reachable(url), queued_writer(sqlite_lock_path(parse_database_url(url))):
+    with (
+        _ALEMBIC,
+        _reachable(url),
+        _known_revisions(),
+        queued_writer(sqlite_lock_path(parse_database_url(url))),
+    ):
         command.downgrade(alembic_config(url), revision)
     return current_revision(url)
 

@@ -19,6 +19,7 @@ from typing import Any
 from aoi.agents.evaluation.runner import RunRecord, run_problem
 from aoi.agents.observer import Budget
 from aoi.agents.planners.factory import PlannerSpec
+from aoi.policies.schema import Policy
 from aoi.sim import Problem, load_suite
 
 NAMED_SUITES = ("aiopslab", "train", "test")
@@ -130,10 +131,10 @@ class EvalResult:
         }
 
 
-def _run(args: tuple[Problem, PlannerSpec, int, Budget | None]) -> RunRecord:
-    problem, planner, run, budget = args
+def _run(args: tuple[Problem, PlannerSpec, int, Budget | None, Policy | None]) -> RunRecord:
+    problem, planner, run, budget, policy = args
     try:
-        return run_problem(problem, planner, run, budget)
+        return run_problem(problem, planner, run, budget, policy)
     except Exception as exc:  # a crash in one run is a failed run with its reason, not a failed eval
         return RunRecord(
             problem_id=problem.id,
@@ -155,15 +156,17 @@ def evaluate_suite(
     workers: int = 1,
     budget: Budget | None = None,
     on_record: Callable[[RunRecord], None] | None = None,
+    policy: Policy | None = None,
 ) -> EvalResult:
-    """Run every problem ``k`` times (``workers`` processes; 1 = in this process) and collect records."""
+    """Run every problem ``k`` times (``workers`` processes; 1 = in this process) and collect records.
+    ``policy``: the one the executor and proposal annotations use (default: the packaged one)."""
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     result = EvalResult(suite=suite, planner=planner.name, k=k, problems=list(problems))
     result.records = {p.id: [] for p in problems}
-    jobs = [(p, planner, run, budget) for p in problems for run in range(k)]
+    jobs = [(p, planner, run, budget, policy) for p in problems for run in range(k)]
 
     def collect(record: RunRecord) -> None:
         result.records[record.problem_id].append(record)

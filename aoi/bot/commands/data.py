@@ -59,6 +59,8 @@ def export(
         counts = export_training_data(store, output, since=start, until=end)
     except StoreError as exc:
         raise _fail(exc) from None
+    except OSError as exc:
+        raise _fail(OSError(f"cannot write {output}: {exc.strerror or exc}")) from None
     typer.echo(
         f"wrote {output}: {counts['investigations']} investigations, {counts['feedback']} feedback rows"
     )

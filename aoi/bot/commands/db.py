@@ -49,19 +49,22 @@ def upgrade(
         typer.echo(f"{_safe(target)}: upgraded {before or '(empty)'} -> {after}")
 
 
-@app.command()
+@app.command(context_settings={"ignore_unknown_options": True})  # so that `downgrade -1` is a revision
 def downgrade(
     revision: str = typer.Argument(..., help="Target revision: an id, '-1', or 'base' (drops every table)."),
     url: str | None = UrlOption,
-    yes: bool = typer.Option(False, "--yes", help="Confirm a downgrade to 'base' (it deletes all data)."),
+    yes: bool = typer.Option(False, "--yes", help="Confirm a downgrade that drops every table (data too)."),
 ) -> None:
     """Revert migrations down to REVISION."""
-    if revision == "base" and not yes:
-        raise _fail(
-            ValueError("downgrading to 'base' drops every AOI table and its data; add --yes to confirm")
-        )
     target = _url(url)
     try:
+        if not yes and migrate.downgrade_reaches_base(target, revision):
+            raise _fail(
+                ValueError(
+                    f"downgrading to {revision!r} reaches 'base': it drops every AOI table and its data; "
+                    "add --yes to confirm"
+                )
+            )
         after = migrate.downgrade(target, revision)
     except StoreError as exc:
         raise _fail(exc) from None
@@ -71,8 +74,11 @@ def downgrade(
 @app.command()
 def current(url: str | None = UrlOption) -> None:
     """Print the database's revision and whether it is at this AOI's head (exit 1 if not)."""
+    from aoi.store.db import require_existing
+
     target = _url(url)
     try:
+        require_existing(target)  # a status command must not create the database it reports on
         at = migrate.current_revision(target)
     except StoreError as exc:
         raise _fail(exc) from None

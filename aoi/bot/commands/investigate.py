@@ -34,8 +34,9 @@ from aoi.agents.records import Diagnosis, Trajectory, TrajectoryStep, new_id
 from aoi.agents.tools import read_tools
 from aoi.bot.commands.slack_preview import render_message
 from aoi.bot.settings import get_settings
+from aoi.policies.errors import PolicyError
 from aoi.policies.evaluate import Actor
-from aoi.policies.schema import load_policy
+from aoi.policies.schema import Policy, load_policy
 
 if TYPE_CHECKING:
     from aoi.sim import Problem
@@ -95,13 +96,22 @@ def _namespace_of(app_name: str) -> str:
     return str(load_app(app_name).namespace)
 
 
+def configured_policy() -> Policy:
+    """``AOI_POLICY_FILE`` (or the packaged policy), or a clear error naming the file."""
+    path = get_settings().policy_file
+    try:
+        return load_policy(path)
+    except PolicyError as exc:
+        raise _fail(f"AOI_POLICY_FILE {path}: {exc}", code=1) from None
+
+
 def _investigate(
     reader: ReadBackend,
     problem: Problem,
     spec: PlannerSpec,
     on_step: Callable[[TrajectoryStep], None] | None = None,
 ) -> Trajectory:
-    policy = load_policy(get_settings().policy_file)
+    policy = configured_policy()
     planner = make_planner(spec)
     if on_step is not None:
         from aoi.handlers.progress import ProgressPlanner
@@ -195,6 +205,7 @@ def demo(
     from aoi.sim import SimCluster, grade
 
     settings = get_settings()
+    policy = configured_policy()  # before the show starts: a bad policy file is an error, not a crash
     console = Console()
     chosen = load_one_problem(problem or settings.sim_problem, suite or settings.sim_suite)
     cluster = SimCluster.from_problem(chosen)
@@ -230,7 +241,6 @@ def demo(
     if not _approve(console, yes):
         console.print("Declined: nothing was changed.")
         raise typer.Exit(1)
-    policy = load_policy(settings.policy_file)
     audit = InMemoryAuditSink()
     executor = Executor(
         SimWriteBackend(cluster),
@@ -248,12 +258,19 @@ def demo(
     view.outcome, view.verification = result.detail, result.verification
     render_message(console, build_proposal_blocks(view), "AOI · proposal (updated in place)")
     console.print(f"[dim]audit: {', '.join(e.action for e in audit.events)}[/dim]")
-    verdict = grade(chosen, cluster, diagnosis.to_json_dict())
-    mitigated = result.status == "succeeded" and verdict.success
+    # whatever the problem's task, the demo's question is whether the fault is gone: the simulator's
+    # mitigation check (the world's truth, shown after the fact; AOI never reads it)
+    as_mitigation = (
+        chosen if chosen.task == "mitigation" else chosen.model_copy(update={"task": "mitigation"})
+    )
+    verdict = grade(as_mitigation, cluster, diagnosis.to_json_dict())
+    mitigated = result.status == "succeeded" and result.confirmed and verdict.success
     console.print(
         f"Grader: {'[green]mitigated[/green]' if verdict.success else '[red]not mitigated[/red]'} "
         f"({json.dumps(verdict.details, default=str)[:300]})"
     )
+    if result.status == "succeeded" and not result.confirmed:
+        console.print("[yellow]The fix ran, but AOI's checks could not confirm it changed anything.[/yellow]")
     raise typer.Exit(0 if mitigated else 1)
 
 
@@ -276,6 +293,14 @@ def eval_command(
         problems = load_problems(suite)
     except ValueError as exc:
         raise _fail(str(exc)) from exc
+    if not problems:
+        raise _fail(f"suite {suite!r} holds no problems: nothing to score")
+    policy = configured_policy()
+    if report is not None:  # before the run: a bad path must not cost a finished evaluation
+        try:
+            report.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _fail(f"--report {report}: {exc.strerror or exc}", code=1) from None
     err = Console(stderr=True)
     columns = (
         TextColumn("[bold]eval[/bold] {task.description}"),
@@ -286,7 +311,13 @@ def eval_command(
     with Progress(*columns, console=err, transient=json_out) as progress:
         task = progress.add_task(f"{spec.name} on {suite}", total=len(problems) * k)
         result = evaluate_suite(
-            problems, spec, k, suite=suite, workers=workers, on_record=lambda _r: progress.advance(task)
+            problems,
+            spec,
+            k,
+            suite=suite,
+            workers=workers,
+            on_record=lambda _r: progress.advance(task),
+            policy=policy,
         )
     data = result.to_json()
     if report is not None:

@@ -125,7 +125,12 @@ def rbac(
     for warning in manifests.warnings:
         typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
     if out is not None:
-        for path in write_manifests(manifests, policy, out):
+        try:
+            written = write_manifests(manifests, policy, out)
+        except OSError as exc:
+            typer.secho(f"error: cannot write to {out}: {exc.strerror or exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(code=1) from None
+        for path in written:
             typer.echo(f"wrote {path}")
         return
     name = Path(policy.source).name
