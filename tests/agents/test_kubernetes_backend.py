@@ -290,7 +290,12 @@ def test_an_api_server_that_never_answers_fails_the_read_instead_of_hanging() ->
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)
     held: list[object] = []
-    threading.Thread(target=lambda: [held.append(silent.accept()) for _ in range(8)], daemon=True).start()
+
+    def accept_and_never_answer() -> None:
+        for _ in range(8):
+            held.append(silent.accept())
+
+    threading.Thread(target=accept_and_never_answer, daemon=True).start()
     configuration = k8s.Configuration()
     configuration.host = f"http://127.0.0.1:{silent.getsockname()[1]}"
     configuration.retries = 0
