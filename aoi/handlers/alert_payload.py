@@ -23,7 +23,7 @@ class Alert(BaseModel):
     starts_at: str = Field(default="", alias="startsAt")
     ends_at: str | None = Field(default=None, alias="endsAt")
     generator_url: str | None = Field(default=None, alias="generatorURL")
-    fingerprint: str = Field(min_length=1, max_length=200)
+    fingerprint: str = Field(min_length=1, max_length=128)  # the store keeps 128
 
     @property
     def name(self) -> str:

@@ -10,17 +10,20 @@ makes "open or reuse" safe when several web processes receive the same notificat
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from slack_sdk import WebClient
 
 from aoi.handlers import metrics
 from aoi.handlers.alert_payload import Alert, AlertmanagerWebhook
 from aoi.handlers.blocks.alerts import build_alert_blocks
-from aoi.handlers.blocks.common import Block
+from aoi.handlers.blocks.common import Block, escape
 from aoi.handlers.context import Services
 from aoi.handlers.investigation import open_investigation
 from aoi.handlers.slack_io import post_message, send_message, update_message
 from aoi.store import repo
+from aoi.store.models import Incident
+from aoi.store.types import utcnow
 
 log = logging.getLogger(__name__)
 ALERT = "alert"
@@ -63,11 +66,22 @@ def handle_alertmanager_webhook(services: Services, client: WebClient, webhook: 
 
 
 def handle_alert(services: Services, client: WebClient, channel: str, alert: Alert) -> None:
+    if alert.status == "resolved" and _already_resolved(services, alert.fingerprint):
+        return  # an HA pair or a group retry repeating a resolution already shown
     incident, created = repo.open_alert_incident(
         services.store, fingerprint=alert.fingerprint, title=alert.title[:200], channel=channel
     )
+    if not created and not incident.thread_ts and _abandoned(incident):
+        created = True  # the process that opened it died before its thread was posted: take it over
     if created:
-        channel_id, root_ts = send_message(client, channel=channel, blocks=_blocks(alert), text=_text(alert))
+        try:
+            channel_id, root_ts = send_message(
+                client, channel=channel, blocks=_blocks(alert), text=_text(alert)
+            )
+        except Exception:
+            # Slack refused the root: forget the incident, so Alertmanager's retry opens it afresh
+            repo.forget_unthreaded_incident(services.store, incident.id)
+            raise
         repo.set_incident_thread(services.store, incident.id, channel=channel_id, thread_ts=root_ts)
         repo.record_slack_message(
             services.store,
@@ -78,16 +92,7 @@ def handle_alert(services: Services, client: WebClient, channel: str, alert: Ale
             incident_id=incident.id,
         )
         if alert.status == "firing":
-            open_investigation(
-                services,
-                client,
-                channel=channel_id,
-                thread_ts=root_ts,
-                incident_text=alert.incident_text(),
-                requested_by=None,
-                source="alert",
-                incident_id=incident.id,
-            )
+            _investigate(services, client, alert, incident.id, channel_id, root_ts)
         else:  # resolved before AOI ever saw it firing: record it, keep nothing open
             repo.resolve_incident(services.store, incident.id)
         return
@@ -103,8 +108,13 @@ def handle_alert(services: Services, client: WebClient, channel: str, alert: Ale
         text=_text(alert),
         incident_id=incident.id,
     )
+    if alert.status == "firing" and not repo.list_investigations(
+        services.store, incident_id=incident.id, limit=1
+    ):
+        # the first notification posted the root but failed before the investigation started
+        _investigate(services, client, alert, incident.id, incident.channel, incident.thread_ts)
     if alert.status == "resolved":
-        when = alert.resolved_end or "now"
+        when = escape(alert.resolved_end or "now")
         post_message(
             services,
             client,
@@ -116,3 +126,32 @@ def handle_alert(services: Services, client: WebClient, channel: str, alert: Ale
             incident_id=incident.id,
         )
         repo.resolve_incident(services.store, incident.id)
+
+
+# how long an alert incident may sit without its thread before a retry takes it over: the opening
+# request posts within seconds, or failed (Slack down) and answered Alertmanager with an error
+OPENING_GRACE = timedelta(seconds=30)
+
+
+def _abandoned(incident: Incident) -> bool:
+    return utcnow() - incident.created_at > OPENING_GRACE
+
+
+def _already_resolved(services: Services, fingerprint: str) -> bool:
+    latest = repo.latest_alert_incident(services.store, fingerprint)
+    return latest is not None and latest.status == "resolved"
+
+
+def _investigate(
+    services: Services, client: WebClient, alert: Alert, incident_id: str, channel: str, root_ts: str
+) -> None:
+    open_investigation(
+        services,
+        client,
+        channel=channel,
+        thread_ts=root_ts,
+        incident_text=alert.incident_text(),
+        requested_by=None,
+        source="alert",
+        incident_id=incident_id,
+    )

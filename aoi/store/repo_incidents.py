@@ -86,6 +86,28 @@ def open_alert_incident(
         return session.exec(statement).one(), created
 
 
+def forget_unthreaded_incident(store: Store, incident_id: str) -> bool:
+    """Delete an incident whose thread was never posted (its opener failed): a retry then opens it
+    afresh instead of waiting on a thread that will never come. Returns whether it was deleted."""
+    with store.transaction(write=True) as session:
+        row = session.get(Incident, incident_id)
+        if row is None or row.thread_ts is not None:
+            return False
+        session.delete(row)
+        return True
+
+
+def latest_alert_incident(store: Store, fingerprint: str) -> Incident | None:
+    """The newest incident of an alert fingerprint, open or resolved (None if it never fired here)."""
+    statement = (
+        select(Incident)
+        .where(Incident.alert_fingerprint == fingerprint)
+        .order_by(col(Incident.created_at).desc())
+    )
+    with store.transaction() as session:
+        return session.exec(statement).first()
+
+
 def get_incident(store: Store, incident_id: str) -> Incident:
     """The incident with this id (``NotFoundError`` if none)."""
     with store.transaction() as session:

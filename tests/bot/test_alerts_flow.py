@@ -87,3 +87,77 @@ def test_alerts_without_an_alert_channel_are_refused_with_the_setting_to_fix(
     with running_bot(tmp_path, db_template, AOI_ALERT_CHANNEL="") as bot:
         response = bot.http.post("/alerts", json=webhook("firing"))
         assert response.status_code == 503 and "AOI_ALERT_CHANNEL" in response.json()["error"]
+
+
+def test_a_root_slack_refused_is_opened_on_alertmanagers_retry(tmp_path: Path, db_template: Path) -> None:
+    """The incident used to stay open with no thread: every retry, and the resolution, got 503."""
+    with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        bot.fake.fail("chat.postMessage", error="channel_not_found")
+        assert bot.http.post("/alerts", json=webhook("firing")).status_code == 502
+        assert bot.http.post("/alerts", json=webhook("firing")).status_code == 200  # Slack is back
+        assert len([c for c in _roots(bot.fake.calls) if c.response.get("ok")]) == 1
+        assert len(repo.list_investigations(bot.store)) == 1
+        resolved = bot.http.post("/alerts", json=webhook("resolved", ends_at="2024-05-01T10:30:00Z"))
+        assert resolved.status_code == 200
+
+
+def test_an_investigation_lost_after_the_root_is_started_on_the_retry(
+    tmp_path: Path, db_template: Path
+) -> None:
+    """The root posted, the summary did not: the retry used to update the root and start nothing."""
+    with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        posts = {"n": 0}
+        take = bot.fake._take_failure
+
+        def second_post_fails(method: str) -> Any:
+            if method == "chat.postMessage":
+                posts["n"] += 1
+                if posts["n"] == 2:
+                    from tests.fakes.slack_api import _Failure
+
+                    return _Failure(status=200, error="fatal_error", retry_after=None, remaining=0)
+            return take(method)
+
+        bot.fake._take_failure = second_post_fails  # type: ignore[method-assign]
+        assert bot.http.post("/alerts", json=webhook("firing")).status_code == 502
+        bot.fake._take_failure = take  # type: ignore[method-assign]
+        assert repo.list_investigations(bot.store) == []
+        assert bot.http.post("/alerts", json=webhook("firing")).status_code == 200
+        assert len(repo.list_investigations(bot.store)) == 1
+
+
+def test_a_repeated_resolution_posts_no_second_thread(tmp_path: Path, db_template: Path) -> None:
+    with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        bot.http.post("/alerts", json=webhook("firing"))
+        done = webhook("resolved", ends_at="2024-05-01T10:30:00Z")
+        bot.http.post("/alerts", json=done)
+        assert bot.http.post("/alerts", json=done).status_code == 200  # an HA pair sends it again
+        assert len(_roots(bot.fake.calls)) == 1 and len(repo.list_incidents(bot.store)) == 1
+
+
+def test_alert_text_cannot_post_secrets_or_ping_the_channel(tmp_path: Path, db_template: Path) -> None:
+    with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        hostile = webhook("firing")
+        alert = hostile["alerts"][0]
+        alert["annotations"]["description"] = (
+            "key AKIAIOSFODNN7EXAMPLE url postgres://admin:hunter2pw@db:5432/x"
+        )
+        alert["labels"]["<!channel> key"] = "v"
+        alert["labels"]["dsn"] = "postgres://admin:hunter2pw@db:5432/x"
+        alert["generatorURL"] = "http://x|src> <!here> <http://y"
+        bot.http.post("/alerts", json=hostile)
+        (root,) = _roots(bot.fake.calls)
+        shown = json.dumps(root.params)
+        assert "AKIAIOSFODNN7EXAMPLE" not in shown and "hunter2pw" not in shown
+        assert "<!channel>" not in shown and "<!here>" not in shown
+        bot.http.post("/alerts", json=webhook("resolved", ends_at="<!channel> 2024"))
+        reply = bot.fake.wait_for_call(
+            "chat.postMessage", lambda c: "Alert resolved" in c.params.get("text", "")
+        )
+        assert "<!channel>" not in reply.params["text"]
+
+
+def test_a_fingerprint_longer_than_the_store_keeps_is_a_400(tmp_path: Path, db_template: Path) -> None:
+    with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        response = bot.http.post("/alerts", json=webhook("firing", fingerprint="f" * 129))
+        assert response.status_code == 400 and "fingerprint" in response.text
