@@ -241,7 +241,9 @@ def build_web_app(
             return JSONResponse({"ok": False, "error": str(exc)}, status_code=503)
         except Exception as exc:  # Slack or the store failed: 5xx makes Alertmanager retry later
             log.exception("alert webhook failed")
-            return JSONResponse({"ok": False, "error": f"could not post the alert: {exc}"}, status_code=502)
+            # the caller learns the kind of failure, not the store's host and port (those are in the log)
+            error = f"could not post the alert ({type(exc).__name__}); AOI's log has the details"
+            return JSONResponse({"ok": False, "error": error}, status_code=502)
         return JSONResponse({"ok": True, "threads": threads})
 
     async def healthz(request: Request) -> Response:

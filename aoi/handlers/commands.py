@@ -54,7 +54,13 @@ def handle_aoi_command(
             respond(text=f"I could not post in this channel ({error}). Invite me with `/invite @aoi`.")
         return
     if sub == "status":
-        ack(blocks=build_status_blocks(home_snapshot(services)), text="AOI status")
+        try:
+            snapshot = home_snapshot(services)
+        except Exception:  # the store is down: say so, instead of a failed command in Slack
+            log.exception("/aoi status could not read the store")
+            ack(text=":warning: AOI cannot read its database right now; `/healthz` says why.")
+            return
+        ack(blocks=build_status_blocks(snapshot), text="AOI status")
         return
     if sub in ("", "help"):
         ack(blocks=build_help_blocks(), text=USAGE)

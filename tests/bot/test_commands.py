@@ -44,3 +44,12 @@ def test_help_empty_and_unknown_subcommands_explain_usage(tmp_path: Path, db_tem
         assert "Unknown subcommand `deploy`" in bot.command("deploy prod").text
         assert "Tell me what to investigate" in bot.command("investigate").text
         assert repo.list_investigations(bot.store) == []
+
+
+def test_status_with_the_store_down_says_so_instead_of_failing(tmp_path: Path, db_template: Path) -> None:
+    from aoi.store.db import Store
+
+    with running_bot(tmp_path, db_template) as bot:
+        bot.runtime.services.store = Store.open("postgresql+psycopg://aoi:pw@127.0.0.1:1/aoi")
+        response = bot.command("status")
+        assert response.status_code == 200 and "cannot read its database" in response.text
