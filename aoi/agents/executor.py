@@ -279,26 +279,23 @@ class Executor:
             sleep=self.sleep,
         )
         confirmed = check.ok and bool(before)
-        text = check.text
-        if check.ok and not before:
-            text += (
-                "; unconfirmed: the same checks passed before the fix, so they cannot show it worked — "
-                "check that the symptom is gone"
+        if confirmed:
+            text = f"{check.text} (before the fix: {'; '.join(before[:2])})"
+            detail = "executed and verified"
+        elif check.ok:
+            text = (
+                f"{check.text}; unconfirmed: the same checks passed before the fix, so they cannot show "
+                "it worked — check that the symptom is gone"
             )
-        elif confirmed:
-            text += f" (before the fix: {'; '.join(before[:2])})"
+            detail = "executed; checks pass but passed before too"
+        else:
+            text, detail = check.text, "executed, but the cluster did not recover"
         result = ExecutionResult(
             **common,
             status="succeeded" if check.ok else "failed",
             dry_run=dry,
             verification=text,
-            detail=(
-                "executed and verified"
-                if confirmed
-                else "executed; checks pass but passed before too"
-                if check.ok
-                else "executed, but the cluster did not recover"
-            ),
+            detail=detail,
             confirmed=confirmed,
         )
         self._audit(

@@ -30,8 +30,10 @@ def reaction_kind(reaction: str) -> FeedbackKind | None:
     return REACTION_KINDS.get(reaction.split("::", 1)[0])
 
 
-def _reacted_message(event: dict[str, Any], what: str) -> tuple[FeedbackKind, Any] | None:
-    """The 👍/👎 kind and AOI's recorded investigation message a reaction event is about, if any."""
+def _reacted_message(
+    services: Services, event: dict[str, Any], what: str
+) -> tuple[FeedbackKind, str, str | None] | None:
+    """A reaction's 👍/👎 kind and the investigation (and proposal) of AOI's message it is on, if any."""
     kind = reaction_kind(fields.text(event, "reaction"))
     item = fields.mapping(event, "item")
     if kind is None or item.get("type") != "message":
@@ -40,24 +42,25 @@ def _reacted_message(event: dict[str, Any], what: str) -> tuple[FeedbackKind, An
     if absent:
         fields.drop(f"{what} item", absent)
         return None
-    return kind, (fields.text(item, "channel"), fields.text(item, "ts"))
+    channel, ts = fields.text(item, "channel"), fields.text(item, "ts")
+    message = repo.find_slack_message(services.store, channel, ts)
+    if message is None or message.investigation_id is None:
+        log.info("%s on a message AOI did not record as part of an investigation: %s/%s", what, channel, ts)
+        return None
+    return kind, message.investigation_id, message.proposal_id
 
 
 def record_reaction(services: Services, event: dict[str, Any]) -> Feedback | None:
     """Store a 👍/👎 on one of AOI's messages; other reactions and unknown messages are ignored."""
-    found = _reacted_message(event, "reaction_added")
+    found = _reacted_message(services, event, "reaction_added")
     if found is None:
         return None
-    kind, (channel, ts) = found
-    message = repo.find_slack_message(services.store, channel, ts)
-    if message is None or message.investigation_id is None:
-        log.info("reaction on a message AOI did not record as part of an investigation: %s/%s", channel, ts)
-        return None
+    kind, investigation_id, proposal_id = found
     metrics.FEEDBACK.labels(kind.value).inc()
     return repo.record_feedback(
         services.store,
-        investigation_id=message.investigation_id,
-        proposal_id=message.proposal_id,
+        investigation_id=investigation_id,
+        proposal_id=proposal_id,
         kind=kind,
         actor=fields.text(event, "user") or "unknown",
         source=FeedbackSource.REACTION,
@@ -66,17 +69,14 @@ def record_reaction(services: Services, event: dict[str, Any]) -> Feedback | Non
 
 def retract_reaction(services: Services, event: dict[str, Any]) -> bool:
     """A 👍/👎 taken back (``reaction_removed``): its row goes, so a mis-click is not training data."""
-    found = _reacted_message(event, "reaction_removed")
+    found = _reacted_message(services, event, "reaction_removed")
     if found is None:
         return False
-    kind, (channel, ts) = found
-    message = repo.find_slack_message(services.store, channel, ts)
-    if message is None or message.investigation_id is None:
-        return False
+    kind, investigation_id, proposal_id = found
     return repo.retract_reaction(
         services.store,
-        investigation_id=message.investigation_id,
-        proposal_id=message.proposal_id,
+        investigation_id=investigation_id,
+        proposal_id=proposal_id,
         kind=kind,
         actor=fields.text(event, "user") or "unknown",
     )

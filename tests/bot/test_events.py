@@ -138,10 +138,15 @@ def test_event_body_that_is_not_json_is_refused(tmp_path: Path, db_template: Pat
         )
 
 
-def _greet_and_start(bot: SlackHarness, channel: str = "C0QUIET", name: str = "incident-db") -> None:
+def _greet(bot: SlackHarness, channel: str, name: str) -> None:
+    """An incident channel with no topic: AOI joins, greets and waits for its first message."""
     bot.fake.add_channel(channel, name, topic="", purpose="")
     bot.event({"type": "channel_created", "channel": {"id": channel, "name": name, "creator": "U0IC"}})
     eventually(lambda: repo.list_slack_messages(bot.store, channel=channel, kind="greeting"), "greeting")
+
+
+def _greet_and_start(bot: SlackHarness, channel: str = "C0QUIET", name: str = "incident-db") -> None:
+    _greet(bot, channel, name)
     bot.event(
         {
             "type": "message",
@@ -179,11 +184,7 @@ def test_a_first_message_with_a_file_attached_starts_the_investigation(
     tmp_path: Path, db_template: Path
 ) -> None:
     with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
-        bot.fake.add_channel("C0FILE", "inc-files", topic="", purpose="")
-        bot.event(
-            {"type": "channel_created", "channel": {"id": "C0FILE", "name": "inc-files", "creator": "U0IC"}}
-        )
-        eventually(lambda: repo.list_slack_messages(bot.store, channel="C0FILE", kind="greeting"), "greeting")
+        _greet(bot, "C0FILE", "inc-files")
         text = "p99 latency on checkout is 8s since 10:02, graph attached"
         shared = {
             "type": "message",
