@@ -289,5 +289,6 @@ def build_services(
         progress_interval_s=progress_interval_s
         if progress_interval_s is not None
         else settings.progress_interval_s,
+        proposal_ttl_s=settings.proposal_ttl_minutes * 60.0,
         worker_name=worker,
     )

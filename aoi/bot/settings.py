@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     alert_token: str | None = Field(default=None, alias="AOI_ALERT_TOKEN")
     worker_threads: int = Field(default=4, ge=1, le=64, alias="AOI_WORKER_THREADS")
     progress_interval_s: float = Field(default=2.0, ge=0.0, alias="AOI_PROGRESS_INTERVAL_S")
+    # a proposed fix older than this is not approved (its evidence is stale); 0 = no limit
+    proposal_ttl_minutes: float = Field(default=120.0, ge=0.0, alias="AOI_PROPOSAL_TTL_MINUTES")
     guidance_embedder: Literal["minilm", "hashing", "off"] = Field(
         default="minilm", alias="AOI_GUIDANCE_EMBEDDER"
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -43,6 +44,7 @@ from aoi.store import repo
 from aoi.store.enums import FeedbackKind, FeedbackSource
 from aoi.store.errors import NotFoundError
 from aoi.store.models import Proposal
+from aoi.store.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +163,26 @@ def handle_approve(services: Services, directory: ApproverDirectory, client: Web
             "its own, made on fresher evidence. Approve one of those instead. Nothing was run.",
         )
         return
+    age = _expired_age(services, proposal)
+    if age is not None:
+        repo.append_audit(
+            services.store,
+            actor=click.user,
+            action="proposal.expired_approve",
+            proposal_id=proposal.id,
+            investigation_id=proposal.investigation_id,
+            details={"age_s": round(age.total_seconds()), "ttl_s": services.proposal_ttl_s},
+        )
+        window = _minutes(timedelta(seconds=services.proposal_ttl_s))
+        _tell(
+            services,
+            client,
+            click,
+            f"This fix was proposed {_minutes(age)} ago, past the {window} "
+            "approval window (`AOI_PROPOSAL_TTL_MINUTES`): the cluster may have changed since its evidence "
+            "was read. Mention me in the thread for a fresh diagnosis. Nothing was run.",
+        )
+        return
     result = repo.approve_proposal(services.store, proposal.id, click.user)
     outcome = result.outcome
     metrics.DECISIONS.labels(outcome.value).inc()
@@ -198,6 +220,24 @@ def handle_approve(services: Services, directory: ApproverDirectory, client: Web
             _tell(services, client, click, "This fix is already approved; its execution is queued.")
     else:
         _tell(services, client, click, f"This fix is already {result.proposal.status}; nothing more to do.")
+
+
+def _expired_age(services: Services, proposal: Proposal) -> timedelta | None:
+    """How old a *pending* proposal is, when older than ``proposal_ttl_s`` (else ``None``): a fix read
+    off the cluster hours ago may no longer fit it (a rollback to a revision since replaced, a scale
+    bound from yesterday's load), so an approval window bounds it, as change-approval tools do. An
+    approved fix whose execution is re-queued is not re-judged: it was approved inside the window."""
+    if services.proposal_ttl_s <= 0 or proposal.status != "pending":
+        return None
+    age = utcnow() - proposal.created_at
+    return age if age.total_seconds() > services.proposal_ttl_s else None
+
+
+def _minutes(age: timedelta) -> str:
+    minutes = age.total_seconds() / 60
+    if minutes < 120:
+        return f"{minutes:.0f} minutes"
+    return f"{minutes / 60:.1f} hours"
 
 
 def _superseded_by(services: Services, proposal: Proposal) -> str | None:

@@ -42,7 +42,8 @@ class Services:
     """The composition root's wiring, handed to every ``register(app, services)``.
 
     ``runner`` is attached after construction (the runner itself needs the services to run tasks).
-    ``extra_approvers`` are ``AOI_APPROVERS``, added to the policy's approvers.
+    ``extra_approvers`` are ``AOI_APPROVERS``, added to the policy's approvers. ``proposal_ttl_s``
+    (``AOI_PROPOSAL_TTL_MINUTES``): a pending fix older than this is not approved; 0 = no limit.
     """
 
     store: Store
@@ -56,6 +57,7 @@ class Services:
     model_version: Callable[[], str | None] = lambda: None
     runner: TaskRunner | None = None
     progress_interval_s: float = 2.0
+    proposal_ttl_s: float = 7_200.0
     worker_name: str = field(default_factory=default_worker_name)
 
     def submit(self, task: InvestigateTask | ExecuteTask) -> None:
