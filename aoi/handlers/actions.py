@@ -300,7 +300,7 @@ def handle_reject_click(
         return
     client.views_open(
         trigger_id=click.trigger_id,
-        view=build_reject_reason_modal(proposal.id, click.channel, click.message_ts),
+        view=build_reject_reason_modal(proposal.id, click.channel, click.message_ts, click.thread_ts),
     )
 
 
@@ -330,9 +330,8 @@ def handle_reject_submit(
     except NotFoundError:
         log.warning("reject modal submitted for unknown proposal %r", fields.text(meta, "proposal_id")[:40])
         return
-    click = Click(
-        {"user": {"id": user}, "channel": {"id": meta.get("channel")}, "message": {"ts": meta.get("ts")}}, {}
-    )
+    message = {"ts": meta.get("ts"), "thread_ts": meta.get("thread_ts")}
+    click = Click({"user": {"id": user}, "channel": {"id": meta.get("channel")}, "message": message}, {})
     allowed, resolution = _authorised(services, directory, client, proposal, user)
     if not allowed:
         _refuse(services, client, click, proposal, "reject", resolution)

@@ -128,7 +128,9 @@ def test_high_risk_fix_needs_two_different_approvers(tmp_path: Path, db_template
         assert repo.list_approvals(bot.store, proposal.proposal_id) == [APPROVER, LEAD]
 
 
-def test_reject_opens_a_modal_and_the_reason_is_stored_as_feedback(tmp_path: Path, db_template: Path) -> None:
+def test_reject_opens_a_modal_the_reason_is_stored_as_feedback_and_a_late_submit_is_told_in_thread(
+    tmp_path: Path, db_template: Path
+) -> None:
     with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
         bot.event(mention("user-service is flapping"))
         (proposal,) = wait_for_proposals(bot.fake)
@@ -152,6 +154,9 @@ def test_reject_opens_a_modal_and_the_reason_is_stored_as_feedback(tmp_path: Pat
         )
         assert [f.reason for f in feedback] == ["restarting hides the real cause"]
         assert "execute.before" not in _audit_actions(bot, proposal.proposal_id)
+        bot.view_submission(APPROVER, view, "again, from a second open modal")
+        late = bot.fake.wait_for_call("chat.postEphemeral", lambda c: "changed nothing" in c.params["text"])
+        assert late.params.get("thread_ts") == proposal.thread_ts, "the note belongs in the incident thread"
 
 
 def test_helpful_buttons_and_thumbs_reactions_are_stored_as_feedback(

@@ -156,6 +156,8 @@ def test_proposal_refused_by_policy_offers_no_buttons() -> None:
 def test_reject_modal_carries_the_proposal_and_message_and_an_optional_reason() -> None:
     modal = build_reject_reason_modal("prop_1", "C1", "123.4")
     assert json.loads(modal["private_metadata"]) == {"proposal_id": "prop_1", "channel": "C1", "ts": "123.4"}
+    threaded = json.loads(build_reject_reason_modal("prop_1", "C1", "123.4", "120.0")["private_metadata"])
+    assert threaded["thread_ts"] == "120.0"
     assert modal["blocks"][1]["optional"] is True
 
 

@@ -117,15 +117,21 @@ def proposal_fallback_text(view: ProposalView) -> str:
     return truncate(f"Proposed fix ({rem.risk} risk, {view.status}): {rem.command or rem.verb}", 300)
 
 
-def build_reject_reason_modal(proposal_id: str, channel: str, message_ts: str) -> Block:
+def build_reject_reason_modal(
+    proposal_id: str, channel: str, message_ts: str, thread_ts: str | None = None
+) -> Block:
     """The modal a rejecter sees: an optional reason, stored as feedback on submit.
 
-    ``private_metadata`` carries the proposal and message so the submission can update the message.
+    ``private_metadata`` carries the proposal and message so the submission can update the message,
+    and the thread so that what the rejecter is told lands in the incident thread, not the channel.
     """
+    meta = {"proposal_id": proposal_id, "channel": channel, "ts": message_ts}
+    if thread_ts:
+        meta["thread_ts"] = thread_ts
     return {
         "type": "modal",
         "callback_id": REJECT_MODAL_CALLBACK,
-        "private_metadata": json.dumps({"proposal_id": proposal_id, "channel": channel, "ts": message_ts}),
+        "private_metadata": json.dumps(meta),
         "title": {"type": "plain_text", "text": "Reject the fix"},
         "submit": {"type": "plain_text", "text": "Reject"},
         "close": {"type": "plain_text", "text": "Cancel"},
