@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from aoi.agents.backends import kubernetes_api
 from aoi.agents.backends.base import (
     BackendError,
     ForbiddenError,
@@ -98,6 +99,22 @@ def test_reader_returns_api_json_with_kind_and_selectors(shared: Backends) -> No
         "Event", NS, field_selector=f"involvedObject.name={_geo_pods(shared)[0]}"
     )
     assert events
+
+
+def test_reader_lists_in_pages_and_refuses_a_list_too_long_to_use(
+    shared: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of ``PAGE_SIZE`` (kubectl's chunking) add up to the whole list; past ``MAX_LIST_ITEMS``
+    the read fails with advice to narrow it rather than flooding the prompt or cutting silently."""
+    monkeypatch.setattr(kubernetes_api, "PAGE_SIZE", 3)
+    pods = shared.reader.list_objects("Pod")
+    assert sorted(p["metadata"]["name"] for p in pods) == sorted(
+        p["metadata"]["name"] for p in shared.cluster.list_objects("Pod")
+    )
+    assert len(pods) > 3
+    monkeypatch.setattr(kubernetes_api, "MAX_LIST_ITEMS", 4)
+    with pytest.raises(BackendError, match="more than 4 Pod objects across all namespaces: narrow"):
+        shared.reader.list_objects("Pod")
 
 
 def test_reader_errors_carry_the_api_servers_message(shared: Backends) -> None:

@@ -204,3 +204,20 @@ def test_endpoint_slices_and_node_leases_are_views_of_endpoints_and_nodes(hotel:
     assert slices[0].ports[0].port == subsets[0]["ports"][0]["port"]
     lease = k8s.CoordinationV1Api(hotel.reader).read_namespaced_lease("kind-worker", "kube-node-lease")
     assert lease.spec.holder_identity == "kind-worker" and lease.spec.renew_time is not None
+
+
+def test_lists_come_in_pages_with_continue_tokens_like_the_api_servers(hotel: Served) -> None:
+    core = k8s.CoreV1Api(hotel.reader)
+    everything = _names(core.list_namespaced_pod(HOTEL).items)
+    first = core.list_namespaced_pod(HOTEL, limit=2)
+    assert len(first.items) == 2
+    assert first.metadata.remaining_item_count == len(everything) - 2
+    names, token = [_name(p) for p in first.items], first.metadata._continue
+    while token:
+        page = core.list_namespaced_pod(HOTEL, limit=2, _continue=token)
+        names.extend(_name(p) for p in page.items)
+        token = page.metadata._continue
+    assert sorted(names) == everything, "every pod exactly once across the pages"
+    with pytest.raises(ApiException) as bad:
+        core.list_namespaced_pod(HOTEL, limit=2, _continue="not-a-token")
+    assert bad.value.status == 400 and "continue key is not valid" in _status(bad.value)["message"]

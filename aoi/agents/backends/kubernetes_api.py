@@ -60,6 +60,8 @@ def translated() -> Iterator[None]:
         ) from exc
 
 
+PAGE_SIZE = 500  # items per list request, kubectl's --chunk-size default
+MAX_LIST_ITEMS = 5_000  # a list longer than this is refused with advice to narrow it
 REQUEST_TIMEOUT = (5.0, 10.0)  # urllib3 retries a read 3 more times: 40 s at worst
 
 
@@ -99,15 +101,37 @@ class Objects:
     def list(
         self, kind: str, namespace: str | None, label_selector: str | None, field_selector: str | None
     ) -> Any:
+        """The whole list, fetched in pages of ``PAGE_SIZE`` (as ``kubectl get`` chunks): one request for
+        every pod of a large cluster can outlast the read timeout and hold hundreds of MB. Past
+        ``MAX_LIST_ITEMS`` the read fails with a message that says how to narrow it, since a table
+        of thousands of rows would not fit a prompt anyway and a silently cut one would mislead."""
         selectors = {"label_selector": label_selector, "field_selector": field_selector}
         kwargs: dict[str, Any] = {k: v for k, v in selectors.items() if v}
         kwargs["_request_timeout"] = self.timeout
+        kwargs["limit"] = PAGE_SIZE
+        args: tuple[str, ...] = ()
         if kind in CLUSTER_KINDS:
-            return self.json(self._method("list", kind, False)(_preload_content=False, **kwargs))
-        if namespace is None:
+            method = self._method("list", kind, False)
+        elif namespace is None:
             method = self._method("list", kind, False, all_namespaces=True)
-            return self.json(method(_preload_content=False, **kwargs))
-        return self.json(self._method("list", kind, True)(namespace, _preload_content=False, **kwargs))
+        else:
+            method, args = self._method("list", kind, True), (namespace,)
+        body = self.json(method(*args, _preload_content=False, **kwargs))
+        items = list(body.get("items") or [])
+        token = (body.get("metadata") or {}).get("continue")
+        while token:
+            if len(items) >= MAX_LIST_ITEMS:
+                where = f"in namespace {namespace}" if namespace else "across all namespaces"
+                raise BackendError(
+                    f"more than {MAX_LIST_ITEMS:,} {kind} objects {where}: narrow the read with a "
+                    "namespace or a label/field selector"
+                )
+            page = self.json(method(*args, _preload_content=False, _continue=token, **kwargs))
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+        body["items"] = items
+        body.setdefault("metadata", {}).pop("continue", None)
+        return body
 
     def call(self, verb: str, kind: str, namespace: str | None, name: str, *args: Any, **kwargs: Any) -> Any:
         method = self._method(verb, kind, namespace is not None)

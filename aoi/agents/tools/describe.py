@@ -21,7 +21,10 @@ from aoi.agents.tools.render import (
 
 def _events_for(backend: ReadBackend, namespace: str | None, name: str) -> list[str]:
     lines = []
-    for ev in backend.list_objects("Event", namespace):
+    # The API server filters by involved object (what ``kubectl describe`` asks for), so a busy
+    # namespace's thousands of events are not fetched to keep five; the name check stays for backends
+    # that ignore the selector.
+    for ev in backend.list_objects("Event", namespace, field_selector=f"involvedObject.name={name}"):
         involved = ev.get("involvedObject") or {}
         if involved.get("name") == name:
             count = int(ev.get("count") or 1)

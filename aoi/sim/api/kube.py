@@ -17,6 +17,7 @@ with in-process users, so every call holds ``lock``.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import logging
@@ -94,6 +95,27 @@ def _true(request: Request, key: str) -> bool:
 
 def _wants_table(request: Request) -> bool:
     return "as=Table" in request.headers.get("accept", "")
+
+
+def _page(request: Request, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """API chunking (``limit`` / ``continue``), as the API server does it for JSON lists: a page of at
+    most ``limit`` items and, when more remain, an opaque ``continue`` token and ``remainingItemCount``.
+    The token here is the offset into the (stably ordered) list; a malformed one is the server's 400."""
+    limit = _int_param(request, "limit")
+    token = request.query_params.get("continue") or ""
+    start = 0
+    if token:
+        try:
+            start = int(json.loads(base64.b64decode(token, validate=True))["offset"])
+        except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise ApiError(400, f"continue key is not valid: {token[:40]!r}") from exc
+    if not limit or limit <= 0:
+        return items[start:], {}
+    end = start + limit
+    if end >= len(items):
+        return items[start:], {}
+    next_token = base64.b64encode(json.dumps({"offset": end}).encode()).decode()
+    return items[start:end], {"continue": next_token, "remainingItemCount": len(items) - end}
 
 
 def _list_version(items: list[dict[str, Any]]) -> str:
@@ -264,12 +286,13 @@ class KubeApi:
         if single:
             return json_response(items[0])
         resource = res.BY_KIND[kind]
+        page, metadata = _page(request, items)
         return json_response(
             {
                 "kind": f"{kind}List",
                 "apiVersion": resource.group_version,
-                "metadata": {"resourceVersion": _list_version(items)},
-                "items": items,
+                "metadata": {"resourceVersion": _list_version(items), **metadata},
+                "items": page,
             }
         )
 
