@@ -324,7 +324,10 @@ class Evaluator:
             # flight) scored nothing of 48 problems in 7 minutes on an H200 (session 9), where 4
             # alone score 16 problems in 49 s. Later evaluations queue behind the first.
             self.pool = ProcessPoolExecutor(
-                args.eval_workers, mp_context=multiprocessing.get_context("spawn")
+                args.eval_workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_limit_threads,
+                initargs=(args.eval_threads,),
             )
 
     def submit(self, label: str, adapter: Path | None) -> tuple[str, float, Any]:
@@ -372,6 +375,16 @@ class Evaluator:
             f"({len(self.test)} problems, {time.perf_counter() - started:.0f} s since submitted)"
         )
         return score
+
+
+def _limit_threads(threads: int) -> None:
+    """A worker's torch threads (0: torch's default). On a 2-core CPU, an evaluation worker at 1 thread
+    beside a trainer at 2 leaves SFT at ~75 s a step; ``OMP_NUM_THREADS=1`` for the whole run made it
+    ~145 s (constrained decoding is mostly Python, training is matrix products)."""
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def _evaluate_shard(
@@ -801,6 +814,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0,
         help="0: evaluate in this process between training phases; N: in N spawned processes per "
         "evaluation, overlapping training (for a GPU machine with many cores)",
+    )
+    parser.add_argument(
+        "--eval-threads",
+        type=int,
+        default=0,
+        help="torch threads per evaluation worker (0: torch's default; 1 on a 2-core CPU, so the "
+        "trainer keeps its threads)",
     )
     parser.add_argument(
         "--results-key", default="learning", help="key of this run in learning.json (e.g. learning_gpu)"

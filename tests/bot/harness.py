@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -34,6 +35,7 @@ from aoi.bot.settings import Settings
 from aoi.bot.web import RunningServer, build_web_app, serve_in_thread
 from aoi.handlers.context import Investigator, Services
 from aoi.store.db import Store
+from aoi.store.models import Proposal
 from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlackAPI, RecordedCall
 
 SIGNING_SECRET = "test-signing-secret"
@@ -340,3 +342,12 @@ def stop_bot_process(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM, then the graceful shutdown; uvicorn re-raises the signal once it is done."""
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) in (0, -signal.SIGTERM)
+
+
+def backdate_proposal(bot: SlackHarness, proposal_id: str, hours: float) -> None:
+    """Make a stored proposal ``hours`` older (what a fix left in the thread overnight looks like)."""
+    with bot.store.transaction(write=True) as session:
+        row = session.get(Proposal, proposal_id)
+        assert row is not None
+        row.created_at = row.created_at - timedelta(hours=hours)
+        session.add(row)

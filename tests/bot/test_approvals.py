@@ -7,18 +7,17 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import timedelta
 from pathlib import Path
 
 from aoi.handlers.tasks import ExecuteTask, InvestigateTask, TaskRunner
 from aoi.policies.schema import load_policy
 from aoi.store import repo
-from aoi.store.models import Proposal
 from tests.bot.harness import (
     APPROVER,
     OUTSIDER,
     SECOND_APPROVER,
     SlackHarness,
+    backdate_proposal,
     eventually,
     mention,
     running_bot,
@@ -268,15 +267,6 @@ def test_a_fix_from_an_earlier_diagnosis_of_the_thread_is_not_run(tmp_path: Path
         assert "execute.before" not in _audit_actions(bot, older.proposal_id)
 
 
-def _backdate(bot: SlackHarness, proposal_id: str, hours: float) -> None:
-    """Make a stored proposal ``hours`` older (what a fix left in the thread overnight looks like)."""
-    with bot.store.transaction(write=True) as session:
-        row = session.get(Proposal, proposal_id)
-        assert row is not None
-        row.created_at = row.created_at - timedelta(hours=hours)
-        session.add(row)
-
-
 def test_a_fix_past_the_approval_window_is_not_run_and_the_refusal_is_audited(
     tmp_path: Path, db_template: Path
 ) -> None:
@@ -285,7 +275,7 @@ def test_a_fix_past_the_approval_window_is_not_run_and_the_refusal_is_audited(
     with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
         bot.event(mention("user-service is flapping"))
         (proposal,) = wait_for_proposals(bot.fake)
-        _backdate(bot, proposal.proposal_id, hours=3)
+        backdate_proposal(bot, proposal.proposal_id, hours=3)
         bot.action(
             "proposal_approve", proposal.proposal_id, user=APPROVER, channel=proposal.channel,
             message_ts=proposal.message_ts, thread_ts=proposal.thread_ts,
@@ -306,7 +296,7 @@ def test_an_approval_window_of_zero_lets_an_old_fix_run(tmp_path: Path, db_templ
     ) as bot:
         bot.event(mention("user-service is flapping"))
         (proposal,) = wait_for_proposals(bot.fake)
-        _backdate(bot, proposal.proposal_id, hours=30)
+        backdate_proposal(bot, proposal.proposal_id, hours=30)
         bot.action(
             "proposal_approve", proposal.proposal_id, user=APPROVER, channel=proposal.channel,
             message_ts=proposal.message_ts, thread_ts=proposal.thread_ts,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aoi.policies.schema import load_policy
 from aoi.store import repo
-from tests.bot.harness import running_bot, wait_for_proposals
+from tests.bot.harness import backdate_proposal, running_bot, wait_for_proposals
 from tests.bot.scripted import RESTART, scripted_investigator
 
 POLICY = load_policy(None)
@@ -27,7 +27,7 @@ def test_investigate_acks_then_opens_a_thread_rooted_at_the_summary(
         assert investigation.incident_text == "checkout latency doubled"
 
 
-def test_status_lists_pending_approvals(tmp_path: Path, db_template: Path) -> None:
+def test_status_lists_pending_approvals_inside_the_approval_window(tmp_path: Path, db_template: Path) -> None:
     with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
         bot.command("investigate checkout latency doubled")
         (proposal,) = wait_for_proposals(bot.fake)
@@ -35,6 +35,9 @@ def test_status_lists_pending_approvals(tmp_path: Path, db_template: Path) -> No
         assert status.status_code == 200
         text = json.dumps(status.json())
         assert "Pending approvals: 1" in text and proposal.proposal_id in text
+        backdate_proposal(bot, proposal.proposal_id, hours=3)  # past the 2-hour approval window
+        text = json.dumps(bot.command("status").json())
+        assert "Pending approvals: 0" in text and proposal.proposal_id not in text
 
 
 def test_help_empty_and_unknown_subcommands_explain_usage(tmp_path: Path, db_template: Path) -> None:
