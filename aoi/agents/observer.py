@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -58,6 +58,14 @@ class WriteToolRefused(ValueError):
     """The Observer was handed a tool that can write; it only ever accepts read tools."""
 
 
+UNDETERMINED_SUMMARY = (
+    "Not determined: no read of the cluster succeeded before the investigation ended, so nothing "
+    "was checked and no fault can be ruled out."
+)
+FALLBACK_RESERVE_SHARE = 0.25
+FALLBACK_RESERVE_MAX_S = 30.0
+
+
 @dataclass(frozen=True)
 class Budget:
     """Limits of one investigation: planner steps, total tokens, wall-clock seconds, retries per step."""
@@ -70,6 +78,13 @@ class Budget:
     def __post_init__(self) -> None:
         if self.max_steps < 1 or self.max_tokens < 1 or self.deadline_s <= 0 or self.max_retries < 0:
             raise ValueError(f"invalid budget {self}: steps, tokens and deadline must be positive")
+
+    @property
+    def fallback_reserve_s(self) -> float:
+        """Seconds of the deadline a model planner may not spend: the fallback's time to investigate
+        when the model fails late. Without it, two hung requests of 60 s took a 120 s deadline whole
+        and the fallback concluded from nothing (a "no fault found" after zero reads)."""
+        return min(FALLBACK_RESERVE_MAX_S, self.deadline_s * FALLBACK_RESERVE_SHARE)
 
 
 class Observer:
@@ -168,6 +183,26 @@ class _Run:
             seconds=b.deadline_s - (time.monotonic() - self.started),
         )
 
+    def planner_left(self) -> BudgetLeft:
+        """What the current planner is told remains: a model planner's seconds stop short of the
+        fallback's reserve (it sizes its request timeouts from them)."""
+        left = self.left()
+        if self.planner is self.o.fallback:
+            return left
+        return replace(left, seconds=left.seconds - self.o.budget.fallback_reserve_s)
+
+    def model_out_of_time(self) -> bool:
+        """The model planner reached the fallback's reserve: hand over (once) so there is time to read."""
+        if self.planner is self.o.fallback or self.planner_left().seconds > 0:
+            return False
+        self.degraded = True
+        self.notes.append(
+            f"planner {self.planner.name} used its share of the {self.o.budget.deadline_s:.0f}s deadline; "
+            f"the {self.o.fallback.name} planner investigated in the {self.left().seconds:.0f}s kept for it"
+        )
+        self.planner = self.o.fallback
+        return True
+
     def exhausted(self) -> str | None:
         left = self.left()
         if left.steps <= 0:
@@ -186,7 +221,7 @@ class _Run:
             history=list(self.history),
             memory=build_memory(self.history),
             guidance=list(self.guidance),
-            budget_left=self.left(),
+            budget_left=self.planner_left(),
         )
 
     # -- the loop ----------------------------------------------------------------------------
@@ -199,6 +234,7 @@ class _Run:
                 self.degraded = True
                 step = self.o.fallback.conclude(self.context())
                 return self.finish(trajectory, step, self.o.fallback.name)
+            self.model_out_of_time()
             context = self.context()
             self.attempts += 1
             try:
@@ -209,7 +245,10 @@ class _Run:
             except Exception as exc:  # any planner failure is retried, then falls back
                 failures += 1
                 self.charge_failed_attempt(exc)
-                self.notes.append(f"planner {self.planner.name} step {self.attempts} failed: {_short(exc)}")
+                # an endpoint's error body can echo the request's bearer token: redacted like tool output
+                self.notes.append(
+                    f"planner {self.planner.name} step {self.attempts} failed: {redact(_short(exc))}"
+                )
                 if failures > self.o.budget.max_retries:
                     if self.planner is self.o.fallback:
                         raise  # the heuristic planner failing is a bug, not a model hiccup
@@ -330,8 +369,20 @@ class _Run:
             )
         raw_root = args.get("root_cause")
         root: dict[str, Any] = raw_root if isinstance(raw_root, dict) else {}
+        detected = bool(args.get("detected", True))
+        read_any = any(h.result is not None and h.result.status != "error" for h in self.history)
+        undetermined = not detected and not read_any
+        confidence = discounted(step.confidence, len(unread))
+        if undetermined:
+            # "nothing found" after reading nothing is not a finding: say so instead of "healthy"
+            self.notes.append(
+                "undetermined: no read of the cluster succeeded, so no fault could be ruled out"
+            )
+            args = {**args, "summary": UNDETERMINED_SUMMARY, "system_level": "", "fault_type": ""}
+            root = {}
+            confidence = 0.0
         return Diagnosis(
-            detected=bool(args.get("detected", True)),
+            detected=detected,
             faulty_components=[str(c) for c in args.get("faulty_components") or []],
             root_cause=RootCause(
                 system_level=str(args.get("system_level") or root.get("system_level") or ""),
@@ -340,7 +391,7 @@ class _Run:
             ),
             evidence=self.evidence(args.get("evidence")),
             remediations=remediations,
-            confidence=discounted(step.confidence, len(unread)),
+            confidence=confidence,
             steps=index,
             tokens=TokenCount.model_validate({"in": self.tokens_in, "out": self.tokens_out}),
             seconds=round(time.monotonic() - self.started, 4),
@@ -350,6 +401,7 @@ class _Run:
             degraded=self.degraded,
             notes=self.notes,
             unread=unread,
+            undetermined=undetermined,
         )
 
     def evidence(self, cited: Any) -> list[Evidence]:

@@ -102,6 +102,8 @@ class Diagnosis(BaseModel):
     # Reads that failed (``tool(args): error``): a non-empty list makes this a partial diagnosis,
     # its confidence lowered accordingly (aoi.agents.coverage).
     unread: list[str] = Field(default_factory=list)
+    # No read of the cluster succeeded: ``detected=False`` then means "not checked", never "healthy".
+    undetermined: bool = False
 
     def to_json_dict(self) -> dict[str, Any]:
         """The DESIGN.md JSON shape (``tokens`` as ``{"in", "out"}``)."""

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from aoi.agents.backends.base import BackendError
 from aoi.agents.memory import build_memory
 from aoi.agents.observer import Budget, Observer, WriteToolRefused
 from aoi.agents.planners.base import PlannerContext, PlannerError, PlannerOutput
@@ -14,6 +15,7 @@ from aoi.agents.records import Step
 from aoi.agents.tools import read_tools
 from aoi.agents.tools.base import ToolCall, ToolDef
 from tests.agents.fake_backend import FakeBackend, pod
+from tests.agents.faulty_backend import FaultyReadBackend
 
 NS = "test-hotel-reservation"
 INCIDENT = f"Pods are failing in namespace {NS}."
@@ -295,3 +297,71 @@ def test_an_empty_answer_to_the_re_ask_replaces_the_earlier_notes() -> None:
     planner = ScriptedPlanner(script)
     Observer(read_tools(backend()), planner, guidance=guidance).run(INCIDENT, task="analysis")
     assert [c.guidance for c in planner.contexts] == [["a note for the incident text"]] * 3 + [[]]
+
+
+class HangingPlanner(ScriptedPlanner):
+    """A model endpoint that hangs: each step takes all the seconds it is told remain, then fails
+    (what a request timeout sized from ``budget_left.seconds`` does)."""
+
+    def __init__(self, clock: list[float]) -> None:
+        super().__init__([PlannerError("timed out")], name="hung-model")
+        self.clock = clock
+
+    def next_step(self, context: PlannerContext) -> PlannerOutput:
+        self.clock[0] += max(0.0, context.budget_left.seconds)
+        return super().next_step(context)
+
+
+def test_a_hung_model_leaves_the_fallback_its_reserve_to_investigate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two 60 s timeouts once took a 120 s deadline whole and the heuristic concluded "no fault found"
+    from nothing; the model is now told the deadline minus the fallback's reserve, and once it has
+    used that, the heuristic reads the cluster in the reserve."""
+    clock = [1000.0]
+    monkeypatch.setattr("aoi.agents.observer.time.monotonic", lambda: clock[0])
+    planner = HangingPlanner(clock)
+    budget = Budget(deadline_s=120.0, max_retries=5)
+    assert budget.fallback_reserve_s == 30.0
+    trajectory = Observer(read_tools(backend()), planner, budget).run(INCIDENT, task="localization")
+    diagnosis = trajectory.diagnosis
+    assert diagnosis is not None
+    assert planner.contexts[0].budget_left.seconds == 90.0, "the model is told 120 s minus the 30 s reserve"
+    assert clock[0] == 1090.0, "the model spent only its share"
+    assert any("used its share of the 120s deadline" in n for n in diagnosis.notes)
+    assert diagnosis.degraded and diagnosis.planner == "hung-model->heuristic"
+    assert trajectory.steps and all(s.planner == "heuristic" for s in trajectory.steps)
+    assert diagnosis.detected and diagnosis.faulty_components == ["geo"], "found in the reserve"
+    assert not diagnosis.undetermined
+
+
+def test_a_run_that_read_nothing_is_undetermined_not_healthy() -> None:
+    planner = ScriptedPlanner([probe("get_pods", namespace=NS)])
+    down = BackendError("503 the API server is unavailable")
+    reads = ("list_objects", "get_object", "pod_logs", "metric_names", "prom_query", "prom_query_range")
+    failing = FaultyReadBackend(backend(), {name: down for name in (*reads, "trace_services", "find_traces")})
+    trajectory = Observer(read_tools(failing), planner, Budget(max_steps=3)).run(INCIDENT)
+    diagnosis = trajectory.diagnosis
+    assert diagnosis is not None and not diagnosis.detected
+    assert diagnosis.undetermined and diagnosis.confidence == 0.0
+    assert diagnosis.root_cause.summary.startswith("Not determined: no read of the cluster succeeded")
+    assert "healthy" not in diagnosis.root_cause.summary.lower()
+    assert diagnosis.unread, "the failed reads are named"
+
+
+def test_a_healthy_answer_after_real_reads_is_not_undetermined() -> None:
+    healthy = FakeBackend({"Pod": [pod("user-abc12-y2", NS, "user")]})
+    planner = ScriptedPlanner(
+        [
+            probe("get_pods", namespace=NS),
+            Step(action_type="submit", summary="fine", args={"detected": False}),
+        ]
+    )
+    diagnosis = Observer(read_tools(healthy), planner).run(INCIDENT).diagnosis
+    assert diagnosis is not None and not diagnosis.detected and not diagnosis.undetermined
+
+
+def test_a_planner_error_that_echoes_a_token_is_redacted_in_the_notes() -> None:
+    key = "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    planner = ScriptedPlanner([PlannerError(f"401 invalid api key Bearer {key}"), SUBMIT])
+    diagnosis = Observer(read_tools(backend()), planner).run(INCIDENT).diagnosis
+    assert diagnosis is not None and diagnosis.notes
+    assert key not in " ".join(diagnosis.notes)

@@ -73,6 +73,18 @@ def test_degraded_diagnosis_says_it_fell_back() -> None:
     assert "Degraded" in text and "model timed out" in text
 
 
+def test_an_undetermined_diagnosis_is_not_shown_as_no_fault_found() -> None:
+    undetermined = _diagnosis(
+        detected=False,
+        undetermined=True,
+        faulty_components=[],
+        root_cause=RootCause(summary="Not determined"),
+    )
+    text = _all_text(build_diagnosis_blocks(undetermined, "inv_1", None))
+    assert "Undetermined" in text and "No fault found" not in text
+    assert "No fault found" in _all_text(build_diagnosis_blocks(_diagnosis(detected=False), "inv_1", None))
+
+
 def test_every_section_respects_slack_length_limits() -> None:
     huge = "x" * 10_000
     diagnosis = _diagnosis(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -124,7 +125,8 @@ def _investigate(
 
 def _print_diagnosis(console: Console, diagnosis: Diagnosis) -> None:
     table = Table(show_header=False, box=None)
-    table.add_row("detected", str(diagnosis.detected))
+    detected = "undetermined (no read succeeded)" if diagnosis.undetermined else str(diagnosis.detected)
+    table.add_row("detected", detected)
     table.add_row("faulty components", ", ".join(diagnosis.faulty_components) or "-")
     table.add_row("root cause", f"{diagnosis.root_cause.system_level} / {diagnosis.root_cause.fault_type}")
     table.add_row("summary", diagnosis.root_cause.summary)
@@ -132,6 +134,8 @@ def _print_diagnosis(console: Console, diagnosis: Diagnosis) -> None:
         table.add_row("proposed fix", f"{rem.command}  [dim](risk {rem.risk}, rule {rem.rule_id})[/dim]")
     table.add_row("planner", f"{diagnosis.planner}{' (degraded)' if diagnosis.degraded else ''}")
     table.add_row("steps / seconds", f"{diagnosis.steps} / {diagnosis.seconds:.2f}")
+    for note in diagnosis.notes:  # why it degraded, what could not be read: the operator's first question
+        table.add_row("note", escape(note))
     console.print(Panel(table, title="Diagnosis", title_align="left"))
 
 

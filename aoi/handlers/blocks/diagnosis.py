@@ -78,6 +78,9 @@ def build_diagnosis_blocks(
     if diagnosis.detected:
         title = ":large_orange_circle: Diagnosis"
         cause = escape(root.summary) if root.summary else "(no summary given)"
+    elif diagnosis.undetermined:
+        title = ":white_circle: Undetermined: nothing could be read"
+        cause = escape(root.summary) if root.summary else "No read of the cluster succeeded."
     else:
         title = ":large_green_circle: No fault found"
         cause = escape(root.summary) if root.summary else "The tools showed no anomaly."
@@ -128,6 +131,8 @@ def build_diagnosis_blocks(
 
 def diagnosis_fallback_text(diagnosis: Diagnosis) -> str:
     """The notification text for the summary message (Slack shows it where blocks are not rendered)."""
+    if diagnosis.undetermined:
+        return "AOI diagnosis: undetermined, no read of the cluster succeeded"
     if not diagnosis.detected:
         return "AOI diagnosis: no fault found"
     components = ", ".join(diagnosis.faulty_components) or "unknown component"
