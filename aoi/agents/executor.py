@@ -159,13 +159,18 @@ class Executor:
         request: ActionRequest,
         actor: Actor,
         approvals: Sequence[str] | None = None,
+        approved_command: str | None = None,
     ) -> ExecutionResult:
         """Run ``request`` once for ``proposal_id`` on ``actor``'s approval (module docstring).
 
         ``approvals`` — the distinct user ids who approved the proposal, when the caller keeps them —
         are counted against the rule that allows the request *now*: a policy tightened after the
         proposal was posted (one approval then, two now) refuses the fix instead of running it on the
-        approvals the old policy asked for."""
+        approvals the old policy asked for.
+
+        ``approved_command`` — the command the approvers were shown — must be what the policy renders
+        now: a rule whose template was edited after the proposal (a patch path changed from
+        ``targetPort`` to ``port``) would otherwise run something nobody approved."""
         base: dict[str, Any] = {
             "proposal_id": proposal_id,
             "verb": request.verb,
@@ -203,11 +208,19 @@ class Executor:
                 action = render_action(self.policy, request)
                 ops = plan_ops(action)
             except (RequestRefused, BackendError) as exc:
-                refusal = f"refused: {exc}"
+                text = str(exc)
+                refusal = text if text.startswith("refused: ") else f"refused: {text}"
             else:
-                unsafe = check_preconditions(self.reader, action)
-                if unsafe is not None:
-                    refusal = f"refused: {unsafe}"
+                if approved_command is not None and action.command != approved_command:
+                    refusal = (
+                        f"refused: the policy now renders this fix as `{action.command}`, not the "
+                        f"`{approved_command}` that was approved (rule {action.rule_id} changed after it "
+                        "was proposed); ask AOI for a fresh proposal"
+                    )
+                else:
+                    unsafe = check_preconditions(self.reader, action)
+                    if unsafe is not None:
+                        refusal = f"refused: {unsafe}"
         if refusal is not None:
             self._audit(
                 actor,

@@ -245,9 +245,14 @@ def make_executor(
             sleep=backends.sleep,
             name=name,
         )
-        # the approvals the store recorded, counted against the policy as it is now
+        # the approvals the store recorded, counted against the policy as it is now, and the command
+        # the approvers were shown, which the policy must still render
         return executor.execute(
-            proposal_id, request, actor, approvals=repo.list_approvals(store, proposal_id)
+            proposal_id,
+            request,
+            actor,
+            approvals=repo.list_approvals(store, proposal_id),
+            approved_command=repo.get_proposal(store, proposal_id).command or None,
         )
 
     return execute

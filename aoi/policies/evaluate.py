@@ -104,10 +104,16 @@ def _check_where(
     pattern = catalogue.namespace_pattern(rule.verb)
     if pattern is not None:
         ns = request.namespace
-        if not re.fullmatch(pattern, ns[:256]):
+        # checked whole: a length cap of 253 first (as for targets), never a prefix — a 256-character
+        # prefix once passed a region pattern with a shell payload after it
+        if len(ns) > 253 or not re.fullmatch(pattern, ns):
             return f"namespace {_short(ns)} is not a valid {spec.scope.replace('_', ' ')} name (no wildcards)"
-        if spec.platform == "kubernetes" and any(fnmatchcase(ns, glob) for glob in policy.denied_namespaces):
-            return f"namespace {ns!r} is protected (denied_namespaces); AOI never writes there"
+        if spec.platform == "kubernetes" and any(
+            fnmatchcase(ns, glob) for glob in policy.protected_namespaces
+        ):
+            return (
+                f"namespace {ns!r} is protected (control plane or denied_namespaces); AOI never writes there"
+            )
         if not any(fnmatchcase(ns, glob) for glob in rule.namespaces):
             return f"namespace {ns!r} is not one where {rule.verb} is allowed ({', '.join(rule.namespaces)})"
     target = request.target
@@ -123,6 +129,8 @@ def _check_where(
 
 
 def _check_params(rule: Rule, spec: VerbSpec, params: dict[str, Any]) -> str | None:
+    """Check ``params`` against ``rule``, filling the rule's defaults in: the caller passes each rule a
+    copy of its own, so a default of a rule that then fails cannot leak into the next rule tried."""
     unknown = sorted(set(params) - set(rule.params))
     if unknown:
         names = ", ".join(_short(name) for name in unknown)
@@ -167,9 +175,8 @@ def _decide(policy: Policy, request: Any, actor: Any, catalogue: Catalogue) -> D
     failures = []
     for rule in rules:
         spec = catalogue.verbs[rule.verb]
-        problem = _check_where(rule, spec, catalogue, policy, parsed) or _check_params(
-            rule, spec, parsed.params
-        )
+        params = dict(parsed.params)
+        problem = _check_where(rule, spec, catalogue, policy, parsed) or _check_params(rule, spec, params)
         if problem is None:
             users, groups = _approvers_of(policy, rule)
             where = f" in {parsed.namespace}" if catalogue.namespace_pattern(rule.verb) else ""
@@ -185,7 +192,7 @@ def _decide(policy: Policy, request: Any, actor: Any, catalogue: Catalogue) -> D
                 approvals_required=rule.approvals_required,
                 approver_users=users,
                 approver_groups=groups,
-                params=parsed.params,
+                params=params,
             )
         failures.append((rule.id, problem))
     if len(failures) == 1:

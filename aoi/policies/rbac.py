@@ -111,7 +111,7 @@ def _namespaces(
             else:
                 matched = [glob]
             for ns in matched:
-                if any(fnmatchcase(ns, denied) for denied in policy.denied_namespaces):
+                if any(fnmatchcase(ns, denied) for denied in policy.protected_namespaces):
                     warnings.append(
                         f"rule {rule.id}: namespace {ns!r} is denied by the policy; no Role for it"
                     )

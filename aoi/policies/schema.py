@@ -95,6 +95,9 @@ class Rule(BaseModel):
         return self
 
 
+PROTECTED_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
+
+
 class Policy(BaseModel):
     """A whole policy file. ``definitions`` is free-form (a place for YAML anchors)."""
 
@@ -102,15 +105,21 @@ class Policy(BaseModel):
 
     version: Literal[1]
     definitions: Any = None
-    denied_namespaces: list[str] = Field(
-        default_factory=lambda: ["kube-system", "kube-public", "kube-node-lease"]
-    )
+    # in addition to PROTECTED_NAMESPACES, which no policy file can allow
+    denied_namespaces: list[str] = Field(default_factory=list)
     two_person_rule: bool = True
     requesters: ApproverSet | None = None
     approvers: dict[str, ApproverSet] = Field(min_length=1)
     rules: list[Rule] = Field(min_length=1)
 
     _source: str = PrivateAttr(default="<memory>")
+
+    @property
+    def protected_namespaces(self) -> tuple[str, ...]:
+        """Namespaces (globs) AOI never writes in: the control plane's, always, plus the file's own
+        ``denied_namespaces``. A file that listed only its own once replaced the built-in three and
+        let ``namespaces: ['*']`` scale CoreDNS in kube-system."""
+        return tuple(dict.fromkeys([*PROTECTED_NAMESPACES, *self.denied_namespaces]))
 
     @property
     def source(self) -> str:

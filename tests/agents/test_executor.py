@@ -207,6 +207,30 @@ def test_a_policy_tightened_after_approval_refuses_a_fix_with_too_few_approvals(
     assert twice.status == "succeeded"
 
 
+def test_a_rule_edited_after_approval_does_not_run_a_command_nobody_approved(
+    cluster: SimCluster, tmp_path: Any
+) -> None:
+    """Same rule id, the patch path changed from targetPort to port: what the approvers saw is not
+    what would run, so nothing runs."""
+    import pathlib
+
+    from aoi.policies import render_action, schema
+
+    approved = render_action(load_policy(None), FIX).command
+    text = (pathlib.Path(schema.__file__).parent / "default.yaml").read_text()
+    edited = text.replace("'/spec/ports/{port_index}/targetPort'", "'/spec/ports/{port_index}/port'")
+    assert edited != text
+    (tmp_path / "edited.yaml").write_text(edited)
+    executor, writer, _ = make(cluster)
+    executor.policy = load_policy(tmp_path / "edited.yaml")
+    result = executor.execute("prop_e1", FIX, APPROVER, approved_command=approved)
+    assert result.status == "refused" and "not the" in result.detail and "targetPort" in result.detail
+    assert writer.writes == []
+    unchanged, writer2, _ = make(cluster)
+    assert unchanged.execute("prop_e2", FIX, APPROVER, approved_command=approved).status == "succeeded"
+    assert writer2.writes
+
+
 def test_a_scale_whose_stated_current_replicas_are_not_the_live_ones_is_refused(cluster: SimCluster) -> None:
     """The 4× bound is checked against the planner's number; a made-up 1,000 would allow 1 → 20."""
     executor, _, audit = make(cluster)

@@ -136,6 +136,65 @@ def test_denied_namespace_wins_over_a_catch_all_glob() -> None:
     ).allowed
 
 
+def test_a_policys_own_denied_namespaces_add_to_the_control_planes_never_replace_them() -> None:
+    """A file listing only ``payments`` once replaced the built-in list, and ``namespaces: ['*']``
+    then allowed scaling CoreDNS in kube-system."""
+    data = minimal_policy(denied_namespaces=["payments"])
+    data["rules"][0]["namespaces"] = ["*"]
+    policy = parse_policy(data, "test")
+    params = {"replicas": 2, "current_replicas": 1}
+    for protected in ("kube-system", "kube-public", "kube-node-lease", "payments"):
+        decision = evaluate(policy, Request("scale", "coredns", protected, params))
+        assert not decision.allowed and "protected" in decision.reason, protected
+    assert evaluate(policy, Request("scale", "web", "shop", params)).allowed
+
+
+def test_an_over_long_namespace_is_refused_whole_not_checked_by_its_prefix(policy: Policy) -> None:
+    """A region of 256 valid characters once hid a shell payload after them."""
+    region = "us-" + "a" * 251 + "-1" + ".evil.example/#; rm -rf ~"
+    decision = evaluate(policy, Request("ec2_reboot", "i-0123456789abcdef0", region))
+    assert not decision.allowed and "not a valid" in decision.reason
+
+
+def test_a_default_of_a_rule_that_failed_does_not_leak_into_the_next_rule() -> None:
+    """Rules for a verb are tried in order; the first rule's default (port_index 3), written before
+    its own check failed, once reached the patch the second rule allowed."""
+    rule = {
+        "verb": "patch_service_target_port",
+        "description": "target port",
+        "namespaces": ["shop"],
+        "risk": "low",
+        "approvers": ["sre"],
+        "patch": {
+            "type": "json",
+            "body": [
+                {"op": "replace", "path": "/spec/ports/{port_index}/targetPort", "value": "{target_port}"}
+            ],
+        },
+        "command": "kubectl -n {namespace} patch service {target} --type=json -p {patch}",
+    }
+    first = {
+        **rule,
+        "id": "low-ports",
+        "params": {
+            "port_index": {"type": "int", "min": 0, "max": 15, "default": 3},
+            "target_port": {"type": "int", "min": 1, "max": 100},
+        },
+    }
+    second = {
+        **rule,
+        "id": "any-port",
+        "params": {
+            "port_index": {"type": "int", "min": 0, "max": 15, "default": 0},
+            "target_port": {"type": "int", "min": 1, "max": 65535},
+        },
+    }
+    policy = parse_policy(minimal_policy(rules=[first, second]), "test")
+    decision = evaluate(policy, Request("patch_service_target_port", "web", "shop", {"target_port": 9090}))
+    assert decision.allowed and decision.rule_id == "any-port"
+    assert decision.params["port_index"] == 0
+
+
 def test_namespace_globs_match_concrete_namespaces() -> None:
     policy = parse_policy(minimal_policy(), "test")
     params = {"replicas": 2, "current_replicas": 1}

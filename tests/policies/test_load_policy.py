@@ -46,7 +46,7 @@ def test_default_policy_high_risk_rules_need_two_approvers(policy: Policy) -> No
 
 
 def test_default_policy_never_allows_kube_system(policy: Policy) -> None:
-    assert "kube-system" in policy.denied_namespaces
+    assert {"kube-system", "kube-public", "kube-node-lease"} <= set(policy.protected_namespaces)
 
 
 def _error_for(write_policy: Callable[[dict[str, Any]], Path], data: dict[str, Any]) -> str:
