@@ -149,6 +149,7 @@ def planner_spec(settings: Settings) -> PlannerSpec:
                 "model": settings.llm_model,
                 "api_key": settings.llm_api_key,
                 "timeout_s": settings.llm_timeout_s,
+                "max_tokens": settings.llm_max_tokens,
             },
         )
     if settings.planner == "local":

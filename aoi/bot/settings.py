@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     llm_model: str | None = Field(default=None, alias="AOI_LLM_MODEL")
     llm_api_key: str | None = Field(default=None, alias="AOI_LLM_API_KEY")
     llm_timeout_s: float = Field(default=60.0, gt=0, alias="AOI_LLM_TIMEOUT_S")
+    # completion tokens per step; reasoning models (Qwen3, DeepSeek-R1, o-series) think inside them
+    llm_max_tokens: int = Field(default=512, ge=16, le=131_072, alias="AOI_LLM_MAX_TOKENS")
     local_model_path: Path | None = Field(default=None, alias="AOI_LOCAL_MODEL_PATH")
     local_adapter_path: Path | None = Field(default=None, alias="AOI_LOCAL_ADAPTER_PATH")
     # constrained: the step grammar picks what the model may write (always a valid step); free: plain

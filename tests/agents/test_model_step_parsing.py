@@ -83,6 +83,28 @@ def test_unknown_tool_raises_a_typed_error_naming_the_real_tools() -> None:
     assert "get_logs, get_pods" in caught.value.reason
 
 
+def test_a_reasoning_models_thinking_is_skipped_whatever_it_plans() -> None:
+    """Qwen3 / DeepSeek-R1 via Ollama put ``<think>`` in the content; its planned steps (six of them,
+    one naming a tool that does not exist) once hid the real answer or sank it."""
+    plans = " ".join(
+        f'maybe {{"action_type": "probe", "tool": "get_pods", "args": {{"n": {i}}}}}' for i in range(6)
+    )
+    answer = '{"action_type": "probe", "tool": "get_logs", "args": {"name": "geo"}}'
+    text = f'<think>{plans} or {{"tool": "kubectl_get"}}</think>\n{answer}'
+    assert parse_step(text, TOOLS).step.tool == "get_logs"
+    template_opened = f"{plans}</think>{answer}"  # the chat template wrote the opening tag
+    assert parse_step(template_opened, TOOLS).step.tool == "get_logs"
+    with pytest.raises(StepParseError, match="only reasoning"):
+        parse_step(f"<think>{plans} and then I ran out of tok", TOOLS)
+
+
+def test_a_tool_named_in_passing_does_not_sink_the_valid_step_after_it() -> None:
+    text = (
+        'Not {"action_type": "probe", "tool": "kubectl_get"} but {"action_type": "probe", "tool": "get_pods"}'
+    )
+    assert parse_step(text, TOOLS).step.tool == "get_pods"
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [

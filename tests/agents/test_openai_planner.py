@@ -198,6 +198,25 @@ def test_client_errors_are_not_retried_and_name_the_settings(serve: Any, sleeps:
     assert len(server.completion_requests) == 1 and sleeps.calls == []
 
 
+def test_a_reasoning_model_out_of_tokens_is_told_apart_and_not_reasked(serve: Any, sleeps: Sleeps) -> None:
+    """content None, finish_reason length: the whole budget went on thinking; asking again would
+    spend it the same way, so the error names the setting to raise."""
+    server = serve([Scripted(content=None, finish_reason="length"), step_reply(PROBE)])
+    with pytest.raises(ModelUnavailableError, match=r"all 64 completion tokens.*AOI_LLM_MAX_TOKENS"):
+        make_planner(server, sleeps, max_tokens=64).next_step(context())
+    assert len(server.completion_requests) == 1
+    assert server.completion_requests[0]["max_tokens"] == 64
+
+
+def test_a_thinking_model_answer_in_content_is_parsed_after_its_think_block(
+    serve: Any, sleeps: Sleeps
+) -> None:
+    plans = " ".join('{"action_type": "probe", "tool": "kubectl_get"}' for _ in range(7))
+    server = serve([reply(f"<think>{plans}</think>\n{json.dumps(PROBE)}")])
+    assert make_planner(server, sleeps).next_step(context()).step.tool == "get_pods"
+    assert len(server.completion_requests) == 1, "no re-ask"
+
+
 def test_missing_usage_is_estimated_from_the_text(serve: Any, sleeps: Sleeps) -> None:
     server = serve([step_reply(PROBE, usage=None)])
     output = make_planner(server, sleeps).next_step(context())

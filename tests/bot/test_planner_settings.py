@@ -27,3 +27,12 @@ def test_the_local_model_takes_a_gpu_when_there_is_one_unless_pinned() -> None:
     assert pinned.options["device"] == "cuda:1"
     with pytest.raises(ValidationError, match="AOI_LOCAL_DEVICE"):
         Settings(AOI_PLANNER="local", AOI_LOCAL_DEVICE="gpu")
+
+
+def test_the_openai_planners_completion_budget_comes_from_aoi_llm_max_tokens() -> None:
+    endpoint = {"AOI_PLANNER": "openai", "AOI_LLM_BASE_URL": "http://127.0.0.1:9/v1", "AOI_LLM_MODEL": "m"}
+    assert planner_spec(Settings(**endpoint)).options["max_tokens"] == 512  # type: ignore[arg-type]
+    thinking = Settings(**endpoint, AOI_LLM_MAX_TOKENS="4096")  # type: ignore[arg-type]
+    assert planner_spec(thinking).options["max_tokens"] == 4096
+    with pytest.raises(ValidationError, match="AOI_LLM_MAX_TOKENS"):
+        Settings(**endpoint, AOI_LLM_MAX_TOKENS="0")  # type: ignore[arg-type]

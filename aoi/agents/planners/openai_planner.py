@@ -207,6 +207,13 @@ class OpenAIPlanner:
                 failures.append(f"timed out after {min(self.timeout_s, remaining):.1f}s")
             except openai.APIConnectionError as error:
                 failures.append(f"connection failed: {error}")
+            except _OutOfTokens:
+                # asking again spends the same tokens the same way: say what to change instead
+                raise ModelUnavailableError(
+                    f"the model used all {self.max_tokens} completion tokens without answering (a "
+                    "reasoning model thinking at length?); raise AOI_LLM_MAX_TOKENS or use a model "
+                    "that answers directly"
+                ) from None
             except (json.JSONDecodeError, openai.APIResponseValidationError, _UnusableResponse) as error:
                 failures.append(f"unusable response body: {type(error).__name__}: {error}")
             if attempt == self.max_attempts:
@@ -221,18 +228,31 @@ class OpenAIPlanner:
         raise ModelUnavailableError(f"model endpoint unavailable after {len(failures)} attempt(s): {detail}")
 
 
+class _OutOfTokens(Exception):
+    """The whole completion budget went before any answer (a reasoning model thinking at length)."""
+
+
 def _to_completion(response: Any) -> Completion:
     choices = getattr(response, "choices", None)
     if not choices:
-        raise _UnusableResponse("no choices in the response")
-    message = choices[0].message
+        error = getattr(response, "error", None)  # some gateways answer 200 with an error object
+        raise _UnusableResponse(f"no choices in the response{f': {error}' if error else ''}")
+    message = getattr(choices[0], "message", None)
+    if message is None:  # a content filter's choice carries no message
+        reason = getattr(choices[0], "finish_reason", None)
+        raise _UnusableResponse(f"the choice has no message (finish_reason {reason!r})")
     content = message.content or ""
     call: tuple[str, str] | None = None
     for tool_call in message.tool_calls or []:
         function = getattr(tool_call, "function", None)
         if function is not None:
-            call = (function.name, function.arguments or "{}")
+            arguments = function.arguments
+            if not isinstance(arguments, str):  # some servers send the arguments as an object
+                arguments = json.dumps(arguments) if arguments is not None else "{}"
+            call = (function.name, arguments or "{}")
             break
+    if not content.strip() and call is None and getattr(choices[0], "finish_reason", None) == "length":
+        raise _OutOfTokens()
     usage = getattr(response, "usage", None)
     return Completion(
         text=content,

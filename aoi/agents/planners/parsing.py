@@ -24,7 +24,8 @@ from pydantic import ValidationError
 from aoi.agents.records import ActionRequest, Step
 
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
-_MAX_CANDIDATES = 6
+_MAX_CANDIDATES = 12
+_THINKING = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.DOTALL | re.IGNORECASE)
 _LITERALS = {
     "True": "true",
     "False": "false",
@@ -69,17 +70,25 @@ def parse_step(
     """
     if not text or not text.strip():
         raise StepParseError("the answer was empty; reply with one JSON object (the step)", text or "")
+    answer = strip_thinking(text)
+    if not answer.strip():
+        raise StepParseError("the answer held only reasoning; end it with one JSON object (the step)", text)
     first_error: StepParseError | None = None
-    for candidate in _candidates(text):
+    unknown_tool: UnknownToolStepError | None = None
+    for candidate in _candidates(answer):
         try:
             obj, repaired = _load_object(candidate)
             step = validate_step_object(obj, tool_names, text, schemas)
-        except UnknownToolStepError:
-            raise
+        except UnknownToolStepError as error:
+            # a tool named in passing (an example, a plan) must not sink a valid step after it
+            unknown_tool = unknown_tool or error
+            continue
         except StepParseError as error:
             first_error = first_error or error
             continue
         return ParsedStep(step=step, repaired=repaired or candidate.strip() != text.strip())
+    if unknown_tool is not None:
+        raise unknown_tool
     if first_error is not None:
         raise first_error
     raise StepParseError("no JSON object found; reply with exactly one JSON object (the step)", text)
@@ -140,6 +149,21 @@ def _check_arguments(step: Step, schema: Mapping[str, Any], text: str) -> None:
             f" (required: {required})",
             text,
         )
+
+
+def strip_thinking(text: str) -> str:
+    """The answer without a reasoning model's thinking: ``<think>…</think>`` blocks (Qwen3,
+    DeepSeek-R1 served by Ollama or llama.cpp without a reasoning parser put them in the content),
+    and everything before a closing tag whose opening tag was in the prompt's template. The braces
+    of planned steps inside the thinking once used up the candidates before the real step."""
+    stripped = _THINKING.sub("", text)
+    for tag in ("think", "thinking", "reasoning"):
+        closing = stripped.rfind(f"</{tag}>")
+        if closing != -1:
+            stripped = stripped[closing + len(tag) + 3 :]
+    if re.match(r"\s*<(think|thinking|reasoning)>", stripped, re.IGNORECASE):
+        return ""  # thinking that never closed: the model ran out of tokens before its answer
+    return stripped
 
 
 def first_object_closed(text: str) -> bool:
