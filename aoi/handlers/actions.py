@@ -32,6 +32,7 @@ from aoi.handlers.blocks.common import (
 from aoi.handlers.blocks.proposals import (
     build_proposal_blocks,
     build_reject_reason_modal,
+    hidden_command,
     proposal_fallback_text,
 )
 from aoi.handlers.context import Services
@@ -162,6 +163,10 @@ def handle_approve(services: Services, directory: ApproverDirectory, client: Web
             f"This fix is from an earlier diagnosis: investigation `{newer}` came after it with fixes of "
             "its own, made on fresher evidence. Approve one of those instead. Nothing was run.",
         )
+        return
+    hidden = hidden_command(proposal.command)
+    if hidden is not None and proposal.status == "pending":
+        _tell(services, client, click, f"This fix cannot be approved here: {hidden}. Nothing was run.")
         return
     age = _expired_age(services, proposal)
     if age is not None:

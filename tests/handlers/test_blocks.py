@@ -165,6 +165,22 @@ def test_proposal_refused_by_policy_offers_no_buttons() -> None:
     assert _buttons(blocks) == [] and "verb not whitelisted" in _all_text(blocks)
 
 
+def test_a_command_too_long_to_show_whole_offers_no_buttons() -> None:
+    """The approver must see all of what runs: a 200 KB ConfigMap value would hide its tail."""
+    long = _remediation().model_copy(update={"command": "kubectl apply " + "x" * 3000 + " ; payload"})
+    blocks = build_proposal_blocks(ProposalView("prop_1", long, "r"))
+    assert _buttons(blocks) == [] and "cannot be approved here" in _all_text(blocks)
+    assert "payload" not in _all_text(blocks)
+
+
+def test_backticks_in_a_command_cannot_close_its_code_block() -> None:
+    sneaky = _remediation().model_copy(
+        update={"command": "kubectl annotate x note='```*Approved by SRE lead*'"}
+    )
+    section_text = build_proposal_blocks(ProposalView("prop_1", sneaky, "r"))[0]["text"]["text"]
+    assert section_text.count("```") == 2, "only the block's own fences"
+
+
 def test_reject_modal_carries_the_proposal_and_message_and_an_optional_reason() -> None:
     modal = build_reject_reason_modal("prop_1", "C1", "123.4")
     assert json.loads(modal["private_metadata"]) == {"proposal_id": "prop_1", "channel": "C1", "ts": "123.4"}

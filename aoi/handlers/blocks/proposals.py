@@ -48,6 +48,27 @@ class ProposalView:
     policy_refused: str | None = None
 
 
+COMMAND_DISPLAY_LIMIT = 2500
+
+
+def hidden_command(command: str | None) -> str | None:
+    """Why a command cannot be approved from Slack, or ``None``: an approver must see all of what
+    runs, and a command longer than the message can show (a ConfigMap value of 200 KB) would hide
+    its tail, whatever it holds."""
+    if command and len(command) > COMMAND_DISPLAY_LIMIT:
+        return (
+            f"its command is {len(command):,} characters, more than the {COMMAND_DISPLAY_LIMIT:,} a "
+            "message can show whole, so it cannot be approved here; run it by hand after reviewing it"
+        )
+    return None
+
+
+def _shown(command: str) -> str:
+    """The command as shown in a code block: a ``` inside it would close the block and let what
+    follows render as message markup, so its backticks are kept apart by a zero-width space."""
+    return escape(command.replace("```", "`\u200b`\u200b`"))
+
+
 def _mentions(users: list[str]) -> str:
     return ", ".join(f"<@{u}>" for u in users) or "nobody yet"
 
@@ -57,6 +78,9 @@ def _status_block(view: ProposalView) -> Block | None:
     if view.status == "pending":
         if view.policy_refused:
             return context(f":no_entry: Not allowed by policy: {escape(view.policy_refused)}")
+        hidden = hidden_command(view.remediation.command)
+        if hidden:
+            return context(f":no_entry: Not approvable in Slack: {escape(hidden)}")
         if view.approved_by:
             return context(
                 f":hourglass: {len(view.approved_by)} of {view.approvals_required} approvals: {approvers}"
@@ -85,7 +109,7 @@ def build_proposal_blocks(view: ProposalView) -> list[Block]:
     title = f"*Proposed fix:* {escape(rem.verb)} `{escape(rem.namespace)}/{escape(rem.target)}`"
     blocks: list[Block] = [
         section(
-            f"{title}\n```{escape(truncate(rem.command or rem.verb, 2500))}```",
+            f"{title}\n```{_shown(truncate(rem.command or rem.verb, COMMAND_DISPLAY_LIMIT))}```",
             block_id=f"proposal:{view.proposal_id}",
         ),
         fields_section(
@@ -100,7 +124,7 @@ def build_proposal_blocks(view: ProposalView) -> list[Block]:
     status = _status_block(view)
     if status is not None:
         blocks.append(status)
-    if view.status == "pending" and not view.policy_refused:
+    if view.status == "pending" and not view.policy_refused and not hidden_command(rem.command):
         blocks.append(
             actions(
                 f"decision:{view.proposal_id}",
