@@ -38,8 +38,12 @@ def test_a_relative_downgrade_that_reaches_base_needs_yes_and_loses_nothing_with
     assert runner.invoke(app, ["db", "upgrade", "--url", url]).exit_code == 0
     store = Store.open(url)
     repo.create_incident(store, title="orders DB is slow", source="cli")
-    refused = runner.invoke(app, ["db", "downgrade", "-1", "--url", url])  # `-1` is a revision, not a flag
+    refused = runner.invoke(app, ["db", "downgrade", "-2", "--url", url])  # `-2` is a revision, not a flag
     assert refused.exit_code == 1 and "reaches 'base'" in refused.output and "--yes" in refused.output
+    one_back = runner.invoke(app, ["db", "downgrade", "-1", "--url", url])  # 0002 → 0001 drops no table
+    assert one_back.exit_code == 0, one_back.output
+    refused = runner.invoke(app, ["db", "downgrade", "-1", "--url", url])  # now 0001 → base
+    assert refused.exit_code == 1 and "reaches 'base'" in refused.output
     assert [i.title for i in repo.list_incidents(store)] == ["orders DB is slow"]
     store.dispose()
     unknown = runner.invoke(app, ["db", "upgrade", "bogusrev", "--url", url])

@@ -158,7 +158,7 @@ class Executor:
         proposal_id: str,
         request: ActionRequest,
         actor: Actor,
-        approvals: Sequence[str] | None = None,
+        approvals: Sequence[str | Actor] | None = None,
         approved_command: str | None = None,
     ) -> ExecutionResult:
         """Run ``request`` once for ``proposal_id`` on ``actor``'s approval (module docstring).
@@ -197,11 +197,13 @@ class Executor:
             refusal = decision.reason
         elif not authorise(self.policy, decision.rule_id, actor, self.extra_approvers):
             refusal = f"refused: {actor.user_id} is not an approver for rule {decision.rule_id}"
-        elif approvals is not None and len(set(approvals)) < decision.approvals_required:
+        elif approvals is not None and (counted := self._counted(decision.rule_id, approvals)) < (
+            decision.approvals_required
+        ):
             refusal = (
                 f"refused: rule {decision.rule_id} now needs {decision.approvals_required} distinct "
-                f"approvals and this fix has {len(set(approvals))} (the policy changed after it was "
-                "proposed); ask AOI for a fresh proposal"
+                f"approvals from its approvers and this fix has {counted} (the policy changed after it "
+                "was proposed); ask AOI for a fresh proposal"
             )
         if refusal is None:
             try:
@@ -249,6 +251,16 @@ class Executor:
         return result
 
     # -- internals ---------------------------------------------------------------------------
+    def _counted(self, rule_id: str | None, approvals: Sequence[str | Actor]) -> int:
+        """Distinct approvers who may approve under ``rule_id`` *now*: a vote from someone since
+        removed from the rule's approvers no longer counts (a bare user id is checked by id alone)."""
+        authorised = {
+            voter.user_id
+            for voter in (Actor(user_id=a) if isinstance(a, str) else a for a in approvals)
+            if authorise(self.policy, rule_id, voter, self.extra_approvers)
+        }
+        return len(authorised)
+
     def _run(
         self, proposal_id: str, action: RenderedAction, ops: list[WriteOp], actor: Actor, base: dict[str, Any]
     ) -> ExecutionResult:

@@ -252,7 +252,10 @@ def make_executor(
             proposal_id,
             request,
             actor,
-            approvals=repo.list_approvals(store, proposal_id),
+            approvals=[
+                Actor(user_id=user, groups=groups or ())
+                for user, groups in repo.list_approval_votes(store, proposal_id)
+            ],
             approved_command=repo.get_proposal(store, proposal_id).command or None,
         )
 

@@ -188,7 +188,7 @@ def handle_approve(services: Services, directory: ApproverDirectory, client: Web
             "was read. Mention me in the thread for a fresh diagnosis. Nothing was run.",
         )
         return
-    result = repo.approve_proposal(services.store, proposal.id, click.user)
+    result = repo.approve_proposal(services.store, proposal.id, click.user, list(resolution.actor.groups))
     outcome = result.outcome
     metrics.DECISIONS.labels(outcome.value).inc()
     if outcome == repo.DecisionOutcome.APPROVED:

@@ -152,6 +152,8 @@ class ProposalApproval(StoreModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     proposal_id: str = Field(foreign_key="proposals.id", index=True, max_length=40)
     approver: str = Field(max_length=64)
+    # the Slack user groups the approver was resolved to when voting (re-checked at execution)
+    groups: list[str] | None = _json(nullable=True)
     created_at: datetime = _when()
 
 

@@ -125,6 +125,21 @@ def list_approvals(store: Store, proposal_id: str) -> list[str]:
         return _approvers(session, proposal_id)
 
 
+def list_approval_votes(store: Store, proposal_id: str) -> list[tuple[str, tuple[str, ...] | None]]:
+    """Each approver with the user groups they were resolved to when voting (``None``: not recorded),
+    in voting order: what the executor re-checks against the policy as it is then."""
+    statement = (
+        select(ProposalApproval.approver, ProposalApproval.groups)
+        .where(ProposalApproval.proposal_id == proposal_id)
+        .order_by(col(ProposalApproval.id))
+    )
+    with store.transaction() as session:
+        return [
+            (approver, None if groups is None else tuple(str(g) for g in groups))
+            for approver, groups in session.exec(statement).all()
+        ]
+
+
 def _approvers(session: Session, proposal_id: str) -> list[str]:
     statement = (
         select(ProposalApproval.approver)
@@ -138,8 +153,13 @@ def _snapshot(proposal: Proposal) -> dict[str, Any]:
     return {"status": proposal.status, "decided_by": proposal.decided_by}
 
 
-def approve_proposal(store: Store, proposal_id: str, approver: str) -> DecisionResult:
+def approve_proposal(
+    store: Store, proposal_id: str, approver: str, groups: Sequence[str] | None = None
+) -> DecisionResult:
     """Record ``approver``'s approval; the vote that reaches ``approvals_required`` approves.
+
+    ``groups`` — the Slack user groups the approver was resolved to — are kept with the vote so that
+    the executor can re-check it under the policy in force when the fix runs.
 
     Exactly one caller ever gets ``APPROVED`` for a proposal, however many processes click at once.
     Authorisation (is this person an approver?) is the caller's job, via the policy, before this.
@@ -152,7 +172,12 @@ def approve_proposal(store: Store, proposal_id: str, approver: str) -> DecisionR
         voted = insert_ignore(
             session,
             ProposalApproval,
-            {"proposal_id": proposal_id, "approver": approver, "created_at": utcnow()},
+            {
+                "proposal_id": proposal_id,
+                "approver": approver,
+                "groups": None if groups is None else [checked_text(g, "group", 64) for g in groups][:100],
+                "created_at": utcnow(),
+            },
             ["proposal_id", "approver"],
         )
         approvers = _approvers(session, proposal_id)

@@ -201,10 +201,21 @@ def test_a_policy_tightened_after_approval_refuses_a_fix_with_too_few_approvals(
     executor, writer, _ = make(cluster)
     executor.policy = load_policy(tmp_path / "tight.yaml")
     once = executor.execute("prop_t1", FIX, APPROVER, approvals=[APPROVER.user_id])
-    assert once.status == "refused" and "now needs 2 distinct approvals and this fix has 1" in once.detail
+    assert (
+        once.status == "refused"
+        and "now needs 2 distinct approvals from its approvers and this fix has 1" in once.detail
+    )
     assert writer.writes == []
     twice = executor.execute("prop_t2", FIX, APPROVER, approvals=["U0AOISRE02", APPROVER.user_id])
     assert twice.status == "succeeded"
+    # a vote from someone who is not (or no longer) an approver of the rule does not count
+    stranger = executor.execute("prop_t3", FIX, APPROVER, approvals=[Actor("U0NOBODY99"), APPROVER])
+    assert stranger.status == "refused" and "has 1" in stranger.detail
+    # one who qualified through a user group counts with the groups recorded with the vote
+    via_group = executor.execute(
+        "prop_t4", FIX, APPROVER, approvals=[Actor("U0GROUPIE1", groups=("sre-oncall",)), APPROVER]
+    )
+    assert via_group.status == "succeeded"
 
 
 def test_a_rule_edited_after_approval_does_not_run_a_command_nobody_approved(

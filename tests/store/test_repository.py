@@ -111,6 +111,16 @@ def test_an_investigation_queued_longer_than_the_cutoff_is_failed_as_never_start
     assert failed.status == "failed" and "never started" in (failed.error or "")
 
 
+def test_a_vote_keeps_the_groups_its_approver_was_resolved_to(store: Store) -> None:
+    """The executor re-checks earlier votes under the policy in force when the fix runs; someone who
+    qualified through a user group needs those groups kept with the vote."""
+    _, [proposal_id] = diagnosed_investigation(store, approvals_required=2)
+    repo.approve_proposal(store, proposal_id, "U1", ["sre-oncall", "S0GROUP01"])
+    repo.approve_proposal(store, proposal_id, "U2")
+    assert repo.list_approval_votes(store, proposal_id) == [("U1", ("sre-oncall", "S0GROUP01")), ("U2", None)]
+    assert repo.list_approvals(store, proposal_id) == ["U1", "U2"]
+
+
 def test_rejection_is_final_and_blocks_execution(store: Store) -> None:
     _, [proposal_id] = diagnosed_investigation(store)
     rejected = repo.reject_proposal(store, proposal_id, "U2", reason="wrong service")
