@@ -282,8 +282,56 @@ def load_policy(path: str | Path | None = None) -> Policy:
         raise PolicyError(file, [f"cannot read the file: {exc.strerror or exc}"]) from exc
     except UnicodeDecodeError as exc:
         raise PolicyError(file, [f"not UTF-8 text (byte {exc.start}): is this the policy file?"]) from exc
+    if len(text) > MAX_POLICY_CHARS:
+        raise PolicyError(file, [f"{len(text):,} characters; a policy file is at most {MAX_POLICY_CHARS:,}"])
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise PolicyError(file, [f"not valid YAML: {exc}"]) from exc
+    except RecursionError:
+        raise PolicyError(file, ["nested too deeply (or an alias that contains itself)"]) from None
+    if _expands_beyond(data, MAX_POLICY_VALUES):
+        raise PolicyError(
+            file,
+            [f"expands to more than {MAX_POLICY_VALUES:,} values: aliases repeated inside aliases?"],
+        )
     return parse_policy(data, file)
+
+
+MAX_POLICY_CHARS = 1_000_000
+MAX_POLICY_VALUES = 100_000
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``safe_load`` that refuses a mapping with a key twice: YAML keeps the last silently, so a
+    second ``users: []`` once emptied an approver set and the file still loaded."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` keys may be overridden by the mapping's own, as YAML means
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expands_beyond(data: Any, limit: int) -> bool:
+    """Whether walking ``data`` visits more than ``limit`` values, aliases counted each time they are
+    used (as every later walk over the policy would): a 14 KB alias bomb expands to 9⁹ values, and a
+    self-referencing alias never ends. Stops counting at ``limit``."""
+    stack, seen = [data], 0
+    while stack:
+        value = stack.pop()
+        seen += 1
+        if seen > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False

@@ -43,6 +43,27 @@ def test_bot_without_slack_credentials_exits_with_a_clear_error(tmp_path: Path) 
     assert result.returncode == 2 and "SLACK_BOT_TOKEN is not set" in result.stderr
 
 
+def test_bot_with_a_missing_policy_file_exits_with_one_line_naming_it(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AOI_"))}
+    env.update(
+        AOI_DATABASE_URL=f"sqlite:///{tmp_path / 'aoi.db'}",
+        AOI_POLICY_FILE=str(tmp_path / "absent.yaml"),
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_SIGNING_SECRET="secret",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "aoi.bot.cli", "bot", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (
+        result.returncode == 2 and "absent.yaml" in result.stderr and "cannot read the file" in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
 def test_bot_process_serves_a_mention_and_finishes_it_when_stopped(tmp_path: Path, db_template: Path) -> None:
     db = tmp_path / "aoi.db"
     shutil.copy(db_template, db)

@@ -12,6 +12,7 @@ import pytest
 from aoi.policies import Policy, PolicyError, load_catalogue, load_policy
 from tests.policies.conftest import minimal_policy
 
+DEFAULT_TEXT = (Path(__file__).parents[2] / "aoi" / "policies" / "default.yaml").read_text(encoding="utf-8")
 REQUIRED_VERBS = {
     "scale",
     "rollout_restart",
@@ -175,6 +176,40 @@ def test_invalid_yaml_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="not valid YAML") as info:
         load_policy(path)
     assert str(path) in str(info.value)
+
+
+def test_a_key_given_twice_is_refused_not_silently_the_last(tmp_path: Path) -> None:
+    """YAML keeps the last of two keys: a second ``users: []`` once emptied an approver set."""
+    path = tmp_path / "twice.yaml"
+    text = DEFAULT_TEXT.replace(
+        "    users: [U0AOISRE01, U0AOISRE02]\n", "    users: [U0AOISRE01, U0AOISRE02]\n    users: []\n"
+    )
+    assert text != DEFAULT_TEXT
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyError, match="duplicate key 'users'"):
+        load_policy(path)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        (  # a 14 KB alias bomb: 9 to the 9th values once walked for minutes
+            "version: 1\na0: &a0 [x, x, x, x, x, x, x, x, x]\n"
+            + "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)),
+            "expands to more than 100,000 values",
+        ),
+        ("version: 1\nx: &x [*x]\n", "expands to more than 100,000 values"),  # an alias inside itself
+        ("version: 1\nx: " + "[" * 3000 + "]" * 3000 + "\n", "nested too deeply"),
+    ],
+    ids=["alias-bomb", "self-alias", "deep-nesting"],
+)
+def test_hostile_yaml_is_a_policy_error_not_a_hang_or_a_traceback(
+    tmp_path: Path, yaml_text: str, message: str
+) -> None:
+    path = tmp_path / "hostile.yaml"
+    path.write_text(yaml_text, encoding="utf-8")
+    with pytest.raises(PolicyError, match=message):
+        load_policy(path)
 
 
 def _strip_none(value: Any) -> Any:

@@ -29,6 +29,7 @@ def bot(
     from aoi.bot.app import SlackConfigError, build_runtime, check_http_settings
     from aoi.bot.settings import get_settings
     from aoi.bot.web import build_web_app, serve, serve_workers
+    from aoi.policies import PolicyError, load_policy
 
     settings = get_settings()
     _configure_logging(settings.log_level)
@@ -42,14 +43,18 @@ def bot(
             raise typer.Exit(2)
         try:
             check_http_settings(settings)
-        except SlackConfigError as exc:
+            load_policy(settings.policy_file)  # each web process loads it: fail here, once, with a reason
+        except (SlackConfigError, PolicyError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from exc
         serve_workers(workers, host, port or settings.port, settings.log_level)
         return
     try:
         runtime = build_runtime(settings)
-    except SlackConfigError as exc:
+    except (
+        SlackConfigError,
+        PolicyError,
+    ) as exc:  # AOI_POLICY_FILE missing or invalid: a line, not a traceback
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     web = build_web_app(
