@@ -1,10 +1,14 @@
 """Kubernetes RBAC derived from a policy: the executor's write Roles and the investigator's read Roles.
 
 The executor's permissions are *derived* — for each namespace, the union of the catalogue's ``rbac``
-entries of the verbs the policy allows there — so the credentials can never exceed the whitelist
-(DESIGN.md §3, "by credentials"). The investigator gets the catalogue's fixed read-only set (no
-secrets). RBAC has no namespace globs: a policy glob such as ``team-*`` only yields Roles for the
-concrete namespaces passed in ``extra_namespaces``; otherwise a warning says what to pass.
+entries of the verbs the policy allows there — so the credentials never allow a verb the whitelist
+does not (DESIGN.md §3, "by credentials"). They are per verb and namespace only: RBAC cannot say
+"pods named mongodb-*" or "PodChaos only" (``resourceNames`` are exact names and do not apply to
+``list``), so a rule's ``targets`` and parameter choices are enforced by the executor's policy check,
+and the generator warns for each rule whose targets RBAC widens. The investigator gets the
+catalogue's fixed read-only set (no secrets). RBAC has no namespace globs: a policy glob such as
+``team-*`` only yields Roles for the concrete namespaces passed in ``extra_namespaces``; otherwise a
+warning says what to pass.
 """
 
 from __future__ import annotations
@@ -139,6 +143,13 @@ def build_rbac(
     sa_ns = service_account_namespace
 
     out.executor.append(_service_account(EXECUTOR, sa_ns))
+    for rule in policy.rules:
+        if rule.targets != ["*"] and catalogue.verbs[rule.verb].rbac:
+            out.warnings.append(
+                f"rule {rule.id}: targets {rule.targets} cannot be expressed in RBAC; the Role grants "
+                f"{rule.verb}'s permissions on every object of its kinds in the namespace, and the "
+                "executor's policy check is what keeps it to those targets"
+            )
     for ns, allowing in per_namespace.items():
         rules = merge_rules(rbac for rule in allowing for rbac in catalogue.verbs[rule.verb].rbac)
         note = "policy rules " + ", ".join(rule.id for rule in allowing)

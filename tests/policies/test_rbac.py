@@ -28,7 +28,13 @@ def _rules(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 def test_committed_manifests_equal_the_generator_output(policy: Policy) -> None:
     manifests = build_rbac(policy)
-    assert manifests.warnings == []
+    # the database repairs may exec only into database pods; RBAC cannot say so (pods/exec on every
+    # pod of the namespace), and the generator says that it is the policy check that narrows it
+    assert [w.split(":")[0] for w in manifests.warnings] == [
+        "rule mongo-grant-roles",
+        "rule mongo-create-user",
+    ]
+    assert all("cannot be expressed in RBAC" in w for w in manifests.warnings)
     regenerate = "regenerate with `aoi policy rbac --out deploy/rbac`"
     assert (DEPLOY / "executor.yaml").read_text() == dump_manifests(
         manifests.executor, "default.yaml", "Executor"
