@@ -148,6 +148,7 @@ class _Run:
         self.planner: Planner = observer.planner
         self.degraded = False
         self.notes: list[str] = []
+        self.rejected: str | None = None  # why the last step was not carried out (for the planner)
         self.asked = symptoms(incident, ())  # the text guidance was last asked with
         self.guidance = observer.guidance(self.asked) if observer.guidance else []
 
@@ -222,6 +223,7 @@ class _Run:
             memory=build_memory(self.history),
             guidance=list(self.guidance),
             budget_left=self.planner_left(),
+            rejected=self.rejected,
         )
 
     # -- the loop ----------------------------------------------------------------------------
@@ -241,7 +243,11 @@ class _Run:
                 output = self.planner.next_step(context)
                 self.tokens_in += max(0, output.prompt_tokens)
                 self.tokens_out += max(0, output.completion_tokens)
-                step = self.validate(output)
+                try:
+                    step = self.validate(output)
+                except Exception as exc:
+                    self.rejected = redact(_short(exc))  # told to the planner on its next try
+                    raise
             except Exception as exc:  # any planner failure is retried, then falls back
                 failures += 1
                 self.charge_failed_attempt(exc)
@@ -261,6 +267,7 @@ class _Run:
                     failures = 0
                 continue
             failures = 0
+            self.rejected = None
             if step.action_type == "submit":
                 return self.finish(trajectory, step, self.planner.name, output)
             result = self.act(step)

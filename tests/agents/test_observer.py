@@ -181,6 +181,27 @@ def test_a_loop_of_identical_probes_counts_as_a_failure() -> None:
     assert any("loop" in n for n in trajectory.diagnosis.notes)
 
 
+def test_the_planner_is_told_why_its_step_was_not_carried_out_and_the_prompt_says_so() -> None:
+    """Re-asked with an identical prompt, a model gives the identical step: the rejection reason goes
+    into the next context (and the model prompt), and is cleared once a step is accepted."""
+    from aoi.agents.planners.prompt import load_template, render_messages
+
+    planner = ScriptedPlanner(
+        [probe("get_pods", namespace=NS)] * 3
+        + [probe("get_nodes"), probe("get_events", namespace=NS), SUBMIT]
+    )
+    Observer(read_tools(backend()), planner, Budget(max_retries=2)).run(INCIDENT)
+    told = [c.rejected for c in planner.contexts]
+    assert told[0] is None
+    rejected = [r for r in told if r]
+    assert rejected and "loop: get_pods" in rejected[0]
+    assert told[-1] is None, "cleared after an accepted step"
+    looped = next(c for c in planner.contexts if c.rejected)
+    user = render_messages(load_template(), looped, [])[1]["content"]
+    assert user.endswith("Reply with a different step.") and "not carried out: " in user
+    assert "loop: get_pods" in user.split("not carried out: ")[1]
+
+
 def test_proposals_outside_the_whitelist_are_dropped() -> None:
     bad = Step(action_type="propose", args={"verb": "delete_namespace", "target": NS, "namespace": NS})
     good = Step(action_type="propose", args={"verb": "rollout_restart", "target": "geo", "namespace": NS})

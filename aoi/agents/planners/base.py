@@ -71,6 +71,9 @@ class PlannerContext:
     budget_left: BudgetLeft = field(
         default_factory=lambda: BudgetLeft(steps=20, tokens=100_000, seconds=300.0)
     )
+    # why the Observer did not carry out the planner's previous step (a loop, an unknown tool, bad
+    # arguments), so that a model asked again does not answer the identical prompt identically
+    rejected: str | None = None
 
     def tool_names(self) -> list[str]:
         return [spec.name for spec in self.tools]

@@ -316,9 +316,15 @@ def render_messages(
             + (" — submit now." if budget.steps <= 1 else "")
         ),
     }
+    user = template.user.substitute(values).strip()
+    if context.rejected:
+        # in the same user message: some chat templates refuse two user turns in a row
+        user += (
+            f"\n\nYour previous step was not carried out: {context.rejected}. Reply with a different step."
+        )
     return [
         {"role": "system", "content": template.system},
-        {"role": "user", "content": template.user.substitute(values).strip()},
+        {"role": "user", "content": user},
     ]
 
 
