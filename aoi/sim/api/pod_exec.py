@@ -13,6 +13,7 @@ before the websocket is accepted.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from typing import Any
@@ -28,6 +29,7 @@ from aoi.sim.errors import SimError
 
 STDOUT, STDERR, ERROR = 1, 2, 3
 PROTOCOLS = ("v4.channel.k8s.io", "v5.channel.k8s.io")
+FIRST_OUTPUT_DELAY_S = 0.3
 
 
 def exit_status(code: int, message: str = "") -> dict[str, Any]:
@@ -83,6 +85,11 @@ class PodExec:
             await self._deny(websocket, ApiError(exc.code, str(exc)))
             return
         await websocket.accept(subprotocol=chosen)
+        # A real process's first output comes some time after the upgrade. kubectl's websocket client
+        # starts reading before it has registered its streams and drops a frame for a stream it does
+        # not know yet ("Unknown stream id 1, discarding message"): answering at once lost the output
+        # on a loaded machine.
+        await asyncio.sleep(FIRST_OUTPUT_DELAY_S)
         await self._finish(websocket, result.stdout, result.stderr, result.code)
 
     @staticmethod
