@@ -33,6 +33,7 @@ from aoi.agents.planners.base import (
     TaskType,
 )
 from aoi.agents.planners.heuristic import HeuristicPlanner
+from aoi.agents.planners.model_steps import ModelMisconfiguredError
 from aoi.agents.proposals import annotate_remediations, parse_action_request
 from aoi.agents.records import (
     ActionRequest,
@@ -255,7 +256,7 @@ class _Run:
                 self.notes.append(
                     f"planner {self.planner.name} step {self.attempts} failed: {redact(_short(exc))}"
                 )
-                if failures > self.o.budget.max_retries:
+                if failures > self.o.budget.max_retries or isinstance(exc, ModelMisconfiguredError):
                     if self.planner is self.o.fallback:
                         raise  # the heuristic planner failing is a bug, not a model hiccup
                     self.degraded = True

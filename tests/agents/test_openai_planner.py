@@ -302,3 +302,20 @@ def test_observer_falls_back_to_the_heuristic_planner_when_the_endpoint_stays_do
     assert any("ModelUnavailableError" in note for note in diagnosis.notes)
     assert len(server.completion_requests) == 2 * planner.max_attempts  # two tries of three attempts
     assert grade(problem, cluster, diagnosis.to_json_dict()).success
+
+
+def test_a_wrong_model_name_falls_back_after_one_request_not_the_retries(sleeps: Sleeps) -> None:
+    """A 404 for the model name fails the same way every time: retrying it only spends the deadline."""
+    problem = load_problem("k8s_target_port-misconfig-localization-1")
+    cluster = SimCluster.from_problem(problem)
+    missing = Scripted(status=404, error_message="The model `gpt-4-typo` does not exist")
+    with FakeOpenAIServer(lambda request: missing) as server:
+        planner = make_planner(server, sleeps)
+        observer = Observer(read_tools(SimReadBackend(cluster)), planner, Budget(max_retries=2))
+        diagnosis = observer.run(
+            "Errors in namespace test-social-network", problem.task, problem.id
+        ).diagnosis
+    assert diagnosis is not None and diagnosis.planner == "openai->heuristic"
+    assert len(server.completion_requests) == 1
+    assert any("HTTP 404" in note and "AOI_LLM_MODEL" in note for note in diagnosis.notes)
+    assert grade(problem, cluster, diagnosis.to_json_dict()).success

@@ -68,6 +68,12 @@ class ModelUnavailableError(ModelPlannerError):
     """The model could not answer: endpoint down, timeouts, 429/5xx after retries, load failure."""
 
 
+class ModelMisconfiguredError(ModelUnavailableError):
+    """The endpoint refused the request itself (a wrong model name's 404, a bad key's 401, an
+    out-of-tokens answer): asking again fails the same way, so the Observer falls back at once
+    instead of spending its retries (and their seconds) on it."""
+
+
 @dataclass(frozen=True)
 class Completion:
     """One model answer: its text, an optional native tool call ``(name, arguments_json)``, usage.

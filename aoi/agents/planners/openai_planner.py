@@ -31,6 +31,7 @@ import openai
 from aoi.agents.planners.base import PlannerContext, PlannerOutput
 from aoi.agents.planners.model_steps import (
     Completion,
+    ModelMisconfiguredError,
     ModelUnavailableError,
     ask_for_step,
 )
@@ -196,8 +197,8 @@ class OpenAIPlanner:
                     f"HTTP 429 rate limited (Retry-After {wait if wait is not None else 'absent'})"
                 )
             except openai.APIStatusError as error:
-                if error.status_code < 500:
-                    raise ModelUnavailableError(
+                if error.status_code < 500 and error.status_code != 408:
+                    raise ModelMisconfiguredError(
                         f"the endpoint refused the request with HTTP {error.status_code}: {error.message} "
                         f"(check AOI_LLM_BASE_URL, AOI_LLM_MODEL={self.model!r} and AOI_LLM_API_KEY)"
                     ) from error
@@ -209,7 +210,7 @@ class OpenAIPlanner:
                 failures.append(f"connection failed: {error}")
             except _OutOfTokens:
                 # asking again spends the same tokens the same way: say what to change instead
-                raise ModelUnavailableError(
+                raise ModelMisconfiguredError(
                     f"the model used all {self.max_tokens} completion tokens without answering (a "
                     "reasoning model thinking at length?); raise AOI_LLM_MAX_TOKENS or use a model "
                     "that answers directly"
