@@ -319,3 +319,17 @@ def test_a_wrong_model_name_falls_back_after_one_request_not_the_retries(sleeps:
     assert len(server.completion_requests) == 1
     assert any("HTTP 404" in note and "AOI_LLM_MODEL" in note for note in diagnosis.notes)
     assert grade(problem, cluster, diagnosis.to_json_dict()).success
+
+
+def test_a_refused_connection_names_the_endpoint_and_why(sleeps: Sleeps) -> None:
+    """The SDK's own text is only "Connection error."; the operator needs the URL and the cause."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    planner = OpenAIPlanner(f"http://127.0.0.1:{port}/v1", "m", "sk-test", sleep=sleeps, max_attempts=1)
+    with pytest.raises(ModelUnavailableError) as caught:
+        planner.next_step(context())
+    text = str(caught.value)
+    assert f"127.0.0.1:{port}" in text and "ConnectError" in text

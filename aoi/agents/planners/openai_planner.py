@@ -207,7 +207,9 @@ class OpenAIPlanner:
             except openai.APITimeoutError:
                 failures.append(f"timed out after {min(self.timeout_s, remaining):.1f}s")
             except openai.APIConnectionError as error:
-                failures.append(f"connection failed: {error}")
+                # the SDK's text is only "Connection error."; the cause says refused, DNS or TLS
+                cause = f" ({type(error.__cause__).__name__}: {error.__cause__})" if error.__cause__ else ""
+                failures.append(f"connection to {self.client.base_url} failed: {error}{cause}"[:400])
             except _OutOfTokens:
                 # asking again spends the same tokens the same way: say what to change instead
                 raise ModelMisconfiguredError(
