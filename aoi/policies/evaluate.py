@@ -7,8 +7,8 @@ executor calls it again at execution time, so a proposal is re-checked against t
 when the button is clicked.
 
 Who may *approve* is a separate question (``authorise``/``approvals_complete``): ``evaluate``'s
-``actor`` is whoever asks for the action (the Observer's identity at proposal time, the approver at
-execution time) and only matters when the policy restricts ``requesters``.
+``actor`` is whoever asks for the action to run (the approver, at execution time; ``None`` while a
+proposal is annotated or rendered) and only matters when the policy restricts ``requesters``.
 """
 
 from __future__ import annotations
@@ -168,7 +168,10 @@ def _decide(policy: Policy, request: Any, actor: Any, catalogue: Catalogue) -> D
     rules = policy.rules_for(parsed.verb)
     if not rules:
         return _refuse(f"verb {_short(parsed.verb)} is not in the policy whitelist; allowed: {policy.verbs}")
-    if policy.requesters is not None and not _in_set(policy.requesters, actor):
+    # ``requesters`` restrict who may have a fix *run*: the executor always passes its actor; a
+    # proposal being annotated or rendered has no requester yet (checking ``None`` there refused every
+    # fix of a policy that set requesters, even when the approver was one)
+    if policy.requesters is not None and actor is not None and not _in_set(policy.requesters, actor):
         return _refuse(
             f"{_short(getattr(actor, 'user_id', actor))} may not request actions under this policy"
         )

@@ -242,6 +242,25 @@ def test_a_rule_edited_after_approval_does_not_run_a_command_nobody_approved(
     assert writer2.writes
 
 
+def test_a_policy_with_requesters_runs_a_requesters_fix_and_refuses_others(
+    cluster: SimCluster, tmp_path: Any
+) -> None:
+    """Rendering once evaluated with no requester, so a policy that set requesters refused every fix."""
+    import pathlib
+
+    from aoi.policies import schema
+
+    text = (pathlib.Path(schema.__file__).parent / "default.yaml").read_text()
+    (tmp_path / "req.yaml").write_text(
+        text.replace("two_person_rule: true", "two_person_rule: true\nrequesters: {users: [U0AOISRE01]}")
+    )
+    executor, writer, _ = make(cluster)
+    executor.policy = load_policy(tmp_path / "req.yaml")
+    other = executor.execute("prop_q1", FIX, Actor(user_id="U0AOISRE02"))
+    assert other.status == "refused" and "may not request" in other.detail and writer.writes == []
+    assert executor.execute("prop_q2", FIX, APPROVER).status == "succeeded"
+
+
 def test_a_scale_whose_stated_current_replicas_are_not_the_live_ones_is_refused(cluster: SimCluster) -> None:
     """The 4× bound is checked against the planner's number; a made-up 1,000 would allow 1 → 20."""
     executor, _, audit = make(cluster)
