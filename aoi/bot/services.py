@@ -150,6 +150,7 @@ def planner_spec(settings: Settings) -> PlannerSpec:
                 "api_key": settings.llm_api_key,
                 "timeout_s": settings.llm_timeout_s,
                 "max_tokens": settings.llm_max_tokens,
+                "policy_file": settings.policy_file,
             },
         )
     if settings.planner == "local":
@@ -160,6 +161,7 @@ def planner_spec(settings: Settings) -> PlannerSpec:
                 "adapter_path": settings.local_adapter_path,
                 "decoding": settings.local_decoding,
                 "device": settings.local_device,
+                "policy_file": settings.policy_file,
             },
         )
     return PlannerSpec("heuristic")

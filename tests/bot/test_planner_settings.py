@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -36,3 +38,26 @@ def test_the_openai_planners_completion_budget_comes_from_aoi_llm_max_tokens() -
     assert planner_spec(thinking).options["max_tokens"] == 4096
     with pytest.raises(ValidationError, match="AOI_LLM_MAX_TOKENS"):
         Settings(**endpoint, AOI_LLM_MAX_TOKENS="0")  # type: ignore[arg-type]
+
+
+def test_model_planners_describe_the_verbs_of_aoi_policy_file_not_the_packaged_policy(tmp_path: Path) -> None:
+    """A model told verbs the configured policy does not allow proposes fixes that are all dropped."""
+    from aoi.agents.planners.openai_planner import OpenAIPlanner
+    from aoi.policies.schema import DEFAULT_POLICY_PATH
+
+    text = DEFAULT_POLICY_PATH.read_text(encoding="utf-8")
+    start = text.index("  - id: k8s-scale")
+    end = text.index("\n  - id:", start + 10)
+    narrowed = tmp_path / "no-scale.yaml"
+    narrowed.write_text(text[:start] + text[end + 1 :], encoding="utf-8")
+    settings = Settings(
+        AOI_PLANNER="openai",
+        AOI_LLM_BASE_URL="http://127.0.0.1:9/v1",
+        AOI_LLM_MODEL="m",
+        AOI_POLICY_FILE=narrowed,
+    )
+    spec = planner_spec(settings)
+    assert spec.options["policy_file"] == narrowed
+    verbs = OpenAIPlanner(**spec.options).verbs
+    assert verbs and not any(line.startswith("- scale:") for line in verbs)
+    assert any(line.startswith("- scale:") for line in OpenAIPlanner("http://127.0.0.1:9/v1", "m").verbs)

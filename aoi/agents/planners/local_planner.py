@@ -162,6 +162,7 @@ class LocalPlanner:
         temperature: float = 0.0,
         seed: int | None = None,
         device: str = "auto",
+        policy_file: Path | None = None,
     ) -> None:
         if max_new_tokens < 1 or reasks < 0:
             raise ValueError("max_new_tokens must be ≥ 1 and reasks ≥ 0")
@@ -182,7 +183,7 @@ class LocalPlanner:
         self.tool_format: ToolFormat = tool_format or self.template.tool_format or "compact"
         from aoi.policies import load_policy
 
-        policy = load_policy(None)
+        policy = load_policy(policy_file)  # AOI_POLICY_FILE's verbs, not the packaged ones
         if verbs is None:
             verbs = describe_policy_verbs(policy, compact=True, signature=self.tool_format == "signature")
         self.verbs = list(verbs)

@@ -73,11 +73,11 @@ def retry_after_seconds(headers: Any) -> float | None:
             return None
 
 
-def default_verbs() -> list[str]:
-    """The allowed remediation verbs of the packaged default policy, one line each for the prompt."""
+def default_verbs(policy_file: Path | None = None) -> list[str]:
+    """The allowed remediation verbs of the policy (``None``: the packaged default), one line each."""
     from aoi.policies import load_policy
 
-    return describe_policy_verbs(load_policy(None))
+    return describe_policy_verbs(load_policy(policy_file))
 
 
 class OpenAIPlanner:
@@ -99,6 +99,7 @@ class OpenAIPlanner:
         max_tokens: int = 512,
         json_response_format: bool = False,
         verbs: Sequence[str] | None = None,
+        policy_file: Path | None = None,
         template_path: Path | None = None,
         tool_format: ToolFormat = "json",
         backoff_s: float = 0.5,
@@ -130,7 +131,7 @@ class OpenAIPlanner:
         self.max_tokens = max_tokens
         self.json_response_format = json_response_format
         self.template = load_template(template_path)
-        self.verbs = list(verbs) if verbs is not None else default_verbs()
+        self.verbs = list(verbs) if verbs is not None else default_verbs(policy_file)
         self.tool_format: ToolFormat = tool_format
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
