@@ -193,17 +193,16 @@ class _Run:
             return left
         return replace(left, seconds=left.seconds - self.o.budget.fallback_reserve_s)
 
-    def model_out_of_time(self) -> bool:
+    def model_out_of_time(self) -> None:
         """The model planner reached the fallback's reserve: hand over (once) so there is time to read."""
         if self.planner is self.o.fallback or self.planner_left().seconds > 0:
-            return False
+            return
         self.degraded = True
         self.notes.append(
             f"planner {self.planner.name} used its share of the {self.o.budget.deadline_s:.0f}s deadline; "
             f"the {self.o.fallback.name} planner investigated in the {self.left().seconds:.0f}s kept for it"
         )
         self.planner = self.o.fallback
-        return True
 
     def exhausted(self) -> str | None:
         left = self.left()

@@ -232,10 +232,9 @@ def _expired_age(services: Services, proposal: Proposal) -> timedelta | None:
     off the cluster hours ago may no longer fit it (a rollback to a revision since replaced, a scale
     bound from yesterday's load), so an approval window bounds it, as change-approval tools do. An
     approved fix whose execution is re-queued is not re-judged: it was approved inside the window."""
-    if services.proposal_ttl_s <= 0 or proposal.status != "pending":
+    if proposal.status != "pending":
         return None
-    age = utcnow() - proposal.created_at
-    return age if age.total_seconds() > services.proposal_ttl_s else None
+    return services.past_approval_window(proposal.created_at, utcnow())
 
 
 def _minutes(age: timedelta) -> str:

@@ -13,6 +13,7 @@ import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from aoi.agents.executor import ExecutionResult
 from aoi.agents.records import ActionRequest, Trajectory, TrajectoryStep
@@ -59,6 +60,12 @@ class Services:
     progress_interval_s: float = 2.0
     proposal_ttl_s: float = 7_200.0
     worker_name: str = field(default_factory=default_worker_name)
+
+    def past_approval_window(self, created_at: datetime, now: datetime) -> timedelta | None:
+        """A proposal's age when it is older than ``proposal_ttl_s`` (else ``None``, and always
+        ``None`` with no window): the one rule the Approve click and App Home's pending list share."""
+        age = now - created_at
+        return age if self.proposal_ttl_s > 0 and age.total_seconds() > self.proposal_ttl_s else None
 
     def submit(self, task: InvestigateTask | ExecuteTask) -> None:
         """Hand a task to the runner (raises if the composition root forgot to attach one)."""

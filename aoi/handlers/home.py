@@ -28,9 +28,8 @@ def home_snapshot(services: Services) -> HomeSnapshot:
     now = datetime.now(UTC)
     investigations = repo.list_investigations(services.store, limit=RECENT)
     pending = repo.list_proposals(services.store, status=ProposalStatus.PENDING, limit=RECENT)
-    if services.proposal_ttl_s > 0:
-        # past the approval window a fix can no longer be approved: not a pending approval any more
-        pending = [p for p in pending if (now - p.created_at).total_seconds() <= services.proposal_ttl_s]
+    # past the approval window a fix can no longer be approved: not a pending approval any more
+    pending = [p for p in pending if services.past_approval_window(p.created_at, now) is None]
     outcomes = repo.list_proposals(
         services.store, status=[ProposalStatus.SUCCEEDED, ProposalStatus.FAILED], limit=OUTCOME_WINDOW
     )
