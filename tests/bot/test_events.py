@@ -30,7 +30,11 @@ def test_retried_event_is_handled_once(tmp_path: Path, db_template: Path) -> Non
         for retry in (None, 1, 2):
             assert bot.event(event, event_id="EvRetried01", retry_num=retry).status_code == 200
         bot.fake.wait_for(lambda calls: bool(_summaries(calls, "C0INC")), what="the summary")
-        time.sleep(0.5)  # give a wrongly accepted retry the time to post too
+        # The "Investigating" message is posted before the investigation row is written.
+        bot.fake.wait_for(
+            lambda calls: bool(repo.list_investigations(bot.store)), what="the stored investigation"
+        )
+        time.sleep(0.5)  # give a wrongly accepted retry the time to post and store too
         assert len(_summaries(bot.fake.calls, "C0INC")) == 1
         assert len(repo.list_investigations(bot.store)) == 1
 
