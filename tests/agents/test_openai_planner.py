@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +27,7 @@ from tests.fakes.openai_server import (
     step_reply,
     tool_call,
     truncated,
+    unsupported,
 )
 
 PROBE = {"summary": "start", "action_type": "probe", "tool": "get_pods", "args": {"namespace": "ns"}}
@@ -333,3 +335,59 @@ def test_a_refused_connection_names_the_endpoint_and_why(sleeps: Sleeps) -> None
         planner.next_step(context())
     text = str(caught.value)
     assert f"127.0.0.1:{port}" in text and "ConnectError" in text
+
+
+def test_a_reasoning_model_refusing_max_tokens_and_temperature_gets_what_it_accepts(
+    serve: Any, sleeps: Sleeps
+) -> None:
+    """o-series / GPT-5 answer 400 to ``max_tokens`` and to temperature 0: the planner switches to
+    ``max_completion_tokens`` and the default temperature once, instead of falling back every step."""
+
+    def reasoning_model(request: dict[str, Any]) -> Scripted:
+        if "max_tokens" in request:
+            return unsupported("max_tokens")
+        if request.get("temperature", 1) != 1:
+            return unsupported("temperature")
+        return step_reply(PROBE)
+
+    server = serve(reasoning_model)
+    planner = make_planner(server, sleeps, max_tokens=300)
+    assert planner.next_step(context()).step.tool == "get_pods"
+    assert planner.next_step(context()).step.tool == "get_pods"
+    first, second, third, fourth = server.completion_requests
+    assert first["max_tokens"] == 300 and first["temperature"] == 0.0
+    assert "max_tokens" not in second and second["max_completion_tokens"] == 300
+    assert "temperature" not in third and third["max_completion_tokens"] == 300
+    assert fourth.keys() == third.keys()  # learnt once: the next step needs one request
+    assert sleeps.calls == []
+
+
+def test_a_parameter_refused_again_after_switching_is_a_configuration_error(
+    serve: Any, sleeps: Sleeps
+) -> None:
+    server = serve([unsupported("max_tokens"), unsupported("max_tokens"), step_reply(PROBE)])
+    with pytest.raises(ModelUnavailableError, match=r"HTTP 400.*max_tokens"):
+        make_planner(server, sleeps).next_step(context())
+    assert len(server.completion_requests) == 2
+
+
+def test_other_bad_requests_are_not_retried(serve: Any, sleeps: Sleeps) -> None:
+    refusal = Scripted(status=400, error_message="Invalid 'messages'", error_param="messages")
+    server = serve([refusal, step_reply(PROBE)])
+    with pytest.raises(ModelUnavailableError, match=r"HTTP 400"):
+        make_planner(server, sleeps).next_step(context())
+    assert len(server.completion_requests) == 1
+
+
+def test_an_answer_trickling_in_is_cut_off_at_the_timeout_not_after_every_byte(
+    serve: Any, sleeps: Sleeps
+) -> None:
+    """Each byte arrives well within the read timeout, so only a whole-request limit stops it: the
+    body (~300 bytes at 20 ms each) would take six seconds."""
+    trickling = Scripted(**{**step_reply(PROBE).__dict__, "trickle_s": 0.02})
+    server = serve([trickling])
+    planner = make_planner(server, sleeps, timeout_s=0.5, max_attempts=1)
+    started = time.monotonic()
+    with pytest.raises(ModelUnavailableError, match="timed out"):
+        planner.next_step(context())
+    assert time.monotonic() - started < 2.0

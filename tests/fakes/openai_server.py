@@ -37,6 +37,8 @@ class Scripted:
     arguments a dict or a raw string). Any other status answers an OpenAI-style error body. ``body``
     overrides the whole response body with raw bytes (truncated JSON, garbage). ``delay_s`` sleeps first
     (the server stops sleeping when it is closed). ``usage`` ``None`` omits the usage block.
+    ``trickle_s`` sends the body one byte at a time with that pause between bytes (a gateway keeping
+    a slow connection alive). ``error_param``/``error_code`` fill an error body's ``param``/``code``.
     """
 
     content: str | None = None
@@ -48,6 +50,9 @@ class Scripted:
     usage: tuple[int, int] | None = (100, 20)
     finish_reason: str = "stop"
     error_message: str = "scripted error"
+    error_param: str | None = None
+    error_code: str | None = None
+    trickle_s: float = 0.0
 
 
 def reply(content: str, usage: tuple[int, int] | None = (100, 20)) -> Scripted:
@@ -78,6 +83,23 @@ def rate_limited(retry_after_s: float | None = 0.0) -> Scripted:
 def server_error(status: int = 500) -> Scripted:
     """An HTTP 5xx with an OpenAI-style error body."""
     return Scripted(status=status, error_message="The server had an error while processing your request")
+
+
+def unsupported(param: str) -> Scripted:
+    """HTTP 400 as OpenAI's reasoning models refuse ``max_tokens`` or a non-default temperature."""
+    if param == "max_tokens":
+        message = (
+            "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead."
+        )
+        code = "unsupported_parameter"
+    else:
+        message = (
+            f"Unsupported value: '{param}' does not support 0 with this model. "
+            "Only the default (1) value is supported."
+        )
+        code = "unsupported_value"
+    return Scripted(status=400, error_message=message, error_param=param, error_code=code)
 
 
 def slow(delay_s: float, then: Scripted | None = None) -> Scripted:
@@ -212,7 +234,9 @@ class FakeOpenAIServer:
             def log_message(self, format: str, *args: Any) -> None:  # silence stderr
                 return
 
-            def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self, status: int, body: bytes, headers: dict[str, str] | None = None, trickle_s: float = 0.0
+            ) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -220,7 +244,14 @@ class FakeOpenAIServer:
                     self.send_header(key, value)
                 self.end_headers()
                 try:
-                    self.wfile.write(body)
+                    if not trickle_s:
+                        self.wfile.write(body)
+                        return
+                    for index in range(len(body)):
+                        self.wfile.write(body[index : index + 1])
+                        self.wfile.flush()
+                        if server._closing.wait(trickle_s):
+                            return
                 except (BrokenPipeError, ConnectionResetError):
                     return  # the client gave up (timeout); nothing to answer
 
@@ -260,10 +291,17 @@ class FakeOpenAIServer:
                 if answer.body is not None:
                     self._send(answer.status, answer.body, answer.headers)
                 elif answer.status != 200:
-                    error = {"error": {"message": answer.error_message, "type": "scripted", "code": None}}
+                    error = {
+                        "error": {
+                            "message": answer.error_message,
+                            "type": "scripted",
+                            "param": answer.error_param,
+                            "code": answer.error_code,
+                        }
+                    }
                     self._send(answer.status, json.dumps(error).encode(), answer.headers)
                 else:
                     body = _completion_body(answer, payload.get("model") or server.model)
-                    self._send(200, json.dumps(body).encode(), answer.headers)
+                    self._send(200, json.dumps(body).encode(), answer.headers, answer.trickle_s)
 
         return Handler

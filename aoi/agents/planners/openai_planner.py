@@ -13,6 +13,14 @@ invalid answer is re-asked once with the validation error, then ``InvalidStepErr
 ``UnknownToolError`` is raised; an endpoint that stays down raises ``ModelUnavailableError``. The
 Observer retries within budget and then falls back to the heuristic planner (diagnosis degraded).
 
+Reasoning models (OpenAI's o-series, GPT-5) refuse ``max_tokens`` and any temperature but the default
+with HTTP 400 naming the parameter. Such a refusal is not a configuration mistake the user must fix:
+the planner switches to ``max_completion_tokens`` / leaves the temperature out, says so once in the
+log, and sends the request again (each switch once per planner; the same 400 again is a real error).
+
+The client's ``timeout`` limits each network read; ``RequestDeadline`` also limits the whole request,
+so a server trickling its answer cannot hold a step past the investigation's deadline.
+
 Settings (``AOI_LLM_BASE_URL``, ``AOI_LLM_MODEL``, ``AOI_LLM_API_KEY``) are read by the bot and passed
 in; this module reads no environment.
 """
@@ -20,6 +28,7 @@ in; this module reads no environment.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from email.utils import parsedate_to_datetime
@@ -42,6 +51,9 @@ from aoi.agents.planners.prompt import (
     load_template,
     render_messages,
 )
+from aoi.agents.planners.request_deadline import RequestDeadline
+
+log = logging.getLogger(__name__)
 
 Mode = Literal["json", "tools"]
 NO_KEY = "no-key-needed"  # the client insists on a key; local servers (vLLM, llama.cpp) ignore it
@@ -136,8 +148,15 @@ class OpenAIPlanner:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.client = client or openai.OpenAI(
-            base_url=base_url, api_key=api_key or NO_KEY, max_retries=0, timeout=timeout_s
+            base_url=base_url,
+            api_key=api_key or NO_KEY,
+            max_retries=0,
+            timeout=timeout_s,
+            http_client=openai.DefaultHttpxClient(timeout=timeout_s, event_hooks=RequestDeadline().hooks()),
         )
+        # what the endpoint accepts, learnt from its 400s (see the module docstring)
+        self._token_param = "max_tokens"
+        self._send_temperature = True
         self._sleep = sleep
         self._clock = clock
 
@@ -170,14 +189,42 @@ class OpenAIPlanner:
             extra["tool_choice"] = "auto"
         elif self.json_response_format:
             extra["response_format"] = {"type": "json_object"}
+        extra[self._token_param] = self.max_tokens
+        if self._send_temperature:
+            extra["temperature"] = self.temperature
         return self.client.chat.completions.create(
             model=self.model,
             messages=messages,  # type: ignore[arg-type]
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
             timeout=timeout,
             **extra,
         )
+
+    def _send(self, messages: list[Message], tools: list[dict[str, Any]] | None, deadline: float) -> Any:
+        """One request, sent again after each parameter the endpoint refuses that can be adapted."""
+        while True:
+            timeout = min(self.timeout_s, max(0.001, deadline - self._clock()))
+            try:
+                return self._request(messages, tools, timeout)
+            except openai.BadRequestError as error:
+                if not self._adapt_to(error):
+                    raise
+
+    def _adapt_to(self, refusal: openai.BadRequestError) -> bool:
+        """Stop sending what a reasoning model refuses; False when the refusal is not one of those."""
+        param = refusal.param
+        if param == "max_tokens" and self._token_param == "max_tokens":
+            self._token_param = "max_completion_tokens"
+            log.info("%s refuses max_tokens; sending max_completion_tokens instead", self.model)
+            return True
+        if param == "temperature" and self._send_temperature:
+            self._send_temperature = False
+            log.warning(
+                "%s refuses temperature %s; using the model's default (its steps may vary run to run)",
+                self.model,
+                self.temperature,
+            )
+            return True
+        return False
 
     def _complete(
         self, messages: list[Message], tools: list[dict[str, Any]] | None, deadline: float
@@ -190,7 +237,7 @@ class OpenAIPlanner:
                 break
             wait: float | None = None
             try:
-                response = self._request(messages, tools, min(self.timeout_s, remaining))
+                response = self._send(messages, tools, deadline)
                 return _to_completion(response)
             except openai.RateLimitError as error:
                 wait = retry_after_seconds(error.response.headers)
