@@ -30,7 +30,8 @@ from aoi.bot.settings import Settings
 from aoi.handlers.context import Services, StepCallback, default_worker_name
 from aoi.handlers.progress import ProgressPlanner
 from aoi.policies.evaluate import Actor
-from aoi.policies.schema import Policy, load_policy
+from aoi.policies.live import LivePolicy
+from aoi.policies.schema import Policy
 from aoi.store import repo
 from aoi.store.db import Store
 
@@ -167,11 +168,22 @@ def planner_spec(settings: Settings) -> PlannerSpec:
     return PlannerSpec("heuristic")
 
 
-def planner_factory(settings: Settings) -> Callable[[], Planner]:
-    """A fresh planner per investigation, except the local model, which is loaded once per process."""
+def planner_factory(settings: Settings, policy: Callable[[], Policy] | None = None) -> Callable[[], Planner]:
+    """A fresh planner per investigation, except the local model, which is loaded once per process.
+
+    With ``policy`` (the live policy), an ``openai`` planner is told the verbs of the policy in force
+    when the investigation starts, not re-read from the file (a broken edit must not fail it); the
+    local model's verbs and grammar are fixed when it loads."""
     spec = planner_spec(settings)
     if spec.name == "local":
         return Lazy(lambda: make_planner(spec))
+    if spec.name == "openai" and policy is not None:
+        from aoi.agents.planners.prompt import describe_policy_verbs
+
+        options = {key: value for key, value in spec.options.items() if key != "policy_file"}
+        return lambda: make_planner(
+            PlannerSpec("openai", {**options, "verbs": describe_policy_verbs(policy())})
+        )
     return lambda: make_planner(spec)
 
 
@@ -210,11 +222,12 @@ def guidance_source(settings: Settings, store: Store) -> GuidanceSource | None:
 def make_investigator(
     backends: Backends,
     planners: Callable[[], Planner],
-    policy: Policy,
+    policy: Callable[[], Policy],
     budget: Budget,
     guidance: GuidanceSource | None,
 ) -> Callable[[str, StepCallback], Trajectory]:
-    """``investigate(incident, on_step)``: an Observer over read tools only, its steps reported."""
+    """``investigate(incident, on_step)``: an Observer over read tools only, its steps reported;
+    its proposals are checked against the policy in force when it starts."""
 
     def investigate(incident: str, on_step: StepCallback) -> Trajectory:
         observer = Observer(
@@ -222,7 +235,7 @@ def make_investigator(
             ProgressPlanner(planners(), on_step),
             budget,
             guidance=guidance,
-            annotate=policy_annotator(policy),
+            annotate=policy_annotator(policy()),
         )
         return observer.run(incident)
 
@@ -230,16 +243,21 @@ def make_investigator(
 
 
 def make_executor(
-    backends: Backends, policy: Policy, store: Store, extra_approvers: list[str], name: str
+    backends: Backends,
+    policy: Callable[[], Policy],
+    store: Store,
+    extra_approvers: list[str],
+    name: str,
 ) -> Callable[[str, ActionRequest, Actor], ExecutionResult]:
     """``execute(proposal_id, request, actor)`` through the scoped executor, audited and claimed in
-    the store (the proposal id is the idempotency key across processes)."""
+    the store (the proposal id is the idempotency key across processes); each execution is checked
+    against the policy in force when it runs."""
 
     def execute(proposal_id: str, request: ActionRequest, actor: Actor) -> ExecutionResult:
         executor = Executor(
             backends.writer(),
             backends.reader(),
-            policy,
+            policy(),
             StoreAuditSink(store),
             ledger=StoreLedger(store),
             extra_approvers=extra_approvers,
@@ -282,16 +300,20 @@ def build_services(
 ) -> Services:
     """Wire ``Services`` from settings; tests and benchmarks pass their own store/backends/policy."""
     store = store or open_store(settings)
-    policy = policy or load_policy(settings.policy_file)
+    live: Callable[[], Policy] = (lambda: policy) if policy is not None else LivePolicy(settings.policy_file)
     backends = backends or backends_from_settings(settings)
     worker = default_worker_name()
     return Services(
         store=store,
-        policy=policy,
+        policy_source=live,
         investigate=make_investigator(
-            backends, planner_factory(settings), policy, budget or Budget(), guidance_source(settings, store)
+            backends,
+            planner_factory(settings, live),
+            live,
+            budget or Budget(),
+            guidance_source(settings, store),
         ),
-        execute=make_executor(backends, policy, store, settings.approvers, f"aoi-executor@{worker}"),
+        execute=make_executor(backends, live, store, settings.approvers, f"aoi-executor@{worker}"),
         planner_name=settings.planner,
         incident_channel_pattern=re.compile(settings.incident_channel_pattern),
         alert_channel=settings.alert_channel,

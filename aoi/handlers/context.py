@@ -19,6 +19,7 @@ from aoi.agents.executor import ExecutionResult
 from aoi.agents.records import ActionRequest, Trajectory, TrajectoryStep
 from aoi.handlers.tasks import ExecuteTask, InvestigateTask, TaskRunner
 from aoi.policies.evaluate import Actor
+from aoi.policies.live import LivePolicy
 from aoi.policies.schema import Policy
 from aoi.store.db import Store
 
@@ -43,12 +44,13 @@ class Services:
     """The composition root's wiring, handed to every ``register(app, services)``.
 
     ``runner`` is attached after construction (the runner itself needs the services to run tasks).
-    ``extra_approvers`` are ``AOI_APPROVERS``, added to the policy's approvers. ``proposal_ttl_s``
+    ``policy_source`` returns the policy in force (``policies.LivePolicy``: edits apply without a
+    restart). ``extra_approvers`` are ``AOI_APPROVERS``, added to the policy's approvers. ``proposal_ttl_s``
     (``AOI_PROPOSAL_TTL_MINUTES``): a pending fix older than this is not approved; 0 = no limit.
     """
 
     store: Store
-    policy: Policy
+    policy_source: Callable[[], Policy]
     investigate: Investigator
     execute: ExecuteFn
     planner_name: str
@@ -60,6 +62,27 @@ class Services:
     progress_interval_s: float = 2.0
     proposal_ttl_s: float = 7_200.0
     worker_name: str = field(default_factory=default_worker_name)
+
+    @property
+    def policy(self) -> Policy:
+        """The policy in force now (``AOI_POLICY_FILE`` is re-read when it changes; see LivePolicy)."""
+        return self.policy_source()
+
+    def policy_label(self) -> str:
+        """Which policy is in force: the file and its version (content digest) when it is live."""
+        source = self.policy_source
+        if not isinstance(source, LivePolicy):
+            return ""
+        source()  # look at the file now, not at the last decision
+        return f"{source.path or 'packaged default'} @ {source.version}"
+
+    def policy_problem(self) -> str | None:
+        """Why the latest edit to the policy file is not in force (None when it is)."""
+        source = self.policy_source
+        if not isinstance(source, LivePolicy):
+            return None
+        source()
+        return source.problem
 
     def past_approval_window(self, created_at: datetime, now: datetime) -> timedelta | None:
         """A proposal's age when it is older than ``proposal_ttl_s`` (else ``None``, and always

@@ -48,6 +48,8 @@ def home_snapshot(services: Services) -> HomeSnapshot:
         success_rate=succeeded / len(outcomes) if outcomes else None,
         executed=len(outcomes),
         current_model=services.model_label(),
+        policy_version=services.policy_label(),
+        policy_problem=services.policy_problem(),
     )
 
 

@@ -4,6 +4,7 @@
 ``verb``, ``target``, ``namespace`` and ``params``).
 
     policy = load_policy(None)                      # the packaged default.yaml
+    live = LivePolicy(path); live()                 # the file as it is now (edits apply, bad ones don't)
     decision = evaluate(policy, request, actor)     # pure, total: never raises on request data
     authorise(policy, decision.rule_id, approver, extra_approvers)   # may this person approve?
     approvals_complete(policy, decision.rule_id, approvers)         # two-person rule satisfied?
@@ -14,14 +15,23 @@
 from aoi.policies.catalogue import Catalogue, VerbSpec, load_catalogue
 from aoi.policies.errors import PolicyError
 from aoi.policies.evaluate import Actor, Decision, approvals_complete, authorise, evaluate
+from aoi.policies.live import LivePolicy
 from aoi.policies.render import RenderedAction, RenderedPatch, RequestRefused, render_action, render_command
-from aoi.policies.schema import DEFAULT_POLICY_PATH, Policy, Rule, load_policy, parse_policy
+from aoi.policies.schema import (
+    DEFAULT_POLICY_PATH,
+    Policy,
+    Rule,
+    load_policy,
+    load_policy_versioned,
+    parse_policy,
+)
 
 __all__ = [
     "DEFAULT_POLICY_PATH",
     "Actor",
     "Catalogue",
     "Decision",
+    "LivePolicy",
     "Policy",
     "PolicyError",
     "RenderedAction",
@@ -34,6 +44,7 @@ __all__ = [
     "evaluate",
     "load_catalogue",
     "load_policy",
+    "load_policy_versioned",
     "parse_policy",
     "render_action",
     "render_command",

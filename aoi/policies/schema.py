@@ -11,6 +11,7 @@ file and the key.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -275,9 +276,16 @@ def load_policy(path: str | Path | None = None) -> Policy:
     Raises ``PolicyError`` — with the path and each offending key — when the file is missing, is not
     YAML, or breaks the schema or the verb catalogue.
     """
+    return load_policy_versioned(path)[0]
+
+
+def load_policy_versioned(path: str | Path | None = None) -> tuple[Policy, str]:
+    """``load_policy`` and the version it loaded: the first 12 hex digits of the file's SHA-256
+    (read once, so the version is the text that was parsed, even if the file changes meanwhile)."""
     file = Path(path) if path is not None else DEFAULT_POLICY_PATH
     try:
-        text = file.read_text(encoding="utf-8")
+        raw = file.read_bytes()
+        text = raw.decode("utf-8")
     except OSError as exc:
         raise PolicyError(file, [f"cannot read the file: {exc.strerror or exc}"]) from exc
     except UnicodeDecodeError as exc:
@@ -295,7 +303,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
             file,
             [f"expands to more than {MAX_POLICY_VALUES:,} values: aliases repeated inside aliases?"],
         )
-    return parse_policy(data, file)
+    return parse_policy(data, file), hashlib.sha256(raw).hexdigest()[:12]
 
 
 MAX_POLICY_CHARS = 1_000_000

@@ -5,12 +5,13 @@ cluster are real."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
 
 from aoi.handlers.tasks import ExecuteTask, InvestigateTask, TaskRunner
-from aoi.policies.schema import load_policy
+from aoi.policies.schema import DEFAULT_POLICY_PATH, load_policy
 from aoi.store import repo
 from tests.bot.harness import (
     APPROVER,
@@ -305,3 +306,32 @@ def test_an_approval_window_of_zero_lets_an_old_fix_run(tmp_path: Path, db_templ
             lambda: repo.get_proposal(bot.store, proposal.proposal_id).status == "succeeded",
             "the old fix runs",
         )
+
+
+def test_an_approver_removed_from_the_policy_file_is_refused_without_a_restart(
+    tmp_path: Path, db_template: Path
+) -> None:
+    """The admin edits AOI_POLICY_FILE while a fix is pending: the running bot enforces the edit."""
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"), encoding="utf-8")
+    with running_bot(
+        tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART]),
+        AOI_POLICY_FILE=str(policy_file),
+    ) as bot:  # fmt: skip
+        bot.event(mention("user-service is flapping"))
+        (proposal,) = wait_for_proposals(bot.fake)
+        edited = policy_file.read_text(encoding="utf-8").replace(
+            f"users: [{APPROVER}, {SECOND_APPROVER}]", f"users: [{SECOND_APPROVER}]"
+        )
+        assert edited != policy_file.read_text(encoding="utf-8")
+        policy_file.write_text(edited, encoding="utf-8")
+        stamp = policy_file.stat()
+        os.utime(policy_file, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1_000_000_000))
+        bot.action(
+            "proposal_approve", proposal.proposal_id, user=APPROVER, channel=proposal.channel,
+            message_ts=proposal.message_ts, thread_ts=proposal.thread_ts,
+        )  # fmt: skip
+        bot.fake.wait_for(lambda calls: bool(_ephemerals_to(bot, APPROVER)), what="the refusal")
+        assert "not an approver" in _ephemerals_to(bot, APPROVER)[0]
+        assert repo.get_proposal(bot.store, proposal.proposal_id).status == "pending"
+        assert _audit_actions(bot, proposal.proposal_id) == ["proposal.unauthorised_approve"]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-from aoi.policies.schema import load_policy
+from aoi.policies.schema import DEFAULT_POLICY_PATH, load_policy
 from aoi.store import repo
 from tests.bot.harness import backdate_proposal, running_bot, wait_for_proposals
 from tests.bot.scripted import RESTART, scripted_investigator
@@ -56,3 +57,18 @@ def test_status_with_the_store_down_says_so_instead_of_failing(tmp_path: Path, d
         bot.runtime.services.store = Store.open("postgresql+psycopg://aoi:pw@127.0.0.1:1/aoi")
         response = bot.command("status")
         assert response.status_code == 200 and "cannot read its database" in response.text
+
+
+def test_status_names_the_policy_in_force_and_a_policy_edit_that_did_not_load(
+    tmp_path: Path, db_template: Path
+) -> None:
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"), encoding="utf-8")
+    with running_bot(tmp_path, db_template, AOI_POLICY_FILE=str(policy_file)) as bot:
+        text = json.dumps(bot.command("status").json())
+        assert f"Policy: `{policy_file} @ " in text and "not applied" not in text
+        policy_file.write_text("version: 1\nrules: [", encoding="utf-8")
+        stamp = policy_file.stat()
+        os.utime(policy_file, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1_000_000_000))
+        text = json.dumps(bot.command("status").json())
+        assert "Policy edit not applied" in text and "not valid YAML" in text

@@ -148,8 +148,9 @@ def week_bot(
     investigator = None
     if max_steps is not None:
         planner = PlannerSpec("heuristic")
+        policy = load_policy(None)
         investigator = make_investigator(
-            backends, lambda: make_planner(planner), load_policy(None), Budget(max_steps=max_steps), None
+            backends, lambda: make_planner(planner), lambda: policy, Budget(max_steps=max_steps), None
         )
     with running_bot(tmp_path, template, backends=backends, investigator=investigator, **overrides) as bot:
         yield bot, switch

@@ -44,6 +44,8 @@ class HomeSnapshot:
     success_rate: float | None = None
     executed: int = 0
     current_model: str = "heuristic"
+    policy_version: str = ""
+    policy_problem: str | None = None  # an edit to the policy file that did not load
 
 
 def _linked(text: str, link: str | None) -> str:
@@ -81,7 +83,13 @@ def build_home_view(snapshot: HomeSnapshot) -> Block:
             )
     else:
         blocks.append(context("No investigations yet. Try `/aoi investigate <what is wrong>`."))
+    if snapshot.policy_problem:
+        blocks.insert(2, section(_policy_warning(snapshot.policy_problem)))
     return {"type": "home", "blocks": blocks}
+
+
+def _policy_warning(problem: str) -> str:
+    return f":warning: *Policy edit not applied.* {escape(truncate(problem, 600))}"
 
 
 HELP_TEXT = (
@@ -104,6 +112,10 @@ def build_status_blocks(snapshot: HomeSnapshot) -> list[Block]:
     """``/aoi status``: the running investigations and pending approvals, as an ephemeral reply."""
     running = [inv for inv in snapshot.recent if inv.status in ("queued", "running", "investigating")]
     lines = ["*AOI status*", f"Model: `{escape(snapshot.current_model)}`"]
+    if snapshot.policy_version:
+        lines.append(f"Policy: `{escape(snapshot.policy_version)}`")
+    if snapshot.policy_problem:
+        lines.append(_policy_warning(snapshot.policy_problem))
     lines.append(f"Running investigations: {len(running)}")
     lines += [
         f"• {escape(truncate(inv.title, 120))} · `{inv.investigation_id}`" for inv in running[:MAX_ROWS]
