@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aoi.policies.errors import PolicyError, problems_from
+from aoi.policies.regex_safety import backtracking_risk
 
 CATALOGUE_PATH = Path(__file__).with_name("verbs.yaml")
 
@@ -119,6 +120,8 @@ class Catalogue(BaseModel):
                 re.compile(pattern)
             except re.error as exc:
                 raise ValueError(f"name_patterns.{key} is not a valid regex: {exc}") from exc
+            if risk := backtracking_risk(pattern):
+                raise ValueError(f"name_patterns.{key}: {risk}")
         return self
 
     def target_pattern(self, verb: str) -> str:

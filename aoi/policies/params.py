@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from aoi.policies.regex_safety import backtracking_risk
+
 _MEMORY_UNITS = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 _MEMORY_UNITS |= {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 _QUANTITY = {
@@ -84,6 +86,8 @@ class StrParam(_Spec):
                 re.compile(self.pattern)
             except re.error as exc:
                 raise ValueError(f"pattern {self.pattern!r} is not a valid regex: {exc}") from exc
+            if risk := backtracking_risk(self.pattern):
+                raise ValueError(f"pattern {self.pattern!r}: {risk}")
         return self
 
 
@@ -131,6 +135,8 @@ class MapParam(_Spec):
                 re.compile(self.key_pattern)
             except re.error as exc:
                 raise ValueError(f"key_pattern {self.key_pattern!r} is not a valid regex: {exc}") from exc
+            if risk := backtracking_risk(self.key_pattern):
+                raise ValueError(f"key_pattern {self.key_pattern!r}: {risk}")
         return self
 
 
