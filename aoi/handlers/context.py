@@ -69,12 +69,12 @@ class Services:
         return self.policy_source()
 
     def policy_label(self) -> str:
-        """Which policy is in force: the file and its version (content digest) when it is live."""
+        """Which policy is in force: the file and its content digest when it is live."""
         source = self.policy_source
         if not isinstance(source, LivePolicy):
             return ""
         source()  # look at the file now, not at the last decision
-        return f"{source.path or 'packaged default'} @ {source.version}"
+        return f"{source.path or 'packaged default'} @ {source.digest}"
 
     def policy_problem(self) -> str | None:
         """Why the latest edit to the policy file is not in force (None when it is)."""

@@ -22,7 +22,7 @@ from aoi.policies.schema import (
     Policy,
     Rule,
     load_policy,
-    load_policy_versioned,
+    load_policy_digested,
     parse_policy,
 )
 
@@ -44,7 +44,7 @@ __all__ = [
     "evaluate",
     "load_catalogue",
     "load_policy",
-    "load_policy_versioned",
+    "load_policy_digested",
     "parse_policy",
     "render_action",
     "render_command",

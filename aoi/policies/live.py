@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 
 from aoi.policies.errors import PolicyError
-from aoi.policies.schema import Policy, load_policy_versioned
+from aoi.policies.schema import Policy, load_policy_digested
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class LivePolicy:
         self._lock = threading.Lock()
         self._stamp = _stamp(self.path) if self.path is not None else None
         # no valid policy at the start: refuse to start
-        self._policy, self.version = load_policy_versioned(self.path)
+        self._policy, self.digest = load_policy_digested(self.path)
         self.problem: str | None = None
 
     def __call__(self) -> Policy:
@@ -62,11 +62,11 @@ class LivePolicy:
         assert self.path is not None
         self._stamp = stamp  # tried once per version of the file, whatever the outcome
         try:
-            policy, version = load_policy_versioned(self.path)
+            policy, digest = load_policy_digested(self.path)
         except PolicyError as error:
-            self.problem = f"the edit to {self.path} was not applied; still enforcing {self.version}: {error}"
+            self.problem = f"the edit to {self.path} was not applied; still enforcing {self.digest}: {error}"
             log.error("%s", self.problem)
             return
-        self._policy, self.version = policy, version
+        self._policy, self.digest = policy, digest
         self.problem = None
-        log.warning("policy %s reloaded (version %s, %d rules)", self.path, self.version, len(policy.rules))
+        log.warning("policy %s reloaded (digest %s, %d rules)", self.path, self.digest, len(policy.rules))

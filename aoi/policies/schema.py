@@ -276,12 +276,12 @@ def load_policy(path: str | Path | None = None) -> Policy:
     Raises ``PolicyError`` — with the path and each offending key — when the file is missing, is not
     YAML, or breaks the schema or the verb catalogue.
     """
-    return load_policy_versioned(path)[0]
+    return load_policy_digested(path)[0]
 
 
-def load_policy_versioned(path: str | Path | None = None) -> tuple[Policy, str]:
-    """``load_policy`` and the version it loaded: the first 12 hex digits of the file's SHA-256
-    (read once, so the version is the text that was parsed, even if the file changes meanwhile)."""
+def load_policy_digested(path: str | Path | None = None) -> tuple[Policy, str]:
+    """``load_policy`` and the digest of what it loaded: the first 12 hex digits of the file's SHA-256
+    (read once, so the digest is of the text that was parsed, even if the file changes meanwhile)."""
     file = Path(path) if path is not None else DEFAULT_POLICY_PATH
     try:
         raw = file.read_bytes()

@@ -35,11 +35,11 @@ def test_an_edit_applies_to_the_next_decision_without_a_restart(
     path = write_policy(minimal_policy())
     live = LivePolicy(path)
     assert evaluate(live(), REQUEST).allowed
-    first_version = live.version
+    first_digest = live.digest
     _rewrite(path, minimal_policy(denied_namespaces=["shop"]))
     decision = evaluate(live(), REQUEST)
     assert not decision.allowed and "shop" in decision.reason
-    assert live.version != first_version and live.problem is None
+    assert live.digest != first_digest and live.problem is None
 
 
 def test_a_broken_edit_keeps_the_last_good_policy_and_says_why(
@@ -47,12 +47,12 @@ def test_a_broken_edit_keeps_the_last_good_policy_and_says_why(
 ) -> None:
     path = write_policy(minimal_policy(denied_namespaces=["shop"]))
     live = LivePolicy(path)
-    version = live.version
+    digest = live.digest
     with caplog.at_level(logging.ERROR, logger="aoi.policies.live"):
         _rewrite(path, "rules: [this is: not: yaml")
         assert not evaluate(live(), REQUEST).allowed  # still the tightened policy, not "no policy"
         live()  # the same broken file is reported once, not on every decision
-    assert live.version == version
+    assert live.digest == digest
     assert live.problem is not None and "not applied" in live.problem and "not valid YAML" in live.problem
     assert len([r for r in caplog.records if "not applied" in r.getMessage()]) == 1
     _rewrite(path, minimal_policy())  # fixed: the new policy holds and the problem clears
@@ -90,4 +90,4 @@ def test_no_valid_policy_at_start_refuses_to_start(tmp_path: Path) -> None:
 def test_the_packaged_default_is_served_without_a_file() -> None:
     live = LivePolicy(None)
     assert live() is live()
-    assert len(live.version) == 12 and int(live.version, 16) >= 0  # the packaged file's digest
+    assert len(live.digest) == 12 and int(live.digest, 16) >= 0  # the packaged file's digest

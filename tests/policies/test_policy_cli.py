@@ -9,7 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from aoi.bot.cli import app
-from aoi.policies import DEFAULT_POLICY_PATH
+from aoi.policies import DEFAULT_POLICY_PATH, load_policy_digested
 from tests.policies.conftest import minimal_policy
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "rbac"
@@ -19,6 +19,8 @@ def test_check_accepts_the_default_policy() -> None:
     result = CliRunner().invoke(app, ["policy", "check", str(DEFAULT_POLICY_PATH)])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("OK: ") and "20 rules" in result.stdout
+    version = load_policy_digested(DEFAULT_POLICY_PATH)[1]
+    assert f"digest {version}" in result.stdout  # the digest /aoi status shows for the policy in force
 
 
 def test_check_reports_file_and_key_and_exits_1(tmp_path: Path) -> None:
@@ -34,7 +36,8 @@ def test_check_reports_file_and_key_and_exits_1(tmp_path: Path) -> None:
 def test_show_json_lists_every_rule() -> None:
     result = CliRunner().invoke(app, ["policy", "show", "--json"])
     assert result.exit_code == 0, result.output
-    assert len(json.loads(result.stdout)["rules"]) == 20
+    shown = json.loads(result.stdout)
+    assert len(shown["rules"]) == 20 and shown["digest"] == load_policy_digested(None)[1]
 
 
 def test_evaluate_prints_command_when_allowed_and_exits_1_when_refused() -> None:

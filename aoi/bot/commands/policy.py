@@ -16,7 +16,14 @@ from rich.console import Console
 from rich.table import Table
 
 from aoi.bot.settings import get_settings
-from aoi.policies import Policy, PolicyError, evaluate, load_catalogue, load_policy, render_command
+from aoi.policies import (
+    Policy,
+    PolicyError,
+    evaluate,
+    load_catalogue,
+    load_policy_digested,
+    render_command,
+)
 from aoi.policies.rbac import build_rbac, dump_manifests, write_manifests
 
 app = typer.Typer(
@@ -29,8 +36,13 @@ PolicyOption = typer.Option(
 
 
 def _load(path: Path | None) -> Policy:
+    return _load_digested(path)[0]
+
+
+def _load_digested(path: Path | None) -> tuple[Policy, str]:
+    """The policy and its digest, the one ``/aoi status`` shows for the policy in force."""
     try:
-        return load_policy(path if path is not None else get_settings().policy_file)
+        return load_policy_digested(path if path is not None else get_settings().policy_file)
     except PolicyError as exc:
         typer.secho(str(exc), fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1) from None
@@ -39,21 +51,23 @@ def _load(path: Path | None) -> Policy:
 @app.command("check")
 def check(file: Path = typer.Argument(..., help="The policy YAML file to validate.")) -> None:
     """Validate a policy file; exit 1 with each offending key when it is invalid."""
-    policy = _load(file)
+    policy, digest = _load_digested(file)
     high = sum(rule.risk == "high" for rule in policy.rules)
     typer.echo(
-        f"OK: {file} — {len(policy.rules)} rules, {len(policy.verbs)} verbs, {high} high-risk (two-person)"
+        f"OK: {file} — {len(policy.rules)} rules, {len(policy.verbs)} verbs, {high} high-risk (two-person), "
+        f"digest {digest}"
     )
 
 
 @app.command("show")
 def show(policy_file: Path | None = PolicyOption, as_json: bool = typer.Option(False, "--json")) -> None:
     """List the rules: verb, where, risk, approvals and the command template."""
-    policy = _load(policy_file)
+    policy, digest = _load_digested(policy_file)
     if as_json:
-        typer.echo(json.dumps(policy.model_dump(mode="json", exclude={"definitions"}), indent=2))
+        data = policy.model_dump(mode="json", exclude={"definitions"})
+        typer.echo(json.dumps({**data, "digest": digest}, indent=2))
         return
-    table = Table(title=f"AOI policy: {policy.source}")
+    table = Table(title=f"AOI policy: {policy.source} @ {digest}")
     for column in ("rule", "verb", "where", "risk", "approvals", "approvers", "command"):
         table.add_column(column, overflow="fold")
     catalogue = load_catalogue()
