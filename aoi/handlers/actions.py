@@ -18,6 +18,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
+from aoi.agents.records import ActionRequest
 from aoi.handlers import fields, metrics
 from aoi.handlers.approvers import ApproverDirectory, Resolution
 from aoi.handlers.blocks.common import (
@@ -37,10 +38,11 @@ from aoi.handlers.blocks.proposals import (
 )
 from aoi.handlers.context import Services
 from aoi.handlers.feedback import record_button_feedback
-from aoi.handlers.investigation import PROPOSAL, proposal_view
+from aoi.handlers.investigation import PROPOSAL, approvals_required, proposal_view
 from aoi.handlers.slack_io import post_ephemeral, update_message
 from aoi.handlers.tasks import ExecuteTask
-from aoi.policies.evaluate import authorise
+from aoi.policies.evaluate import Actor, authorise
+from aoi.policies.schema import Policy
 from aoi.store import repo
 from aoi.store.enums import FeedbackKind, FeedbackSource
 from aoi.store.errors import NotFoundError
@@ -77,12 +79,26 @@ class Click:
 
 
 def _authorised(
-    services: Services, directory: ApproverDirectory, client: WebClient, proposal: Proposal, user: str
+    services: Services,
+    directory: ApproverDirectory,
+    client: WebClient,
+    proposal: Proposal,
+    user: str,
+    policy: Policy,
 ) -> tuple[bool, Resolution]:
-    resolution = directory.resolve(client, services.policy, proposal.rule_id, user)
-    return authorise(
-        services.policy, proposal.rule_id, resolution.actor, services.extra_approvers
-    ), resolution
+    resolution = directory.resolve(client, policy, proposal.rule_id, user)
+    return authorise(policy, proposal.rule_id, resolution.actor, services.extra_approvers), resolution
+
+
+def _revoked_voters(services: Services, proposal: Proposal, policy: Policy) -> set[str]:
+    """Earlier voters on ``proposal`` whom ``policy`` no longer lets approve it (groups as recorded)."""
+    return {
+        user
+        for user, groups in repo.list_approval_votes(services.store, proposal.id)
+        if not authorise(
+            policy, proposal.rule_id, Actor(user_id=user, groups=groups or ()), services.extra_approvers
+        )
+    }
 
 
 def _refuse(
@@ -150,7 +166,8 @@ def handle_approve(services: Services, directory: ApproverDirectory, client: Web
             f"Proposal `{click.value[:40]}` does not exist (any more). Nothing was run.",
         )
         return
-    allowed, resolution = _authorised(services, directory, client, proposal, click.user)
+    policy = services.policy  # one snapshot for everything this click decides
+    allowed, resolution = _authorised(services, directory, client, proposal, click.user, policy)
     if not allowed:
         _refuse(services, client, click, proposal, "approve", resolution)
         return
@@ -188,7 +205,14 @@ def handle_approve(services: Services, directory: ApproverDirectory, client: Web
             "was read. Mention me in the thread for a fresh diagnosis. Nothing was run.",
         )
         return
-    result = repo.approve_proposal(services.store, proposal.id, click.user, list(resolution.actor.groups))
+    result = repo.approve_proposal(
+        services.store,
+        proposal.id,
+        click.user,
+        list(resolution.actor.groups),
+        required=approvals_required(policy, ActionRequest.model_validate(proposal.action), proposal.risk),
+        revoked=_revoked_voters(services, proposal, policy),
+    )
     outcome = result.outcome
     metrics.DECISIONS.labels(outcome.value).inc()
     if outcome == repo.DecisionOutcome.APPROVED:
@@ -295,7 +319,7 @@ def handle_reject_click(
     except NotFoundError:
         _tell(services, client, click, f"Proposal `{click.value[:40]}` does not exist (any more).")
         return
-    allowed, resolution = _authorised(services, directory, client, proposal, click.user)
+    allowed, resolution = _authorised(services, directory, client, proposal, click.user, services.policy)
     if not allowed:
         _refuse(services, client, click, proposal, "reject", resolution)
         return
@@ -336,7 +360,7 @@ def handle_reject_submit(
         return
     message = {"ts": meta.get("ts"), "thread_ts": meta.get("thread_ts")}
     click = Click({"user": {"id": user}, "channel": {"id": meta.get("channel")}, "message": message}, {})
-    allowed, resolution = _authorised(services, directory, client, proposal, user)
+    allowed, resolution = _authorised(services, directory, client, proposal, user, services.policy)
     if not allowed:
         _refuse(services, client, click, proposal, "reject", resolution)
         return

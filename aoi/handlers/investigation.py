@@ -16,7 +16,8 @@ import time
 
 from slack_sdk import WebClient
 
-from aoi.agents.records import Remediation, new_id
+from aoi.agents.proposals import annotate
+from aoi.agents.records import ActionRequest, Remediation, new_id
 from aoi.agents.redaction import redact
 from aoi.handlers import metrics
 from aoi.handlers.blocks.diagnosis import (
@@ -31,6 +32,7 @@ from aoi.handlers.progress import ThrottledProgress
 from aoi.handlers.slack_io import post_message, send_message, update_message
 from aoi.handlers.tasks import InvestigateTask, TaskSource
 from aoi.policies.evaluate import evaluate
+from aoi.policies.schema import Policy
 from aoi.store import repo
 from aoi.store.errors import InvalidTransitionError
 from aoi.store.models import Proposal
@@ -150,8 +152,15 @@ def run_investigation(services: Services, client: WebClient, task: InvestigateTa
         if trajectory.diagnosis is None:
             raise RuntimeError("the Observer returned no diagnosis")
         diagnosis = trajectory.diagnosis
-        remediations = [rem for rem in diagnosis.remediations if rem.rule_id]
-        new = [_new_proposal(services, rem) for rem in remediations]
+        # one snapshot of the policy for every fix of this diagnosis, taken now: the Observer checked
+        # them against the policy as the investigation started, and an edit since may refuse one
+        policy = services.policy
+        remediations = [
+            current
+            for rem in diagnosis.remediations
+            if rem.rule_id and (current := annotate(policy, ActionRequest.model_validate(_request(rem))))
+        ]
+        new = [_new_proposal(policy, rem) for rem in remediations]
         _, rows = repo.complete_investigation(
             services.store,
             task.investigation_id,
@@ -198,16 +207,23 @@ def run_investigation(services: Services, client: WebClient, task: InvestigateTa
         post_proposal(services, client, task, row, remediation)
 
 
-def _new_proposal(services: Services, remediation: Remediation) -> repo.NewProposal:
-    """The stored form of a policy-annotated remediation, with the approvals the policy requires."""
-    decision = evaluate(services.policy, remediation)
-    required = max(1, decision.approvals_required)
-    if remediation.risk == "high" and services.policy.two_person_rule:
+def _request(remediation: Remediation) -> dict[str, object]:
+    return remediation.model_dump(include={"verb", "target", "namespace", "params", "rationale"}, mode="json")
+
+
+def approvals_required(policy: Policy, remediation: ActionRequest, risk: str) -> int:
+    """How many distinct approvers ``policy`` asks for this fix (the two-person rule for high risk)."""
+    required = max(1, evaluate(policy, remediation).approvals_required)
+    if risk == "high" and policy.two_person_rule:
         required = max(required, 2)
+    return required
+
+
+def _new_proposal(policy: Policy, remediation: Remediation) -> repo.NewProposal:
+    """The stored form of a policy-annotated remediation, with the approvals the policy requires."""
+    required = approvals_required(policy, remediation, remediation.risk)
     return repo.NewProposal(
-        action=remediation.model_dump(
-            include={"verb", "target", "namespace", "params", "rationale"}, mode="json"
-        ),
+        action=_request(remediation),
         risk=remediation.risk,
         command=remediation.command,
         rule_id=remediation.rule_id,

@@ -285,9 +285,20 @@ def load_policy_digested(path: str | Path | None = None) -> tuple[Policy, str]:
     file = Path(path) if path is not None else DEFAULT_POLICY_PATH
     try:
         raw = file.read_bytes()
-        text = raw.decode("utf-8")
     except OSError as exc:
         raise PolicyError(file, [f"cannot read the file: {exc.strerror or exc}"]) from exc
+    return parse_policy_bytes(raw, file), policy_digest(raw)
+
+
+def policy_digest(raw: bytes) -> str:
+    """The policy file's content digest: the first 12 hex digits of its SHA-256."""
+    return hashlib.sha256(raw).hexdigest()[:12]
+
+
+def parse_policy_bytes(raw: bytes, file: Path) -> Policy:
+    """A policy file's bytes → ``Policy`` (``file`` names it in errors): UTF-8, size, strict YAML."""
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PolicyError(file, [f"not UTF-8 text (byte {exc.start}): is this the policy file?"]) from exc
     if len(text) > MAX_POLICY_CHARS:
@@ -303,7 +314,7 @@ def load_policy_digested(path: str | Path | None = None) -> tuple[Policy, str]:
             file,
             [f"expands to more than {MAX_POLICY_VALUES:,} values: aliases repeated inside aliases?"],
         )
-    return parse_policy(data, file), hashlib.sha256(raw).hexdigest()[:12]
+    return parse_policy(data, file)
 
 
 MAX_POLICY_CHARS = 1_000_000

@@ -10,7 +10,7 @@ its audit row in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -154,12 +154,24 @@ def _snapshot(proposal: Proposal) -> dict[str, Any]:
 
 
 def approve_proposal(
-    store: Store, proposal_id: str, approver: str, groups: Sequence[str] | None = None
+    store: Store,
+    proposal_id: str,
+    approver: str,
+    groups: Sequence[str] | None = None,
+    *,
+    required: int | None = None,
+    revoked: Collection[str] = (),
 ) -> DecisionResult:
     """Record ``approver``'s approval; the vote that reaches ``approvals_required`` approves.
 
     ``groups`` — the Slack user groups the approver was resolved to — are kept with the vote so that
     the executor can re-check it under the policy in force when the fix runs.
+
+    The policy may have changed since the fix was proposed, and the executor counts votes under the
+    policy in force; so does this, or a click would approve a fix the executor then refuses for good:
+    ``required`` (the approvals the policy asks for now) raises the stored requirement — never lowers
+    it, the approvers were told the higher number — and votes from ``revoked`` (earlier voters the
+    policy no longer lets approve) are not counted, nor returned.
 
     Exactly one caller ever gets ``APPROVED`` for a proposal, however many processes click at once.
     Authorisation (is this person an approver?) is the caller's job, via the policy, before this.
@@ -169,6 +181,18 @@ def approve_proposal(
         proposal = get_or_raise(session, Proposal, proposal_id, "proposal", lock=True)
         if proposal.status != ProposalStatus.PENDING:
             return DecisionResult(DecisionOutcome.ALREADY_DECIDED, proposal, _approvers(session, proposal_id))
+        if required is not None and required > proposal.approvals_required:
+            add_audit_in(
+                session,
+                actor=approver,
+                action="proposal.requirement_raised",
+                proposal_id=proposal_id,
+                investigation_id=proposal.investigation_id,
+                details={"from": proposal.approvals_required, "to": required, "reason": "policy changed"},
+            )
+            proposal.approvals_required = required
+            session.add(proposal)
+            session.flush()
         voted = insert_ignore(
             session,
             ProposalApproval,
@@ -180,7 +204,7 @@ def approve_proposal(
             },
             ["proposal_id", "approver"],
         )
-        approvers = _approvers(session, proposal_id)
+        approvers = [user for user in _approvers(session, proposal_id) if user not in revoked]
         if not voted:
             return DecisionResult(DecisionOutcome.DUPLICATE_APPROVER, proposal, approvers)
         if len(approvers) < proposal.approvals_required:

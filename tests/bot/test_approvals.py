@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from aoi.handlers.tasks import ExecuteTask, InvestigateTask, TaskRunner
 from aoi.policies.schema import DEFAULT_POLICY_PATH, load_policy
@@ -308,30 +309,129 @@ def test_an_approval_window_of_zero_lets_an_old_fix_run(tmp_path: Path, db_templ
         )
 
 
+def _policy_copy(tmp_path: Path) -> Path:
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"), encoding="utf-8")
+    return policy_file
+
+
+def _edit(policy_file: Path, old: str, new: str) -> None:
+    """An admin's edit to the running bot's AOI_POLICY_FILE (the modification time moves on)."""
+    text = policy_file.read_text(encoding="utf-8")
+    assert old in text
+    policy_file.write_text(text.replace(old, new, 1), encoding="utf-8")
+    stamp = policy_file.stat()
+    os.utime(policy_file, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1_000_000_000))
+
+
+def _bot_on(policy_file: Path, tmp_path: Path, db_template: Path) -> Any:
+    """The bot with AOI_POLICY_FILE set, proposing a restart of user-service."""
+    investigator = scripted_investigator(POLICY, [RESTART])
+    return running_bot(tmp_path, db_template, investigator=investigator, AOI_POLICY_FILE=str(policy_file))
+
+
+def _approve(bot: SlackHarness, proposal: object, user: str) -> None:
+    bot.action(
+        "proposal_approve", proposal.proposal_id, user=user, channel=proposal.channel,  # type: ignore[attr-defined]
+        message_ts=proposal.message_ts, thread_ts=proposal.thread_ts,  # type: ignore[attr-defined]
+    )  # fmt: skip
+
+
 def test_an_approver_removed_from_the_policy_file_is_refused_without_a_restart(
     tmp_path: Path, db_template: Path
 ) -> None:
     """The admin edits AOI_POLICY_FILE while a fix is pending: the running bot enforces the edit."""
-    policy_file = tmp_path / "policy.yaml"
-    policy_file.write_text(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"), encoding="utf-8")
+    policy_file = _policy_copy(tmp_path)
+    investigator = scripted_investigator(POLICY, [RESTART])
     with running_bot(
-        tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART]),
-        AOI_POLICY_FILE=str(policy_file),
-    ) as bot:  # fmt: skip
+        tmp_path, db_template, investigator=investigator, AOI_POLICY_FILE=str(policy_file)
+    ) as bot:
         bot.event(mention("user-service is flapping"))
         (proposal,) = wait_for_proposals(bot.fake)
-        edited = policy_file.read_text(encoding="utf-8").replace(
-            f"users: [{APPROVER}, {SECOND_APPROVER}]", f"users: [{SECOND_APPROVER}]"
-        )
-        assert edited != policy_file.read_text(encoding="utf-8")
-        policy_file.write_text(edited, encoding="utf-8")
-        stamp = policy_file.stat()
-        os.utime(policy_file, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1_000_000_000))
-        bot.action(
-            "proposal_approve", proposal.proposal_id, user=APPROVER, channel=proposal.channel,
-            message_ts=proposal.message_ts, thread_ts=proposal.thread_ts,
-        )  # fmt: skip
+        _edit(policy_file, f"users: [{APPROVER}, {SECOND_APPROVER}]", f"users: [{SECOND_APPROVER}]")
+        _approve(bot, proposal, APPROVER)
         bot.fake.wait_for(lambda calls: bool(_ephemerals_to(bot, APPROVER)), what="the refusal")
         assert "not an approver" in _ephemerals_to(bot, APPROVER)[0]
         assert repo.get_proposal(bot.store, proposal.proposal_id).status == "pending"
         assert _audit_actions(bot, proposal.proposal_id) == ["proposal.unauthorised_approve"]
+
+
+def test_a_rule_raised_to_two_approvers_mid_incident_waits_for_a_second_approver_and_then_runs(
+    tmp_path: Path, db_template: Path
+) -> None:
+    """Posted needing one approval; the rule now needs two. The first click must not approve a fix
+    the executor would then refuse for good: it waits for a second approver, and the fix runs."""
+    policy_file = _policy_copy(tmp_path)
+    investigator = scripted_investigator(POLICY, [RESTART])
+    with running_bot(
+        tmp_path, db_template, investigator=investigator, AOI_POLICY_FILE=str(policy_file)
+    ) as bot:
+        bot.event(mention("user-service is flapping"))
+        (proposal,) = wait_for_proposals(bot.fake)
+        assert repo.get_proposal(bot.store, proposal.proposal_id).approvals_required == 1
+        restart_rule = "rollout restart deployment/{target}\n"
+        _edit(policy_file, restart_rule, restart_rule.replace("\n", "\n    approvals_required: 2\n"))
+        _approve(bot, proposal, APPROVER)
+        bot.fake.wait_for(lambda calls: bool(_ephemerals_to(bot, APPROVER)), what="the answer")
+        assert "needs 1 more" in _ephemerals_to(bot, APPROVER)[0]
+        stored = repo.get_proposal(bot.store, proposal.proposal_id)
+        assert (stored.status, stored.approvals_required) == ("pending", 2)
+        _approve(bot, proposal, SECOND_APPROVER)
+        eventually(
+            lambda: repo.get_proposal(bot.store, proposal.proposal_id).status == "succeeded", "the fix to run"
+        )
+        assert "proposal.requirement_raised" in _audit_actions(bot, proposal.proposal_id)
+
+
+class HoldingRunner:
+    """Hands investigations on at once and holds executions until released (a busy queue)."""
+
+    def __init__(self, inner: TaskRunner) -> None:
+        self.inner = inner
+        self.held: list[ExecuteTask] = []
+
+    def submit(self, task: InvestigateTask | ExecuteTask) -> None:
+        if isinstance(task, ExecuteTask):
+            self.held.append(task)
+        else:
+            self.inner.submit(task)
+
+    def release(self) -> None:
+        for task in self.held:
+            self.inner.submit(task)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_namespace_protected_after_approval_is_refused_by_the_executor(
+    tmp_path: Path, db_template: Path
+) -> None:
+    """The executor checks the policy in force when it runs, not the one the process started with."""
+    policy_file = _policy_copy(tmp_path)
+    investigator = scripted_investigator(POLICY, [RESTART])
+    with running_bot(
+        tmp_path, db_template, investigator=investigator, AOI_POLICY_FILE=str(policy_file)
+    ) as bot:
+        assert bot.services.runner is not None
+        runner = bot.services.runner = HoldingRunner(bot.services.runner)
+        bot.event(mention("user-service is flapping"))
+        (proposal,) = wait_for_proposals(bot.fake)
+        _approve(bot, proposal, APPROVER)
+        eventually(lambda: runner.held, "the approved execution to be queued")
+        _edit(
+            policy_file,
+            "denied_namespaces: [kube-system,",
+            "denied_namespaces: [test-social-network, kube-system,",
+        )
+        runner.release()
+        eventually(
+            lambda: "execute.refused" in _audit_actions(bot, proposal.proposal_id), "the executor's refusal"
+        )
+        (refusal,) = [
+            entry
+            for entry in repo.list_audit(bot.store, proposal_id=proposal.proposal_id)
+            if entry.action == "execute.refused"
+        ]
+        assert "protected" in json.dumps(refusal.details)
+        assert "execute.before" not in _audit_actions(bot, proposal.proposal_id)
