@@ -171,19 +171,32 @@ def planner_spec(settings: Settings) -> PlannerSpec:
 def planner_factory(settings: Settings, policy: Callable[[], Policy] | None = None) -> Callable[[], Planner]:
     """A fresh planner per investigation, except the local model, which is loaded once per process.
 
-    With ``policy`` (the live policy), an ``openai`` planner is told the verbs of the policy in force
-    when the investigation starts, not re-read from the file (a broken edit must not fail it); the
-    local model's verbs and grammar are fixed when it loads."""
+    ``openai`` planners share one HTTP client and what the endpoint was found to refuse. With
+    ``policy`` (the live policy), an ``openai`` planner is told the verbs of the policy in force when
+    the investigation starts, not re-read from the file (a broken edit must not fail it); the local
+    model's verbs and grammar come from the policy in force when it loads."""
     spec = planner_spec(settings)
     if spec.name == "local":
+        if policy is not None:  # the policy in force when the model loads, not a second read of the file
+            options = {key: value for key, value in spec.options.items() if key != "policy_file"}
+            return Lazy(lambda: make_planner(PlannerSpec("local", {**options, "policy": policy()})))
         return Lazy(lambda: make_planner(spec))
-    if spec.name == "openai" and policy is not None:
+    if spec.name == "openai":
+        from aoi.agents.planners.openai_planner import EndpointQuirks, make_client
         from aoi.agents.planners.prompt import describe_policy_verbs
 
-        options = {key: value for key, value in spec.options.items() if key != "policy_file"}
-        return lambda: make_planner(
-            PlannerSpec("openai", {**options, "verbs": describe_policy_verbs(policy())})
-        )
+        # one client (its connection pool) and what the endpoint refuses, for every investigation
+        client = make_client(spec.options["base_url"], spec.options.get("api_key"), spec.options["timeout_s"])
+        options = {**spec.options, "client": client, "quirks": EndpointQuirks()}
+        if policy is None:
+            return lambda: make_planner(PlannerSpec("openai", options))
+        del options["policy_file"]
+        live = policy
+
+        def openai_planner() -> Planner:
+            return make_planner(PlannerSpec("openai", {**options, "verbs": describe_policy_verbs(live())}))
+
+        return openai_planner
     return lambda: make_planner(spec)
 
 

@@ -391,3 +391,43 @@ def test_an_answer_trickling_in_is_cut_off_at_the_timeout_not_after_every_byte(
     with pytest.raises(ModelUnavailableError, match="timed out"):
         planner.next_step(context())
     assert time.monotonic() - started < 2.0
+
+
+def test_a_value_refused_as_too_large_is_a_configuration_error_not_a_parameter_switch(
+    serve: Any, sleeps: Sleeps
+) -> None:
+    """``max_tokens is too large`` refuses the value: sending it as max_completion_tokens would only
+    hide the limit on servers that ignore that name."""
+    too_large = Scripted(
+        status=400,
+        error_message="max_tokens is too large: 131072. This model supports at most 16384 completion tokens.",
+        error_param="max_tokens",
+        error_code="invalid_value",
+    )
+    server = serve([too_large, step_reply(PROBE)])
+    with pytest.raises(ModelUnavailableError, match="max_tokens is too large"):
+        make_planner(server, sleeps, max_tokens=131072).next_step(context())
+    assert len(server.completion_requests) == 1
+
+
+def test_redirects_do_not_restart_the_whole_request_clock() -> None:
+    """Each hop answers within the limit; together they do not (the client follows redirects)."""
+    import httpx2
+
+    from aoi.agents.planners.request_deadline import RequestDeadline
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        time.sleep(0.3)
+        if request.url.path == "/first":
+            return httpx2.Response(307, headers={"location": "/second"})
+        return httpx2.Response(200, stream=httpx2.ByteStream(b"{}"))  # read through the hooks
+
+    with httpx2.Client(
+        transport=httpx2.MockTransport(handler),
+        event_hooks=RequestDeadline().hooks(),
+        follow_redirects=True,
+        timeout=0.5,
+    ) as client:
+        assert client.get("http://model.test/second").status_code == 200  # one hop: within the limit
+        with pytest.raises(httpx2.ReadTimeout):
+            client.get("http://model.test/first")

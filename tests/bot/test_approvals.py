@@ -20,6 +20,7 @@ from tests.bot.harness import (
     SECOND_APPROVER,
     SlackHarness,
     backdate_proposal,
+    button_values,
     eventually,
     mention,
     running_bot,
@@ -435,3 +436,23 @@ def test_a_namespace_protected_after_approval_is_refused_by_the_executor(
         ]
         assert "protected" in json.dumps(refusal.details)
         assert "execute.before" not in _audit_actions(bot, proposal.proposal_id)
+
+
+def test_a_fix_the_policy_refuses_by_the_time_the_investigation_ends_gets_no_approve_button(
+    tmp_path: Path, db_template: Path
+) -> None:
+    policy_file = _policy_copy(tmp_path)
+    slow = scripted_investigator(POLICY, [RESTART], delay_s=1.5)
+    with running_bot(tmp_path, db_template, investigator=slow, AOI_POLICY_FILE=str(policy_file)) as bot:
+        bot.event(mention("user-service is flapping"))
+        eventually(
+            lambda: [i.status for i in repo.list_investigations(bot.store)] == ["running"],
+            "the investigation",
+        )
+        _edit(policy_file, "denied_namespaces: [", "denied_namespaces: [test-social-network, ")
+        eventually(
+            lambda: [i.status for i in repo.list_investigations(bot.store)] == ["diagnosed"], "the diagnosis"
+        )
+        assert repo.list_proposals(bot.store) == []
+        time.sleep(0.3)
+        assert not any(button_values(c, "proposal_approve") for c in bot.fake.calls_to("chat.postMessage"))

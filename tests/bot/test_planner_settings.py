@@ -61,3 +61,57 @@ def test_model_planners_describe_the_verbs_of_aoi_policy_file_not_the_packaged_p
     verbs = OpenAIPlanner(**spec.options).verbs
     assert verbs and not any(line.startswith("- scale:") for line in verbs)
     assert any(line.startswith("- scale:") for line in OpenAIPlanner("http://127.0.0.1:9/v1", "m").verbs)
+
+
+def _without_scale(text: str) -> str:
+    start = text.index("  - id: k8s-scale")
+    end = text.index("\n  - id:", start + 10)
+    return text[:start] + text[end + 1 :]
+
+
+def _touch_forward(path: Path) -> None:
+    import os
+
+    stamp = path.stat()
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1_000_000_000))
+
+
+def test_the_bots_openai_planners_follow_the_live_policy_and_share_what_the_endpoint_refuses(
+    tmp_path: Path,
+) -> None:
+    """The bot builds a planner per investigation: each is told the verbs of the policy in force (a
+    broken edit does not fail it), and a reasoning model's 400s are met once, not per investigation."""
+    from aoi.bot.services import planner_factory
+    from aoi.policies import LivePolicy
+    from aoi.policies.schema import DEFAULT_POLICY_PATH
+    from tests.agents.test_openai_planner import PROBE, context
+    from tests.fakes.openai_server import FakeOpenAIServer, Scripted, step_reply, unsupported
+
+    def reasoning_model(request: dict[str, object]) -> Scripted:
+        if "max_tokens" in request:
+            return unsupported("max_tokens")
+        return step_reply(PROBE)
+
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"), encoding="utf-8")
+    live = LivePolicy(policy_file, poll_s=None)
+    with FakeOpenAIServer(reasoning_model) as server:
+        settings = Settings(
+            AOI_PLANNER="openai",
+            AOI_LLM_BASE_URL=server.base_url,
+            AOI_LLM_MODEL="m",
+            AOI_POLICY_FILE=policy_file,
+        )
+        planners = planner_factory(settings, live)
+        first = planners()
+        assert any(line.startswith("- scale:") for line in first.verbs)  # type: ignore[attr-defined]
+        first.next_step(context())
+        policy_file.write_text(_without_scale(policy_file.read_text(encoding="utf-8")), encoding="utf-8")
+        _touch_forward(policy_file)
+        second = planners()
+        assert not any(line.startswith("- scale:") for line in second.verbs)  # type: ignore[attr-defined]
+        second.next_step(context())
+        assert len(server.completion_requests) == 3  # refused once, then learnt for both
+        policy_file.write_text("rules: [", encoding="utf-8")
+        _touch_forward(policy_file)
+        assert planners().verbs == second.verbs  # type: ignore[attr-defined]

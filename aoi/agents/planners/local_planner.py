@@ -52,6 +52,7 @@ from aoi.agents.planners.prompt import (
     render_messages,
 )
 from aoi.agents.planners.step_grammar import StepGrammar, decode_step, policy_verb_params
+from aoi.policies.schema import Policy
 
 Decoding = Literal["constrained", "free"]
 
@@ -163,6 +164,7 @@ class LocalPlanner:
         seed: int | None = None,
         device: str = "auto",
         policy_file: Path | None = None,
+        policy: Policy | None = None,
     ) -> None:
         if max_new_tokens < 1 or reasks < 0:
             raise ValueError("max_new_tokens must be ≥ 1 and reasks ≥ 0")
@@ -183,7 +185,8 @@ class LocalPlanner:
         self.tool_format: ToolFormat = tool_format or self.template.tool_format or "compact"
         from aoi.policies import load_policy
 
-        policy = load_policy(policy_file)  # AOI_POLICY_FILE's verbs, not the packaged ones
+        # the bot passes the policy in force; otherwise AOI_POLICY_FILE's verbs, not the packaged ones
+        policy = policy if policy is not None else load_policy(policy_file)
         if verbs is None:
             verbs = describe_policy_verbs(policy, compact=True, signature=self.tool_format == "signature")
         self.verbs = list(verbs)

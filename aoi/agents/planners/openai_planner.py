@@ -16,7 +16,8 @@ Observer retries within budget and then falls back to the heuristic planner (dia
 Reasoning models (OpenAI's o-series, GPT-5) refuse ``max_tokens`` and any temperature but the default
 with HTTP 400 naming the parameter. Such a refusal is not a configuration mistake the user must fix:
 the planner switches to ``max_completion_tokens`` / leaves the temperature out, says so once in the
-log, and sends the request again (each switch once per planner; the same 400 again is a real error).
+log, and sends the request again (each switch once per endpoint, ``EndpointQuirks``; the same 400
+again is a real error).
 
 The client's ``timeout`` limits each network read; ``RequestDeadline`` also limits the whole request,
 so a server trickling its answer cannot hold a step past the investigation's deadline.
@@ -31,6 +32,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -57,6 +59,34 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["json", "tools"]
 NO_KEY = "no-key-needed"  # the client insists on a key; local servers (vLLM, llama.cpp) ignore it
+
+
+@dataclass
+class EndpointQuirks:
+    """What the endpoint turned out to refuse, learnt from its 400s. Shared by the planners of one
+    endpoint (the bot builds a planner per investigation) so each refusal is met once per process."""
+
+    token_param: str = "max_tokens"
+    send_temperature: bool = True
+
+
+def make_client(base_url: str, api_key: str | None, timeout_s: float) -> openai.OpenAI:
+    """The client the planner uses: SDK retries off, and each request bounded as a whole
+    (``RequestDeadline``). Thread-safe: one client can serve every investigation of a process."""
+    return openai.OpenAI(
+        base_url=base_url,
+        api_key=api_key or NO_KEY,
+        max_retries=0,
+        timeout=timeout_s,
+        http_client=openai.DefaultHttpxClient(timeout=timeout_s, event_hooks=RequestDeadline().hooks()),
+    )
+
+
+def _unsupported(refusal: openai.BadRequestError) -> bool:
+    """A refusal of the parameter itself (OpenAI's ``unsupported_parameter``/``unsupported_value``),
+    not of its value (``max_tokens is too large``: switching parameters would not help)."""
+    code = str(refusal.code or "")
+    return code.startswith("unsupported") or "not supported" in refusal.message.lower()
 
 
 class _UnusableResponse(Exception):
@@ -117,6 +147,7 @@ class OpenAIPlanner:
         backoff_s: float = 0.5,
         max_backoff_s: float = 8.0,
         client: openai.OpenAI | None = None,
+        quirks: EndpointQuirks | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -147,16 +178,8 @@ class OpenAIPlanner:
         self.tool_format: ToolFormat = tool_format
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
-        self.client = client or openai.OpenAI(
-            base_url=base_url,
-            api_key=api_key or NO_KEY,
-            max_retries=0,
-            timeout=timeout_s,
-            http_client=openai.DefaultHttpxClient(timeout=timeout_s, event_hooks=RequestDeadline().hooks()),
-        )
-        # what the endpoint accepts, learnt from its 400s (see the module docstring)
-        self._token_param = "max_tokens"
-        self._send_temperature = True
+        self.client = client or make_client(str(base_url), api_key, timeout_s)
+        self.quirks = quirks or EndpointQuirks()  # what the endpoint accepts (module docstring)
         self._sleep = sleep
         self._clock = clock
 
@@ -189,8 +212,8 @@ class OpenAIPlanner:
             extra["tool_choice"] = "auto"
         elif self.json_response_format:
             extra["response_format"] = {"type": "json_object"}
-        extra[self._token_param] = self.max_tokens
-        if self._send_temperature:
+        extra[self.quirks.token_param] = self.max_tokens
+        if self.quirks.send_temperature:
             extra["temperature"] = self.temperature
         return self.client.chat.completions.create(
             model=self.model,
@@ -212,12 +235,14 @@ class OpenAIPlanner:
     def _adapt_to(self, refusal: openai.BadRequestError) -> bool:
         """Stop sending what a reasoning model refuses; False when the refusal is not one of those."""
         param = refusal.param
-        if param == "max_tokens" and self._token_param == "max_tokens":
-            self._token_param = "max_completion_tokens"
+        if not _unsupported(refusal):
+            return False
+        if param == "max_tokens" and self.quirks.token_param == "max_tokens":
+            self.quirks.token_param = "max_completion_tokens"
             log.info("%s refuses max_tokens; sending max_completion_tokens instead", self.model)
             return True
-        if param == "temperature" and self._send_temperature:
-            self._send_temperature = False
+        if param == "temperature" and self.quirks.send_temperature:
+            self.quirks.send_temperature = False
             log.warning(
                 "%s refuses temperature %s; using the model's default (its steps may vary run to run)",
                 self.model,

@@ -15,9 +15,7 @@ client takes from the environment (``HTTPS_PROXY``) keep working.
 
 from __future__ import annotations
 
-import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator
 
 import httpx2
@@ -57,26 +55,25 @@ class _DeadlineStream(httpx2.SyncByteStream):
         self._inner.close()
 
 
+_DEADLINE = "aoi.request_deadline"  # (deadline, limit) in the request's extensions
+
+
 class RequestDeadline:
-    """Event hooks that bound each request, headers to last body byte, by its read timeout."""
+    """Event hooks that bound each request, headers to last body byte, by its read timeout.
+
+    The deadline lives in the request's ``extensions``, which httpx hands on to a redirected
+    request: following redirects does not restart the clock."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._lock = threading.Lock()
-        self._deadlines: weakref.WeakKeyDictionary[httpx2.Request, tuple[float, float]] = (
-            weakref.WeakKeyDictionary()
-        )
 
     def on_request(self, request: httpx2.Request) -> None:
         limit = request.extensions.get("timeout", {}).get("read")
-        if limit is None:  # no timeout asked for: nothing to bound
-            return
-        with self._lock:
-            self._deadlines[request] = (self._clock() + float(limit), float(limit))
+        if limit is not None:  # no timeout asked for: nothing to bound
+            request.extensions.setdefault(_DEADLINE, (self._clock() + float(limit), float(limit)))
 
     def on_response(self, response: httpx2.Response) -> None:
-        with self._lock:
-            stamped = self._deadlines.pop(response.request, None)
+        stamped = response.request.extensions.get(_DEADLINE)
         if stamped is None or not isinstance(response.stream, httpx2.SyncByteStream):
             return
         deadline, limit = stamped
