@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import httpx
 
+VLLM_LORA_NAME = "aoi-observer"  # the name clients select the served adapter by (model=...)
+
 
 class VllmAdapterError(RuntimeError):
     """The server refused or could not be reached; the message carries its status and body."""

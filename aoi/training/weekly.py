@@ -42,7 +42,7 @@ from aoi.training.guidance import GuidanceLibrary
 from aoi.training.pipeline import EvalScore, Trained, evaluate_local, run_grpo, run_kto, run_sft
 from aoi.training.production import failure_cases, kto_rows, production_step_rows
 from aoi.training.registry import ModelRegistry
-from aoi.training.vllm_client import VllmAdapterClient, VllmAdapterError
+from aoi.training.vllm_client import VLLM_LORA_NAME, VllmAdapterClient, VllmAdapterError
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class WeeklyConfig:
     eval_k: int = 1
     eval_budget: Budget = field(default_factory=lambda: Budget(max_steps=12, deadline_s=1800.0))
     eval_max_new_tokens: int = 192
-    vllm_lora_name: str = "aoi-observer"
+    vllm_lora_name: str = VLLM_LORA_NAME
 
 
 @dataclass

@@ -14,6 +14,7 @@ from aoi.bot.settings import get_settings
 from aoi.store.db import Store
 from aoi.training.registry import ModelRegistry
 from aoi.training.runs import TrainResult
+from tests.training.test_vllm_client import FakeVllm, fake_vllm  # noqa: F401 - the fixture
 
 
 @pytest.fixture
@@ -72,3 +73,48 @@ def test_rollback_with_nothing_promoted_exits_1(configured: ModelRegistry) -> No
     result = CliRunner().invoke(app, ["models", "rollback"])
     assert result.exit_code == 1
     assert "nothing to roll back" in result.output
+
+
+def test_promote_and_rollback_load_the_adapter_into_vllm_so_serving_follows_the_registry(
+    configured: ModelRegistry,
+    tmp_path: Path,
+    fake_vllm: tuple[FakeVllm, str],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake, url = fake_vllm
+    monkeypatch.setenv("AOI_LLM_BASE_URL", f"{url}/v1")
+    get_settings.cache_clear()
+    runner = CliRunner()
+    first, second = _register(configured, tmp_path, "a"), _register(configured, tmp_path, "b")
+    path = {m.version: m.adapter_path for m in configured.versions()}
+    assert runner.invoke(app, ["models", "promote", first]).exit_code == 0
+    assert fake.loaded == {"aoi-observer": path[first]}
+    promoted = runner.invoke(app, ["models", "promote", second, "--json"])
+    assert json.loads(promoted.output)["served"] is True and fake.loaded == {"aoi-observer": path[second]}
+    rolled = runner.invoke(app, ["models", "rollback"])
+    assert rolled.exit_code == 0 and "loaded into vLLM" in rolled.output
+    assert fake.loaded == {"aoi-observer": path[first]}  # the bad adapter is no longer served
+
+
+def test_a_failed_hot_load_exits_1_saying_the_registry_changed_but_serving_did_not(
+    configured: ModelRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AOI_LLM_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
+    get_settings.cache_clear()
+    first = _register(configured, tmp_path, "a")
+    result = CliRunner().invoke(app, ["models", "promote", first])
+    assert result.exit_code == 1
+    assert "the registry changed, but loading" in result.output and "into vLLM failed" in result.output
+    current = configured.current()
+    assert current is not None and current.version == first
+    skipped = CliRunner().invoke(app, ["models", "promote", first, "--no-hot-load"])
+    assert skipped.exit_code == 0 and "AOI_LOCAL_ADAPTER_PATH=" in skipped.output
+
+
+def test_without_a_vllm_server_promote_says_how_to_serve_the_adapter(
+    configured: ModelRegistry, tmp_path: Path
+) -> None:
+    first = _register(configured, tmp_path, "a")
+    result = CliRunner().invoke(app, ["models", "promote", first])
+    assert result.exit_code == 0
+    assert f"promoted aoi-observer {first}" in result.output and "AOI_LOCAL_ADAPTER_PATH=" in result.output

@@ -11,7 +11,7 @@ from aoi.bot.settings import Settings, get_settings, normalise_database_url
 from aoi.store import Store, StoreError
 from aoi.store.db import make_engine, require_existing
 from aoi.store.migrate import ensure_current
-from aoi.training.registry import DEFAULT_MODEL_NAME, ModelRegistry, RegistryError
+from aoi.training.registry import DEFAULT_MODEL_NAME, ModelRegistry, RegisteredModel, RegistryError
 
 app = typer.Typer(help="List, promote and roll back trained models (LoRA adapters).", no_args_is_help=True)
 
@@ -75,10 +75,53 @@ def list_models(
     Console().print(table)
 
 
+HotLoadOption = typer.Option(
+    True,
+    "--hot-load/--no-hot-load",
+    help="With AOI_LLM_BASE_URL set, load the adapter into that vLLM server now (as the weekly job does).",
+)
+
+
+def serve(model: RegisteredModel, hot_load: bool) -> tuple[str, bool]:
+    """Make what serves the model follow the registry, or say how: a promotion that only changed a
+    database row while vLLM kept serving the old adapter would leave a bad model in production after
+    a "rolled back" message. Returns (what happened, whether serving now matches the registry)."""
+    settings = get_settings()
+    path = model.adapter_path
+    if path is None:
+        return "it has no adapter folder: the base model alone is served", True
+    if settings.llm_base_url and hot_load:
+        from aoi.training.vllm_client import VLLM_LORA_NAME, VllmAdapterClient, VllmAdapterError
+
+        base = settings.llm_base_url.rstrip("/").removesuffix("/v1")
+        try:
+            VllmAdapterClient(base, settings.llm_api_key).load_adapter(VLLM_LORA_NAME, path)
+        except VllmAdapterError as exc:
+            return f"the registry changed, but loading {path} into vLLM failed: {exc}", False
+        return f"loaded into vLLM at {base} as {VLLM_LORA_NAME!r}", True
+    return (
+        f"to serve it: AOI_PLANNER=local AOI_LOCAL_ADAPTER_PATH={path} and restart aoi bot / aoi worker "
+        "(or set AOI_LLM_BASE_URL to hot-load it into vLLM)",
+        True,
+    )
+
+
+def _report(model: RegisteredModel, done: str, as_json: bool, hot_load: bool) -> None:
+    serving, ok = serve(model, hot_load)
+    if as_json:
+        typer.echo(json.dumps({**model.to_json(), "serving": serving, "served": ok}, indent=2))
+    else:
+        typer.echo(f"{done}\n{serving}" if ok else done)
+    if not ok:
+        typer.secho(f"error: {serving}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
+
+
 @app.command()
 def promote(
     version: str = typer.Argument(..., help="Version string or registry id (mdl_…) to serve."),
     as_json: bool = typer.Option(False, "--json", help="Print the promoted version as JSON."),
+    hot_load: bool = HotLoadOption,
     name: str = NameOption,
     url: str | None = UrlOption,
 ) -> None:
@@ -87,20 +130,20 @@ def promote(
         model = open_registry(url, name).promote(version, actor="cli")
     except (StoreError, RegistryError) as exc:
         raise fail(exc) from None
-    typer.echo(json.dumps(model.to_json(), indent=2) if as_json else f"promoted {model.name} {model.version}")
+    _report(model, f"promoted {model.name} {model.version}", as_json, hot_load)
 
 
 @app.command()
 def rollback(
     as_json: bool = typer.Option(False, "--json", help="Print the re-promoted version as JSON."),
+    hot_load: bool = HotLoadOption,
     name: str = NameOption,
     url: str | None = UrlOption,
 ) -> None:
-    """Go back to the previously promoted version, in one step."""
+    """Go back to the newest earlier version that was promoted before, in one step (repeated
+    rollbacks walk further back; to go forward, promote a version)."""
     try:
         model = open_registry(url, name).rollback(actor="cli")
     except (StoreError, RegistryError) as exc:
         raise fail(exc) from None
-    typer.echo(
-        json.dumps(model.to_json(), indent=2) if as_json else f"rolled back {model.name} to {model.version}"
-    )
+    _report(model, f"rolled back {model.name} to {model.version}", as_json, hot_load)
