@@ -92,7 +92,9 @@ def resolve_base_model(base: str | Path | None, data_dir: Path) -> Path:
     """
     if base is None or str(base).lower() in {"smollm2", SMOLLM2_NAME, "smollm2-135m"}:
         return ensure_smollm2(data_dir)
-    path = Path(base).expanduser()
+    # absolute: the registry records this path, and the weekly job compares it with the promoted
+    # adapter's base; a relative one means nothing from another working directory
+    path = Path(base).expanduser().resolve()
     if path.is_dir() and is_model_folder(path):
         return path
     ggufs = sorted(path.glob("*.gguf")) if path.is_dir() else [path] if path.suffix == ".gguf" else []

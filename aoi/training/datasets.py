@@ -244,13 +244,22 @@ def load_dataset(path: Path) -> tuple[list[Row], str]:
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}:{number}: not a JSON row ({exc.msg})") from exc
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{number}: a row must be a JSON object, got {type(row).__name__}")
+        rows.append(row)
+    if not rows:
+        raise ValueError(f"{path}: the dataset is empty (no rows)")
     digest = dataset_hash(rows)
     stem_hash = Path(path).stem.rsplit("-", 1)[-1]
     if stem_hash != digest and stem_hash == _sha16(_canonical(rows)):
         return rows, stem_hash  # saved before provenance left the hash: the registry knows it by this name
     if stem_hash != digest:
-        raise ValueError(f"{path}: content hash {digest} does not match the file name's {stem_hash}")
+        raise ValueError(
+            f"{path}: content hash {digest} does not match the file name's {stem_hash!r} (a saved dataset is "
+            f"named <kind>-<content hash>.jsonl: edited since it was saved? a hand-made file can be named "
+            f"{Path(path).stem.rsplit('-', 1)[0] if '-' in Path(path).stem else 'grpo'}-{digest}.jsonl)"
+        )
     return rows, digest

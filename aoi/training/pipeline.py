@@ -78,12 +78,7 @@ def run_grpo(
     without a problem — production investigations — are scored by the judge alone)."""
     verified = None
     if problems is not None and settings.verified_weight > 0:
-        missing = sorted({str(r.get("problem_id") or "") for r in rows} - set(problems) - {""})
-        if missing:
-            raise ValueError(
-                f"{len(missing)} row problem(s) are not in the given suite ({', '.join(missing[:3])}…); "
-                "pass the suite the rows came from, or train without the verified reward"
-            )
+        _check_problems(rows, problems)
         verified = VerifiedOutcomeReward(problems)
     return _track(
         registry,
@@ -92,6 +87,15 @@ def run_grpo(
         settings.to_json(),
         lambda: train_grpo(settings, rows, dataset_hash, verified_reward=verified),
     )
+
+
+def _check_problems(rows: Sequence[Mapping[str, Any]], problems: Mapping[str, Problem]) -> None:
+    missing = sorted({str(r.get("problem_id") or "") for r in rows} - set(problems) - {""})
+    if missing:
+        raise ValueError(
+            f"{len(missing)} row problem(s) are not in the given suite ({', '.join(missing[:3])}…); "
+            "pass the suite the rows came from, or train without the verified reward"
+        )
 
 
 def run_kto(
@@ -116,6 +120,8 @@ def sft_then_grpo(
 ) -> list[Trained]:
     """The CPU recipe: an optional SFT warm start (so the model emits steps at all), then GRPO on it."""
     done: list[Trained] = []
+    if problems is not None and grpo.verified_weight > 0:
+        _check_problems(rows, problems)  # before the warm start, not after its minutes of training
     if sft is not None:
         warm = run_sft(sft, rows, dataset_hash, registry)
         done.append(warm)

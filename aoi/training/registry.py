@@ -47,6 +47,11 @@ class RegisteredModel:
     created_at: str
     promoted_at: str | None
 
+    def trained_on(self, base: Path) -> bool:
+        """Whether this version's adapter belongs to ``base`` (versions registered before base paths
+        were resolved may hold a relative path or a symlink)."""
+        return self.base_model == str(base) or Path(self.base_model).expanduser().resolve() == base.resolve()
+
     @classmethod
     def from_row(cls, row: ModelVersion) -> RegisteredModel:
         return cls(

@@ -116,7 +116,22 @@ def load_trainable_model(
     if not (settings.init_adapter / "adapter_config.json").is_file():
         raise FileNotFoundError(f"init adapter {settings.init_adapter} has no adapter_config.json")
     base = AutoModelForCausalLM.from_pretrained(settings.base_model)
-    return PeftModel.from_pretrained(base, str(settings.init_adapter), is_trainable=True), None
+    try:
+        return PeftModel.from_pretrained(base, str(settings.init_adapter), is_trainable=True), None
+    except RuntimeError as exc:  # peft's state-dict size mismatch: hundreds of lines, one cause
+        raise ValueError(
+            f"adapter {settings.init_adapter} does not fit base model {settings.base_model} "
+            f"({_first_line(exc)}): pass the --base it was trained on, or --init-adapter none"
+        ) from exc
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:limit] if text else ''}"
+
+
+class ResumeError(ValueError):
+    """The run folder's checkpoint cannot be resumed: damaged, or written by a different run."""
 
 
 def common_trainer_args(settings: RunSettings) -> dict[str, Any]:
@@ -181,6 +196,23 @@ def time_limit(minutes: float) -> Any:
     return TimeLimit()
 
 
+class _TrainBegan:
+    """Marks that training started (after a checkpoint's weights, optimiser and state loaded)."""
+
+    def __init__(self) -> None:
+        from transformers import TrainerCallback
+
+        self.began = False
+        outer = self
+
+        class Began(TrainerCallback):
+            def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+                outer.began = True
+                return control
+
+        self.callback = Began()
+
+
 def finish_run(
     trainer: Any,
     settings: RunSettings,
@@ -195,8 +227,20 @@ def finish_run(
         log.info("resuming %s run from %s", method, resume)
     if settings.max_minutes is not None:
         trainer.add_callback(time_limit(settings.max_minutes))
+    began = _TrainBegan()
+    trainer.add_callback(began.callback)
     started = time.monotonic()
-    output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    try:
+        output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    except Exception as exc:
+        if resume is None or began.began:
+            raise
+        # the checkpoint failed to load (the trainer had not started): say which and what to do
+        raise ResumeError(
+            f"cannot resume from {resume} ({_first_line(exc)}): the checkpoint is damaged or was written "
+            f"by a different run (LoRA rank, base model); delete {resume} to resume from an earlier one, "
+            f"or train into another --output"
+        ) from exc
     seconds = time.monotonic() - started
     adapter_dir = settings.output_dir / "adapter"
     trainer.save_model(str(adapter_dir))

@@ -154,7 +154,7 @@ def run_weekly(
     current_adapter = (
         Path(current_model.adapter_path) if current_model and current_model.adapter_path else None
     )
-    if current_model is not None and current_model.base_model != str(config.base_model):
+    if current_model is not None and not current_model.trained_on(config.base_model):
         report.counts["base_changed"] = 1  # the promoted adapter belongs to another base: start afresh
         current_adapter = None
     elif current_adapter is not None and not current_adapter.is_dir():

@@ -113,6 +113,17 @@ def test_train_weekly_now_runs_one_pass_on_the_served_local_model(
     assert {m["status"] for m in listed} == {"candidate"} and len(listed) == 2
 
 
+def test_a_relative_base_is_recorded_as_an_absolute_path(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry keeps the base; the weekly job compares it from another working directory."""
+    from aoi.training.base_models import resolve_base_model
+
+    monkeypatch.chdir(tiny_model.parent)
+    resolved = resolve_base_model(tiny_model.name, tmp_path)
+    assert resolved.is_absolute() and resolved == tiny_model.resolve()
+
+
 @pytest.mark.slow
 def test_a_gguf_base_is_converted_once_into_a_model_folder(tmp_path: Path) -> None:
     from aoi.training.base_models import is_model_folder, resolve_base_model, smollm2_gguf_path
@@ -127,7 +138,8 @@ def test_a_gguf_base_is_converted_once_into_a_model_folder(tmp_path: Path) -> No
     [
         (["--grpo-steps", "0"], "--grpo-steps must be >= 1, got 0"),
         (["--eval-steps", "-1"], "--eval-steps must be >= 1, got -1"),
-        (["--margin", "-0.5"], "--margin must be >= 0"),
+        (["--margin", "-0.5"], "--margin must be a number >= 0"),
+        (["--margin", "nan"], "--margin must be a number >= 0"),
     ],
 )
 def test_weekly_scheduler_refuses_bad_options_at_startup_not_at_the_first_run(
@@ -168,3 +180,24 @@ def test_an_output_path_that_is_a_file_is_a_clear_error(
     )
     assert result.exit_code == 1 and "error:" in result.output and "Traceback" not in result.output
     assert afile.read_text() == "x"
+
+
+def test_kto_continuing_a_promoted_adapter_of_another_base_is_refused_naming_both(
+    env: Store, world: dict[str, Any], tmp_path: Path
+) -> None:
+    from aoi.bot.commands.models import open_registry
+    from aoi.training.runs import TrainResult
+
+    adapter = tmp_path / "elsewhere" / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    registry = open_registry()
+    version = registry.register(TrainResult("grpo", adapter, "/models/qwen-14b", "h", {}, {})).version
+    registry.promote(version, actor="test")
+    rows = [{**r, "label": i % 2 == 0} for i, r in enumerate(world["rows"])]
+    dataset = save_dataset(rows, tmp_path / "ds", "kto")
+    args = ["train", "kto", "--base", str(world["tiny"]), "--dataset", str(dataset.path), "--max-steps", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "was trained on /models/qwen-14b" in result.output and "--init-adapter none" in result.output
+    assert "Traceback" not in result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,20 @@ def test_a_dataset_saved_under_the_older_full_row_hash_still_loads(tmp_path: Pat
 def test_empty_dataset_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="nothing to train on"):
         save_dataset([], tmp_path, "expert")
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ("[1, 2]\n", "a row must be a JSON object, got list"),
+        ("", "the dataset is empty"),
+        ('{"prompt": "p"}\n', "named <kind>-<content hash>.jsonl"),
+    ],
+)
+def test_a_hand_made_or_damaged_dataset_file_is_refused_saying_why(
+    tmp_path: Path, content: str, why: str
+) -> None:
+    path = tmp_path / "mine.jsonl"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=re.escape(why)):
+        load_dataset(path)

@@ -152,3 +152,55 @@ def test_a_time_limit_stops_training_early_and_still_saves_the_adapter(
     assert any((tmp_path / "sft").rglob("checkpoint-1"))  # saved as it stopped: a rerun resumes there
     with pytest.raises(ValueError, match="max_minutes"):
         SftSettings(base_model=tiny_model, output_dir=tmp_path / "x", max_minutes=0)
+
+
+def test_a_damaged_checkpoint_is_named_with_what_to_do_instead_of_a_traceback(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    from aoi.training.runs import ResumeError
+
+    out = tmp_path / "grpo"
+    train_grpo(_grpo(tiny_model, out), make_step_rows(), "h", verified_reward=distinct_characters_reward)
+    newest = out / "checkpoints" / "checkpoint-2"
+    if not newest.is_dir():
+        (newest,) = [p for p in out.rglob("checkpoint-2") if p.is_dir()]
+    (newest / "adapter_model.safetensors").write_bytes(b"\x00" * 10)  # a half-written copy
+    with pytest.raises(ResumeError, match=r"cannot resume from .*checkpoint-2.*delete"):
+        train_grpo(
+            _grpo(tiny_model, out, max_steps=3),
+            make_step_rows(),
+            "h",
+            verified_reward=distinct_characters_reward,
+        )
+
+
+def test_an_init_adapter_from_another_base_is_refused_in_one_line(tiny_model: Path, tmp_path: Path) -> None:
+    from aoi.training.tiny import build_tiny_model
+
+    first = train_grpo(
+        _grpo(tiny_model, tmp_path / "a", max_steps=1),
+        make_step_rows(),
+        "h",
+        verified_reward=distinct_characters_reward,
+    )
+    other = build_tiny_model(tmp_path / "wider", hidden_size=64)
+    with pytest.raises(ValueError, match=r"does not fit base model .*--init-adapter none"):
+        train_grpo(
+            _grpo(other, tmp_path / "b", max_steps=1, init_adapter=first.adapter_dir),
+            make_step_rows(),
+            "h",
+            verified_reward=distinct_characters_reward,
+        )
+
+
+def test_rows_from_problems_outside_the_suite_are_refused_before_the_warm_start_trains(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    from aoi.training.config import SftSettings
+    from aoi.training.pipeline import sft_then_grpo
+
+    rows = [{**row, "problem_id": "not-a-problem"} for row in make_step_rows()]
+    sft = SftSettings(base_model=tiny_model, output_dir=tmp_path / "sft", max_steps=1)
+    with pytest.raises(ValueError, match="not in the given suite"):
+        sft_then_grpo(sft, _grpo(tiny_model, tmp_path / "grpo"), rows, "h", None, problems={})
+    assert not (tmp_path / "sft").exists()  # nothing was trained first

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import sys
 import tempfile
 from dataclasses import replace
@@ -126,6 +127,8 @@ def grpo(
 
     settings = get_settings()
     try:
+        if sft_steps < 0:
+            raise ValueError(f"--sft-steps must be >= 0 (0: no warm start), got {sft_steps}")
         base_dir = resolve_base_model(base or settings.local_model_path, settings.data_dir)
         if dataset is not None:
             rows, digest = load_dataset(dataset)
@@ -213,7 +216,7 @@ def kto(
                 raise ValueError(f"no judged decisions since {start.date()}: nothing for KTO to learn from")
             digest = save_dataset(rows, settings.data_dir / "datasets", "kto").hash
         registry = open_registry() if register else None
-        init = _init_adapter(init_adapter, registry)
+        init = _init_adapter(init_adapter, registry, base_dir)
         kto_settings = KtoSettings(
             base_model=base_dir,
             output_dir=_run_dir(settings, output, "kto"),
@@ -236,13 +239,18 @@ def kto(
     _echo({"dataset_hash": digest, "rows": len(rows), "run": done.to_json()}, as_json, lines)
 
 
-def _init_adapter(choice: str | None, registry: Any) -> Path | None:
+def _init_adapter(choice: str | None, registry: Any, base_dir: Path) -> Path | None:
     if choice in (None, "none"):
         return None
     if choice == "promoted":
         current = registry.current() if registry is not None else None
         if current is None or not current.adapter_path:
             return None
+        if not current.trained_on(base_dir):
+            raise ValueError(
+                f"the promoted adapter {current.version} was trained on {current.base_model}, not "
+                f"{base_dir}: pass --base {current.base_model}, or --init-adapter none to start afresh"
+            )
         if not Path(current.adapter_path).is_dir():
             raise ValueError(
                 f"the promoted adapter {current.version} is missing on disk ({current.adapter_path}): "
@@ -321,9 +329,10 @@ def check_weekly_options(options: dict[str, Any]) -> None:
         if int(options[name]) < low:
             flag = "--" + name.replace("_", "-")
             raise ValueError(f"{flag} must be >= {low}, got {options[name]}")
-    if float(options["margin"]) < 0:
+    if not math.isfinite(float(options["margin"])) or float(options["margin"]) < 0:
         raise ValueError(
-            f"--margin must be >= 0 (a candidate must not be promoted when worse), got {options['margin']}"
+            "--margin must be a number >= 0 (a candidate must not be promoted when worse), "
+            f"got {options['margin']}"
         )
 
 
