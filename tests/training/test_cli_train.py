@@ -201,3 +201,48 @@ def test_kto_continuing_a_promoted_adapter_of_another_base_is_refused_naming_bot
     assert result.exit_code == 1
     assert "was trained on /models/qwen-14b" in result.output and "--init-adapter none" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_training_run_stopped_with_sigterm_says_how_to_resume_and_is_not_left_running(
+    env: Store, world: dict[str, Any], tmp_path: Path
+) -> None:
+    """Kubernetes and systemd stop with SIGTERM: the run must end like Ctrl-C, not vanish."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from aoi.store.models import TrainingRun
+
+    dataset = save_dataset(world["rows"], tmp_path / "ds", "expert")
+    out = tmp_path / "run"
+    args = ["train", "grpo", "--base", str(world["tiny"]), "--dataset", str(dataset.path)]
+    args += ["--max-steps", "500", "--sft-steps", "0", "--max-completion-length", "8", "--output", str(out)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aoi.bot.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not any(run.status == "running" for run in _runs(env, TrainingRun)):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the run never started"
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert f"rerun with --output {out} to resume" in stderr
+    assert [run.status for run in _runs(env, TrainingRun)] == ["failed"]
+
+
+def _runs(store: Store, model: Any) -> list[Any]:
+    from sqlmodel import select
+
+    with store.transaction() as session:
+        return list(session.exec(select(model)).all())

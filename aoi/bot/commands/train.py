@@ -13,8 +13,11 @@ import contextlib
 import json
 import logging
 import math
+import signal
 import sys
 import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -94,6 +97,34 @@ def _quiet(as_json: bool) -> contextlib.AbstractContextManager[Any]:
     return contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
 
 
+@contextlib.contextmanager
+def _run(as_json: bool, run_dir: Path) -> Iterator[None]:
+    """Train in ``run_dir``: say where first (an interrupted run resumes only from its folder), turn
+    SIGTERM into an interruption like Ctrl-C (so the store's training run is closed as failed, not
+    left "running"), and on either say how to resume."""
+    typer.echo(f"training in {run_dir} (rerun with --output {run_dir} to resume)", err=True)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+
+        def interrupted(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        previous = signal.signal(signal.SIGTERM, interrupted)
+    try:
+        with _quiet(as_json):
+            yield
+    except KeyboardInterrupt:
+        typer.secho(
+            f"interrupted: {run_dir} keeps its newest checkpoint; rerun with --output {run_dir} to resume",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+        raise typer.Exit(code=130) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def _echo(payload: dict[str, Any], as_json: bool, lines: list[str]) -> None:
     typer.echo(json.dumps(payload, indent=2, default=str) if as_json else "\n".join(lines))
 
@@ -161,7 +192,7 @@ def grpo(
 
             problems = load_suite("aiopslab")
         registry = open_registry() if register else None
-        with _quiet(as_json):
+        with _run(as_json, run_dir):
             done = sft_then_grpo(sft_settings, grpo_settings, rows, digest, registry, problems=problems)
     except (BaseModelError, StoreError, ValueError, OSError, KeyError) as exc:
         raise fail(exc) from None
@@ -225,7 +256,7 @@ def kto(
             batch_size=batch_size,
             init_adapter=init,
         )
-        with _quiet(as_json):
+        with _run(as_json, kto_settings.output_dir):
             done = run_kto(kto_settings, rows, digest, registry)
     except (BaseModelError, StoreError, ValueError, OSError) as exc:
         raise fail(exc) from None
