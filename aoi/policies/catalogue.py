@@ -17,8 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from aoi.policies import patterns
 from aoi.policies.errors import PolicyError, problems_from
-from aoi.policies.regex_safety import backtracking_risk
 
 CATALOGUE_PATH = Path(__file__).with_name("verbs.yaml")
 
@@ -116,12 +116,7 @@ class Catalogue(BaseModel):
         if missing:
             raise ValueError(f"name_patterns is missing {missing}")
         for key, pattern in self.name_patterns.items():
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"name_patterns.{key} is not a valid regex: {exc}") from exc
-            if risk := backtracking_risk(pattern):
-                raise ValueError(f"name_patterns.{key}: {risk}")
+            patterns.check_pattern(pattern, f"name_patterns.{key}")
         return self
 
     def target_pattern(self, verb: str) -> str:

@@ -13,12 +13,12 @@ proposal is annotated or rendered) and only matters when the policy restricts ``
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+from aoi.policies import patterns
 from aoi.policies.catalogue import Catalogue, VerbSpec, load_catalogue
 from aoi.policies.params import IntParam, check_value
 from aoi.policies.schema import ApproverSet, Policy, Risk, Rule, required_params
@@ -106,7 +106,7 @@ def _check_where(
         ns = request.namespace
         # checked whole: a length cap of 253 first (as for targets), never a prefix — a 256-character
         # prefix once passed a region pattern with a shell payload after it
-        if len(ns) > 253 or not re.fullmatch(pattern, ns):
+        if len(ns) > 253 or not patterns.fullmatch(pattern, ns):
             return f"namespace {_short(ns)} is not a valid {spec.scope.replace('_', ' ')} name (no wildcards)"
         if spec.platform == "kubernetes" and any(
             fnmatchcase(ns, glob) for glob in policy.protected_namespaces
@@ -117,7 +117,7 @@ def _check_where(
         if not any(fnmatchcase(ns, glob) for glob in rule.namespaces):
             return f"namespace {ns!r} is not one where {rule.verb} is allowed ({', '.join(rule.namespaces)})"
     target = request.target
-    if len(target) > 253 or not re.fullmatch(catalogue.target_pattern(rule.verb), target):
+    if len(target) > 253 or not patterns.fullmatch(catalogue.target_pattern(rule.verb), target):
         return (
             f"target {_short(target)} is not a single valid {spec.target_kind} name (no wildcards or flags)"
         )

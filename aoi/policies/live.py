@@ -111,6 +111,9 @@ class LivePolicy:
                 policy = parse_policy_bytes(raw, self.path)
             except PolicyError as error:
                 self._report(str(error), missing=False)
+            except Exception as error:  # a loader bug must not turn every decision into a crash
+                log.exception("loading policy %s failed", self.path)
+                self._report(f"{type(error).__name__}: {error}", missing=False)
             else:
                 changed = digest != self.digest
                 self._policy, self.digest = policy, digest

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aoi.policies.regex_safety import backtracking_risk
+from aoi.policies import patterns
 
 _MEMORY_UNITS = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 _MEMORY_UNITS |= {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
@@ -82,12 +82,7 @@ class StrParam(_Spec):
         if self.pattern is None and not self.choices:
             raise ValueError("a str parameter needs a `pattern` or `choices` (use type: text for free text)")
         if self.pattern is not None:
-            try:
-                re.compile(self.pattern)
-            except re.error as exc:
-                raise ValueError(f"pattern {self.pattern!r} is not a valid regex: {exc}") from exc
-            if risk := backtracking_risk(self.pattern):
-                raise ValueError(f"pattern {self.pattern!r}: {risk}")
+            patterns.check_pattern(self.pattern)
         return self
 
 
@@ -131,12 +126,7 @@ class MapParam(_Spec):
         if fixed == open_ or (open_ and (self.key_pattern is None or self.values is None)):
             raise ValueError("a map parameter needs either `keys`, or `key_pattern` together with `values`")
         if self.key_pattern is not None:
-            try:
-                re.compile(self.key_pattern)
-            except re.error as exc:
-                raise ValueError(f"key_pattern {self.key_pattern!r} is not a valid regex: {exc}") from exc
-            if risk := backtracking_risk(self.key_pattern):
-                raise ValueError(f"key_pattern {self.key_pattern!r}: {risk}")
+            patterns.check_pattern(self.key_pattern, "key_pattern")
         return self
 
 
@@ -178,7 +168,7 @@ def check_value(spec: ParamSpec, value: Any, where: str) -> str | None:
             return f"{where} contains control characters" if _CONTROL.search(value) else None
         if spec.choices and value not in spec.choices:
             return f"{where} must be one of {spec.choices}, got {_short(value)}"
-        if spec.pattern is not None and not re.fullmatch(spec.pattern, value):
+        if spec.pattern is not None and not patterns.fullmatch(spec.pattern, value):
             return f"{where} {_short(value)} does not match the allowed pattern {spec.pattern!r}"
         return None
     if isinstance(spec, QuantityParam):
@@ -211,7 +201,7 @@ def _check_map(spec: MapParam, value: Any, where: str) -> str | None:
                 return f"{where} has unexpected key {_short(key)}; allowed keys: {sorted(spec.keys)}"
         else:
             assert spec.key_pattern is not None and spec.values is not None  # by _shape
-            if len(key) > 253 or not re.fullmatch(spec.key_pattern, key):
+            if len(key) > 253 or not patterns.fullmatch(spec.key_pattern, key):
                 return f"{where} key {_short(key)} does not match the allowed pattern {spec.key_pattern!r}"
             item_spec = spec.values
         problem = check_value(item_spec, item, f"{where}.{key}")
