@@ -13,7 +13,7 @@ import hashlib
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -85,7 +85,7 @@ class ModelRegistry:
         self.store = store
         self.root = Path(root)
         self.name = name
-        self._clock = clock or datetime.now
+        self._clock = clock or (lambda: datetime.now(UTC))  # versions read the same on every host
 
     def track(
         self, method: str, dataset_hash: str, config: dict[str, Any], train: Callable[[], T]

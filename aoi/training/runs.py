@@ -196,6 +196,29 @@ def time_limit(minutes: float) -> Any:
     return TimeLimit()
 
 
+RUN_START = "run-start.json"  # what a run folder's checkpoints were trained on
+
+
+def _check_same_run(settings: RunSettings, method: str, dataset_hash: str, resume: Path | None) -> None:
+    """Resuming continues the *same* run: a checkpoint trained on another dataset (or by another
+    method) would otherwise be continued silently and registered under this dataset's hash."""
+    marker = settings.output_dir / RUN_START
+    started = {"method": method, "dataset_hash": dataset_hash}
+    if resume is not None and marker.is_file():
+        try:
+            before = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            before = {}
+        if {k: before.get(k) for k in started} != started:
+            raise ResumeError(
+                f"{settings.output_dir} holds a {before.get('method')} run on dataset "
+                f"{before.get('dataset_hash')}, not {method} on {dataset_hash}: train into another --output "
+                "(or delete that folder to start over)"
+            )
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(started), encoding="utf-8")
+
+
 class _TrainBegan:
     """Marks that training started (after a checkpoint's weights, optimiser and state loaded)."""
 
@@ -223,6 +246,7 @@ def finish_run(
 ) -> TrainResult:
     """Train (resuming if a checkpoint exists), save the adapter, write ``run.json``."""
     resume = last_checkpoint(settings)
+    _check_same_run(settings, method, dataset_hash, resume)
     if resume is not None:
         log.info("resuming %s run from %s", method, resume)
     if settings.max_minutes is not None:

@@ -204,3 +204,14 @@ def test_rows_from_problems_outside_the_suite_are_refused_before_the_warm_start_
     with pytest.raises(ValueError, match="not in the given suite"):
         sft_then_grpo(sft, _grpo(tiny_model, tmp_path / "grpo"), rows, "h", None, problems={})
     assert not (tmp_path / "sft").exists()  # nothing was trained first
+
+
+def test_resuming_a_folder_trained_on_another_dataset_is_refused(tiny_model: Path, tmp_path: Path) -> None:
+    """It would continue those checkpoints silently and register them under the new dataset's hash."""
+    from aoi.training.runs import ResumeError
+
+    out = tmp_path / "grpo"
+    train_grpo(_grpo(tiny_model, out), make_step_rows(), "h1", verified_reward=distinct_characters_reward)
+    settings = _grpo(tiny_model, out, max_steps=3)
+    with pytest.raises(ResumeError, match="holds a grpo run on dataset h1, not grpo on h2"):
+        train_grpo(settings, make_step_rows(), "h2", verified_reward=distinct_characters_reward)

@@ -63,7 +63,8 @@ def list_models(
     from rich.table import Table
 
     table = Table(title=f"model registry: {name}")
-    for column in ("version", "status", "method", "dataset", "key metric", "adapter"):
+    table.add_column("version", no_wrap=True)  # whole, so it can be copied into `aoi models promote`
+    for column in ("status", "method", "dataset", "key metric", "adapter"):
         table.add_column(column)
     for m in models:
         metric = next(
