@@ -325,6 +325,21 @@ def next_run(trigger: Any, after: datetime | None = None) -> datetime | None:
     return fire
 
 
+def latest_fire(cron: str, now: datetime | None = None) -> datetime:
+    """The newest time ``cron`` fired at or before ``now``: the fire a (possibly late) run belongs to,
+    so that schedulers in several processes can agree on which one it is."""
+    trigger = crontab_trigger(cron)
+    now = now or datetime.now(UTC)
+    for window in (timedelta(hours=1), timedelta(days=1), timedelta(days=8), timedelta(days=400)):
+        fire = next_run(trigger, now - window)  # the smallest window with a fire keeps the walk short
+        latest = None
+        while fire is not None and fire <= now:
+            latest, fire = fire, next_run(trigger, fire + timedelta(seconds=1))
+        if latest is not None:
+            return latest
+    raise ValueError(f"AOI_RETRAIN_CRON {cron!r} has not fired in the last 400 days")
+
+
 def add_weekly_job(scheduler: Any, cron: str, func: str, kwargs: Mapping[str, Any] | None = None) -> Any:
     """Schedule ``func`` (a ``"module:function"`` reference) on ``cron`` (crontab, UTC) with a fixed id."""
     trigger = crontab_trigger(cron)

@@ -246,3 +246,34 @@ def _runs(store: Store, model: Any) -> list[Any]:
 
     with store.transaction() as session:
         return list(session.exec(select(model)).all())
+
+
+def test_two_schedulers_firing_the_same_weekly_retrain_run_it_once(
+    env: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second `aoi worker` left with its scheduler on must not train the same week twice."""
+    import aoi.bot.commands.train as train_commands
+
+    passes: list[dict[str, Any]] = []
+
+    def one_pass(**options: Any) -> dict[str, Any]:
+        passes.append(options)
+        return {"ran": True}
+
+    monkeypatch.setattr(train_commands, "weekly_job", one_pass)
+    assert train_commands.scheduled_weekly_job(grpo_steps=2) == {"ran": True}
+    assert train_commands.scheduled_weekly_job(grpo_steps=2) is None  # the other process, same fire
+    assert passes == [{"grpo_steps": 2}]
+
+
+def test_the_latest_fire_of_a_crontab_is_the_one_a_late_run_belongs_to() -> None:
+    from datetime import UTC, datetime
+
+    from aoi.training.weekly import latest_fire
+
+    wednesday = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    assert latest_fire("0 3 * * 1", wednesday) == datetime(2026, 11, 23, 3, 0, tzinfo=UTC)  # Monday
+    monday_late = datetime(2026, 11, 23, 8, 59, tzinfo=UTC)  # within the misfire grace
+    assert latest_fire("0 3 * * 1", monday_late) == datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+    assert latest_fire("* * * * *", wednesday) == wednesday
+    assert latest_fire("0 3 1 1 *", wednesday) == datetime(2026, 1, 1, 3, 0, tzinfo=UTC)

@@ -33,7 +33,7 @@ from aoi.store import StoreError
 app = typer.Typer(help="Train LoRA adapters (GRPO, KTO) and run the weekly retrain.", no_args_is_help=True)
 log = logging.getLogger(__name__)
 
-WEEKLY_JOB_REF = "aoi.bot.commands.train:weekly_job"
+WEEKLY_JOB_REF = "aoi.bot.commands.train:scheduled_weekly_job"
 
 BaseOption = typer.Option(
     None, "--base", help="Base model: a Hugging Face folder (default: packaged SmolLM2)."
@@ -365,6 +365,22 @@ def check_weekly_options(options: dict[str, Any]) -> None:
             "--margin must be a number >= 0 (a candidate must not be promoted when worse), "
             f"got {options['margin']}"
         )
+
+
+def scheduled_weekly_job(**options: Any) -> dict[str, Any] | None:
+    """The scheduler's entry: the first process to claim this fire of ``AOI_RETRAIN_CRON`` runs the
+    pass, any other (a second ``aoi worker`` left with its scheduler on, ``aoi train weekly`` beside
+    it) skips it — two passes would train twice and write into the same run folder."""
+    from aoi.store import repo
+    from aoi.training.weekly import latest_fire
+
+    settings = get_settings()
+    fire = latest_fire(settings.retrain_cron)
+    claim = f"weekly-retrain:{fire:%Y-%m-%dT%H:%M}"
+    if not repo.mark_event_processed(open_store(), claim, source="scheduler"):
+        log.info("the weekly retrain of %s is already claimed by another scheduler; skipping it here", fire)
+        return None
+    return weekly_job(**options)
 
 
 def weekly_job(
