@@ -343,10 +343,7 @@ def test_an_approver_removed_from_the_policy_file_is_refused_without_a_restart(
 ) -> None:
     """The admin edits AOI_POLICY_FILE while a fix is pending: the running bot enforces the edit."""
     policy_file = _policy_copy(tmp_path)
-    investigator = scripted_investigator(POLICY, [RESTART])
-    with running_bot(
-        tmp_path, db_template, investigator=investigator, AOI_POLICY_FILE=str(policy_file)
-    ) as bot:
+    with _bot_on(policy_file, tmp_path, db_template) as bot:
         bot.event(mention("user-service is flapping"))
         (proposal,) = wait_for_proposals(bot.fake)
         _edit(policy_file, f"users: [{APPROVER}, {SECOND_APPROVER}]", f"users: [{SECOND_APPROVER}]")
@@ -363,10 +360,7 @@ def test_a_rule_raised_to_two_approvers_mid_incident_waits_for_a_second_approver
     """Posted needing one approval; the rule now needs two. The first click must not approve a fix
     the executor would then refuse for good: it waits for a second approver, and the fix runs."""
     policy_file = _policy_copy(tmp_path)
-    investigator = scripted_investigator(POLICY, [RESTART])
-    with running_bot(
-        tmp_path, db_template, investigator=investigator, AOI_POLICY_FILE=str(policy_file)
-    ) as bot:
+    with _bot_on(policy_file, tmp_path, db_template) as bot:
         bot.event(mention("user-service is flapping"))
         (proposal,) = wait_for_proposals(bot.fake)
         assert repo.get_proposal(bot.store, proposal.proposal_id).approvals_required == 1
@@ -410,10 +404,7 @@ def test_a_namespace_protected_after_approval_is_refused_by_the_executor(
 ) -> None:
     """The executor checks the policy in force when it runs, not the one the process started with."""
     policy_file = _policy_copy(tmp_path)
-    investigator = scripted_investigator(POLICY, [RESTART])
-    with running_bot(
-        tmp_path, db_template, investigator=investigator, AOI_POLICY_FILE=str(policy_file)
-    ) as bot:
+    with _bot_on(policy_file, tmp_path, db_template) as bot:
         assert bot.services.runner is not None
         runner = bot.services.runner = HoldingRunner(bot.services.runner)
         bot.event(mention("user-service is flapping"))
