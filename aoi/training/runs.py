@@ -219,6 +219,19 @@ def _check_same_run(settings: RunSettings, method: str, dataset_hash: str, resum
     marker.write_text(json.dumps(started), encoding="utf-8")
 
 
+def _finished(settings: RunSettings, method: str, dataset_hash: str) -> TrainResult | None:
+    """This folder's recorded result when it already trained this method on this dataset to at least
+    ``max_steps`` and saved its adapter."""
+    if not (settings.output_dir / "run.json").is_file() or not (settings.output_dir / "adapter").is_dir():
+        return None
+    try:
+        done = TrainResult.load(settings.output_dir)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # unreadable: train (and resume) as if it were not there
+    same = done.method == method and done.dataset_hash == dataset_hash
+    return done if same and done.metrics.get("steps", 0) >= settings.max_steps else None
+
+
 class _TrainBegan:
     """Marks that training started (after a checkpoint's weights, optimiser and state loaded)."""
 
@@ -247,6 +260,15 @@ def finish_run(
     """Train (resuming if a checkpoint exists), save the adapter, write ``run.json``."""
     resume = last_checkpoint(settings)
     _check_same_run(settings, method, dataset_hash, resume)
+    finished = _finished(settings, method, dataset_hash)
+    if finished is not None:  # a re-run into a finished folder: transformers would still take a step
+        log.info(
+            "%s run in %s already reached %d steps: nothing to train",
+            method,
+            settings.output_dir,
+            settings.max_steps,
+        )
+        return finished
     if resume is not None:
         log.info("resuming %s run from %s", method, resume)
     if settings.max_minutes is not None:

@@ -215,3 +215,15 @@ def test_resuming_a_folder_trained_on_another_dataset_is_refused(tiny_model: Pat
     settings = _grpo(tiny_model, out, max_steps=3)
     with pytest.raises(ResumeError, match="holds a grpo run on dataset h1, not grpo on h2"):
         train_grpo(settings, make_step_rows(), "h2", verified_reward=distinct_characters_reward)
+
+
+def test_a_rerun_into_a_finished_folder_trains_nothing_and_returns_its_result(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "grpo"
+    reward = distinct_characters_reward
+    first = train_grpo(_grpo(tiny_model, out), make_step_rows(), "h", verified_reward=reward)
+    weights = _lora_tensors(first.adapter_dir)
+    again = train_grpo(_grpo(tiny_model, out), make_step_rows(), "h", verified_reward=reward)
+    assert again.metrics["steps"] == 2 and again.log_history == first.log_history
+    assert all((weights[k] == t).all() for k, t in _lora_tensors(again.adapter_dir).items())
