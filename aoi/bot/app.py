@@ -125,11 +125,12 @@ class Runtime:
 
     def close(self) -> None:
         """Drain queued event follow-ups, let running listeners and tasks finish, then release the
-        store's connections."""
+        store's connections and stop the policy file's background reader."""
         self.listeners.shutdown(wait=True)
         if self.services.runner is not None:
             self.services.runner.close()
         self.services.store.dispose()
+        self.services.close()
 
 
 def build_runtime(

@@ -41,7 +41,7 @@ from aoi.handlers.feedback import record_button_feedback
 from aoi.handlers.investigation import PROPOSAL, approvals_required, proposal_view
 from aoi.handlers.slack_io import post_ephemeral, update_message
 from aoi.handlers.tasks import ExecuteTask
-from aoi.policies.evaluate import Actor, authorise
+from aoi.policies.evaluate import Actor, authorise, evaluate
 from aoi.policies.schema import Policy
 from aoi.store import repo
 from aoi.store.enums import FeedbackKind, FeedbackSource
@@ -90,15 +90,50 @@ def _authorised(
     return authorise(policy, proposal.rule_id, resolution.actor, services.extra_approvers), resolution
 
 
-def _revoked_voters(services: Services, proposal: Proposal, policy: Policy) -> set[str]:
-    """Earlier voters on ``proposal`` whom ``policy`` no longer lets approve it (groups as recorded)."""
-    return {
-        user
-        for user, groups in repo.list_approval_votes(services.store, proposal.id)
-        if not authorise(
-            policy, proposal.rule_id, Actor(user_id=user, groups=groups or ()), services.extra_approvers
+def _vote_counts(services: Services, proposal: Proposal, policy: Policy) -> repo.VoteCounts:
+    """Whether a recorded vote counts under ``policy`` (its voter may still approve, with the groups
+    recorded), the test the executor applies too; the store applies it under the proposal's lock."""
+
+    def counts(user: str, groups: tuple[str, ...]) -> bool:
+        return authorise(
+            policy, proposal.rule_id, Actor(user_id=user, groups=groups), services.extra_approvers
         )
-    }
+
+    return counts
+
+
+def _policy_changed(policy: Policy, request: ActionRequest, proposal: Proposal) -> str | None:
+    """Why the policy in force no longer allows this fix as it was proposed (None when it does): a
+    refused request, or a different rule deciding it (other approvers, other counts)."""
+    decision = evaluate(policy, request)
+    if not decision.allowed:
+        return decision.reason
+    if decision.rule_id != proposal.rule_id:
+        return f"the policy now decides it under rule `{decision.rule_id}`, not `{proposal.rule_id}`"
+    return None
+
+
+def _refuse_changed(
+    services: Services, client: WebClient, click: Click, proposal: Proposal, reason: str
+) -> None:
+    """The policy changed under a pending fix: nothing is approved (the executor would refuse it for
+    good); the clicker is told why and how to get a fix the policy allows."""
+    metrics.DECISIONS.labels("policy_refused").inc()
+    repo.append_audit(
+        services.store,
+        actor=click.user,
+        action="proposal.policy_refused_approve",
+        proposal_id=proposal.id,
+        investigation_id=proposal.investigation_id,
+        details={"rule_id": proposal.rule_id, "reason": reason},
+    )
+    _tell(
+        services,
+        client,
+        click,
+        f":no_entry: The policy in force does not allow this fix as proposed: {reason}. Mention me in the "
+        "thread for a fresh proposal. Nothing was run.",
+    )
 
 
 def _refuse(
@@ -167,9 +202,18 @@ def handle_approve(services: Services, directory: ApproverDirectory, client: Web
         )
         return
     policy = services.policy  # one snapshot for everything this click decides
+    request = ActionRequest.model_validate(proposal.action)
+    if proposal.status == "pending" and (changed := _policy_changed(policy, request, proposal)):
+        _refuse_changed(services, client, click, proposal, changed)
+        return
     allowed, resolution = _authorised(services, directory, client, proposal, click.user, policy)
     if not allowed:
         _refuse(services, client, click, proposal, "approve", resolution)
+        return
+    # the executor evaluates with the approver as the actor (a rule's `requesters`): so does the click
+    as_actor = evaluate(policy, request, resolution.actor)
+    if proposal.status == "pending" and not as_actor.allowed:
+        _refuse_changed(services, client, click, proposal, as_actor.reason)
         return
     newer = _superseded_by(services, proposal)
     if newer is not None and proposal.status == "pending":
@@ -210,8 +254,8 @@ def handle_approve(services: Services, directory: ApproverDirectory, client: Web
         proposal.id,
         click.user,
         list(resolution.actor.groups),
-        required=approvals_required(policy, ActionRequest.model_validate(proposal.action), proposal.risk),
-        revoked=_revoked_voters(services, proposal, policy),
+        required=approvals_required(policy, request, proposal.risk),
+        counts=_vote_counts(services, proposal, policy),
     )
     outcome = result.outcome
     metrics.DECISIONS.labels(outcome.value).inc()
@@ -233,7 +277,8 @@ def handle_approve(services: Services, directory: ApproverDirectory, client: Web
             services,
             client,
             click,
-            f"Your approval is recorded. This fix needs {missing} more, from a different approver.",
+            f"Your approval is recorded. This fix needs {missing} more, from "
+            + ("a different approver." if missing == 1 else "different approvers."),
         )
     elif outcome == repo.DecisionOutcome.DUPLICATE_APPROVER:
         _tell(

@@ -84,6 +84,11 @@ class Services:
         source()
         return source.problem
 
+    def close(self) -> None:
+        """Stop what the services run in the background (the live policy's reader)."""
+        if isinstance(self.policy_source, LivePolicy):
+            self.policy_source.close()
+
     def past_approval_window(self, created_at: datetime, now: datetime) -> timedelta | None:
         """A proposal's age when it is older than ``proposal_ttl_s`` (else ``None``, and always
         ``None`` with no window): the one rule the Approve click and App Home's pending list share."""

@@ -56,7 +56,7 @@ def run_execution(services: Services, client: WebClient, task: ExecuteTask) -> E
         return result
     metrics.EXECUTIONS.labels(result.status).inc()
     proposal = repo.get_proposal(services.store, task.proposal_id)
-    approvals = repo.list_approvals(services.store, task.proposal_id)
+    approvals = repo.counted_approvals(services.store, task.proposal_id)
     view = proposal_view(proposal, approvals)
     if result.status == "refused":
         view.status, view.outcome = "refused", result.detail

@@ -160,6 +160,12 @@ def run_investigation(services: Services, client: WebClient, task: InvestigateTa
             for rem in diagnosis.remediations
             if rem.rule_id and (current := annotate(policy, ActionRequest.model_validate(_request(rem))))
         ]
+        if remediations != diagnosis.remediations:
+            # what is stored, shown and exported is what was proposed under the policy in force
+            notes = list(diagnosis.notes)
+            if dropped := len(diagnosis.remediations) - len(remediations):
+                notes.append(f"{dropped} proposed fix(es) dropped: the policy in force no longer allows them")
+            diagnosis = diagnosis.model_copy(update={"remediations": remediations, "notes": notes})
         new = [_new_proposal(policy, rem) for rem in remediations]
         _, rows = repo.complete_investigation(
             services.store,

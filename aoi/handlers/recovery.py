@@ -58,7 +58,7 @@ def recover_interrupted(
     executions = repo.fail_interrupted_executions(services.store, claimed_before=now - stale_after)
     for proposal_id in executions:
         proposal = repo.get_proposal(services.store, proposal_id)
-        view = proposal_view(proposal, repo.list_approvals(services.store, proposal_id))
+        view = proposal_view(proposal, repo.counted_approvals(services.store, proposal_id))
         for message in repo.list_slack_messages(
             services.store, investigation_id=proposal.investigation_id, kind=PROPOSAL
         ):

@@ -24,6 +24,9 @@ _QUANTITY = {
     "cpu": re.compile(r"([0-9]{1,6}(?:\.[0-9]{1,3})?)(m)?"),
 }
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# a short string (a name, an image, an env value) has no control or separator characters at all: RE2's
+# negated classes (\S, [^\s…]) would let \v, \x1c-\x1f, \x85 or \u2028 through to the cluster
+_NOT_IN_STR = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def parse_quantity(text: str, unit: Literal["memory", "cpu"]) -> float:
@@ -166,6 +169,8 @@ def check_value(spec: ParamSpec, value: Any, where: str) -> str | None:
             return f"{where} is {len(value)} characters long; at most {spec.max_length} are allowed"
         if isinstance(spec, TextParam):
             return f"{where} contains control characters" if _CONTROL.search(value) else None
+        if _NOT_IN_STR.search(value):
+            return f"{where} contains control or line-separator characters"
         if spec.choices and value not in spec.choices:
             return f"{where} must be one of {spec.choices}, got {_short(value)}"
         if spec.pattern is not None and not patterns.fullmatch(spec.pattern, value):

@@ -8,8 +8,10 @@ review found one in every few hundred random patterns that a careful checker pas
 backtracking at all, which is why Prometheus, Go and Kubernetes' CEL use its semantics.
 
 The cost is RE2's syntax: no backreferences, lookarounds, possessive repeats or atomic groups (none
-of which a name or parameter check needs), and ``\\d``/``\\w``/``\\s`` mean ASCII only — stricter,
-which suits names. A pattern RE2 cannot compile is refused when the policy loads, saying so.
+of which a name or parameter check needs), and ``\\d``/``\\w``/``\\s`` mean ASCII only — so their
+negations (``\\S``, ``\\W``, ``\\D``) are *wider*; control and separator characters are refused in
+``str`` parameters before any pattern sees them (``params.check_value``). A pattern RE2 cannot
+compile is refused when the policy loads, saying so.
 """
 
 from __future__ import annotations
@@ -42,5 +44,9 @@ def compiled(pattern: str, what: str = "pattern") -> Any:
 
 
 def fullmatch(pattern: str, value: str) -> bool:
-    """Whether all of ``value`` matches ``pattern`` (RE2: time linear in ``len(value)``)."""
-    return compiled(pattern).fullmatch(value) is not None
+    """Whether all of ``value`` matches ``pattern`` (RE2: time linear in ``len(value)``). Text that is
+    not valid Unicode (a lone surrogate) matches nothing."""
+    try:
+        return compiled(pattern).fullmatch(value) is not None
+    except UnicodeEncodeError:
+        return False

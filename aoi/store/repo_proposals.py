@@ -10,7 +10,7 @@ its audit row in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -21,7 +21,7 @@ from sqlmodel import Session, col, func, select, update
 from aoi.store.db import Store
 from aoi.store.enums import ProposalStatus, Risk
 from aoi.store.errors import InvalidTransitionError, InvalidValueError
-from aoi.store.models import Investigation, Proposal, ProposalApproval
+from aoi.store.models import AuditEntry, Investigation, Proposal, ProposalApproval
 from aoi.store.repo_audit import add_audit_in
 from aoi.store.sql import checked_text, get_or_raise, insert_ignore, optional_text, rowcount
 from aoi.store.types import ensure_utc, json_value, new_id, parse_enum, utcnow
@@ -153,6 +153,10 @@ def _snapshot(proposal: Proposal) -> dict[str, Any]:
     return {"status": proposal.status, "decided_by": proposal.decided_by}
 
 
+VoteCounts = Callable[[str, tuple[str, ...]], bool]
+"""``counts(approver, groups)``: whether a recorded vote counts under the policy in force."""
+
+
 def approve_proposal(
     store: Store,
     proposal_id: str,
@@ -160,7 +164,7 @@ def approve_proposal(
     groups: Sequence[str] | None = None,
     *,
     required: int | None = None,
-    revoked: Collection[str] = (),
+    counts: VoteCounts | None = None,
 ) -> DecisionResult:
     """Record ``approver``'s approval; the vote that reaches ``approvals_required`` approves.
 
@@ -170,17 +174,21 @@ def approve_proposal(
     The policy may have changed since the fix was proposed, and the executor counts votes under the
     policy in force; so does this, or a click would approve a fix the executor then refuses for good:
     ``required`` (the approvals the policy asks for now) raises the stored requirement — never lowers
-    it, the approvers were told the higher number — and votes from ``revoked`` (earlier voters the
-    policy no longer lets approve) are not counted, nor returned.
+    it, the approvers were told the higher number — and only votes ``counts`` accepts are counted and
+    returned, judged on the votes read under the row lock (a vote committed meanwhile is judged too).
+    A clicker whose earlier vote no longer counts (their recorded groups no longer match) has it
+    refreshed with the groups that authorised this click, instead of being told they already voted.
 
     Exactly one caller ever gets ``APPROVED`` for a proposal, however many processes click at once.
     Authorisation (is this person an approver?) is the caller's job, via the policy, before this.
     """
     approver = checked_text(approver, "approver", 64)
+    new_groups = None if groups is None else [checked_text(g, "group", 64) for g in groups][:100]
     with store.transaction(write=True) as session:
         proposal = get_or_raise(session, Proposal, proposal_id, "proposal", lock=True)
         if proposal.status != ProposalStatus.PENDING:
-            return DecisionResult(DecisionOutcome.ALREADY_DECIDED, proposal, _approvers(session, proposal_id))
+            counted = _counted(session, proposal_id, counts)
+            return DecisionResult(DecisionOutcome.ALREADY_DECIDED, proposal, counted)
         if required is not None and required > proposal.approvals_required:
             add_audit_in(
                 session,
@@ -196,16 +204,25 @@ def approve_proposal(
         voted = insert_ignore(
             session,
             ProposalApproval,
-            {
-                "proposal_id": proposal_id,
-                "approver": approver,
-                "groups": None if groups is None else [checked_text(g, "group", 64) for g in groups][:100],
-                "created_at": utcnow(),
-            },
+            {"proposal_id": proposal_id, "approver": approver, "groups": new_groups, "created_at": utcnow()},
             ["proposal_id", "approver"],
         )
-        approvers = [user for user in _approvers(session, proposal_id) if user not in revoked]
-        if not voted:
+        refreshed = False
+        if not voted and counts is not None:
+            earlier = dict(_votes(session, proposal_id)).get(approver)
+            if not counts(approver, earlier or ()):
+                session.execute(
+                    update(ProposalApproval)
+                    .where(
+                        col(ProposalApproval.proposal_id) == proposal_id,
+                        col(ProposalApproval.approver) == approver,
+                    )
+                    .values(groups=new_groups)
+                    .execution_options(synchronize_session=False)
+                )
+                refreshed = True
+        approvers = _counted(session, proposal_id, counts)
+        if not voted and not refreshed:
             return DecisionResult(DecisionOutcome.DUPLICATE_APPROVER, proposal, approvers)
         if len(approvers) < proposal.approvals_required:
             add_audit_in(
@@ -218,6 +235,33 @@ def approve_proposal(
             )
             return DecisionResult(DecisionOutcome.AWAITING_APPROVAL, proposal, approvers)
         return _decide(session, proposal, approver, ProposalStatus.APPROVED, None, approvers)
+
+
+def _votes(session: Session, proposal_id: str) -> list[tuple[str, tuple[str, ...]]]:
+    statement = (
+        select(ProposalApproval.approver, ProposalApproval.groups)
+        .where(ProposalApproval.proposal_id == proposal_id)
+        .order_by(col(ProposalApproval.id))
+    )
+    return [(user, tuple(str(g) for g in groups or ())) for user, groups in session.exec(statement).all()]
+
+
+def _counted(session: Session, proposal_id: str, counts: VoteCounts | None) -> list[str]:
+    return [user for user, groups in _votes(session, proposal_id) if counts is None or counts(user, groups)]
+
+
+def counted_approvals(store: Store, proposal_id: str) -> list[str]:
+    """The approvers that approved the proposal, as counted when it was approved (an earlier voter
+    the policy had since removed is not among them); every recorded voter before the decision."""
+    with store.transaction() as session:
+        decided = session.exec(
+            select(AuditEntry.details)
+            .where(col(AuditEntry.proposal_id) == proposal_id, col(AuditEntry.action) == "proposal.approved")
+            .order_by(col(AuditEntry.id).desc())
+        ).first()
+        if isinstance(decided, dict) and isinstance(decided.get("approvals"), list):
+            return [str(user) for user in decided["approvals"]]
+        return _approvers(session, proposal_id)
 
 
 def reject_proposal(store: Store, proposal_id: str, actor: str, reason: str | None = None) -> DecisionResult:

@@ -447,3 +447,27 @@ def test_a_fix_the_policy_refuses_by_the_time_the_investigation_ends_gets_no_app
         assert repo.list_proposals(bot.store) == []
         time.sleep(0.3)
         assert not any(button_values(c, "proposal_approve") for c in bot.fake.calls_to("chat.postMessage"))
+
+
+def test_a_fix_another_rule_now_decides_is_not_approved_but_sent_back_for_a_fresh_proposal(
+    tmp_path: Path, db_template: Path
+) -> None:
+    """A stricter rule for the same verb added ahead of the old one: the click must not count votes
+    under one rule and the requirement under another (the executor would then refuse it for good)."""
+    policy_file = _policy_copy(tmp_path)
+    with _bot_on(policy_file, tmp_path, db_template) as bot:
+        bot.event(mention("user-service is flapping"))
+        (proposal,) = wait_for_proposals(bot.fake)
+        stricter = (
+            "  - id: k8s-rollout-restart-social\n    verb: rollout_restart\n"
+            "    description: Restarts in the social network need the leads.\n"
+            "    namespaces: [test-social-network]\n    risk: medium\n    approvers: [platform-leads]\n"
+            "    command: kubectl -n {namespace} rollout restart deployment/{target}\n\n"
+        )
+        _edit(policy_file, "  - id: k8s-rollout-restart\n", stricter + "  - id: k8s-rollout-restart\n")
+        _approve(bot, proposal, APPROVER)
+        bot.fake.wait_for(lambda calls: bool(_ephemerals_to(bot, APPROVER)), what="the answer")
+        answer = _ephemerals_to(bot, APPROVER)[0]
+        assert "does not allow this fix as proposed" in answer and "k8s-rollout-restart-social" in answer
+        assert repo.get_proposal(bot.store, proposal.proposal_id).status == "pending"
+        assert _audit_actions(bot, proposal.proposal_id) == ["proposal.policy_refused_approve"]

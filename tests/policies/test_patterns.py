@@ -66,3 +66,18 @@ def test_a_policy_pattern_re2_cannot_run_does_not_load_and_names_the_rule(tmp_pa
         load_policy(path)
     message = str(caught.value)
     assert "is not an RE2 expression" in message and "params.container" in message
+
+
+def test_control_and_separator_characters_never_reach_a_pattern_in_a_str_parameter() -> None:
+    """RE2's \\S and [^\\s…] are wider than Python's: \\v, \\x1f or \\u2028 would pass them."""
+    from aoi.policies.params import StrParam, check_value
+
+    spec = StrParam(type="str", pattern=r"\S*")
+    assert check_value(spec, "v1.2.3", "params.value") is None
+    for sneaky in ("a\x0bb", "x\u2028--set-y", "a\x1fb", "a\x85b", "tab\there"):
+        problem = check_value(spec, sneaky, "params.value")
+        assert problem is not None and "control or line-separator" in problem
+
+
+def test_text_that_is_not_valid_unicode_matches_nothing() -> None:
+    assert not fullmatch(r".*", "lone \ud800 surrogate")

@@ -121,6 +121,40 @@ def test_a_vote_keeps_the_groups_its_approver_was_resolved_to(store: Store) -> N
     assert repo.list_approvals(store, proposal_id) == ["U1", "U2"]
 
 
+def test_votes_the_policy_no_longer_counts_are_judged_under_the_lock_and_a_raised_requirement_holds(
+    store: Store,
+) -> None:
+    """The click passes the policy in force as ``counts``: a vote recorded earlier by someone since
+    removed is not counted, even when it was committed after the clicker read the votes."""
+    _, [proposal_id] = diagnosed_investigation(store, approvals_required=1)
+    first = repo.approve_proposal(store, proposal_id, "U1", ["sre-oncall"], required=2)
+    assert first.outcome == "awaiting_approval" and first.proposal.approvals_required == 2
+    still_counted = repo.approve_proposal(store, proposal_id, "U2", required=1, counts=lambda u, g: u != "U1")
+    assert still_counted.outcome == "awaiting_approval" and still_counted.approvals == ["U2"]
+    assert still_counted.proposal.approvals_required == 2  # never lowered
+    decided = repo.approve_proposal(store, proposal_id, "U3", counts=lambda u, g: u != "U1")
+    assert decided.outcome == "approved" and decided.approvals == ["U2", "U3"]
+    assert repo.counted_approvals(store, proposal_id) == ["U2", "U3"]  # what the outcome message credits
+    assert repo.list_approvals(store, proposal_id) == ["U1", "U2", "U3"]  # every vote stays recorded
+
+
+def test_a_voter_whose_recorded_groups_stopped_counting_is_refreshed_not_told_they_voted(
+    store: Store,
+) -> None:
+    """The admin wrote the group by its id instead of its handle: the voter's recorded groups no longer
+    match, but their click now qualifies under the new groups; it counts again."""
+    _, [proposal_id] = diagnosed_investigation(store, approvals_required=2)
+    repo.approve_proposal(store, proposal_id, "U1", ["sre-oncall"])
+    by_id = lambda user, groups: "S0ONCALL" in groups or user == "U2"  # noqa: E731
+    again = repo.approve_proposal(store, proposal_id, "U1", ["S0ONCALL"], counts=by_id)
+    assert again.outcome == "awaiting_approval" and again.approvals == ["U1"]
+    assert repo.list_approval_votes(store, proposal_id) == [("U1", ("S0ONCALL",))]
+    assert repo.approve_proposal(store, proposal_id, "U1", ["S0ONCALL"], counts=by_id).outcome == (
+        "duplicate_approver"
+    )
+    assert repo.approve_proposal(store, proposal_id, "U2", counts=by_id).outcome == "approved"
+
+
 def test_rejection_is_final_and_blocks_execution(store: Store) -> None:
     _, [proposal_id] = diagnosed_investigation(store)
     rejected = repo.reject_proposal(store, proposal_id, "U2", reason="wrong service")

@@ -85,7 +85,8 @@ def _status_block(view: ProposalView) -> Block | None:
             return context(
                 f":hourglass: {len(view.approved_by)} of {view.approvals_required} approvals: {approvers}"
             )
-        need = "two different approvers" if view.approvals_required > 1 else "one approver"
+        count = view.approvals_required
+        need = f"{count} different approvers" if count > 1 else "one approver"
         return context(f"Needs {need} from the policy's approver list.")
     if view.status in ("approved", "executing"):
         return context(f":gear: Approved by {approvers}; executing…")
