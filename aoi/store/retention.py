@@ -4,8 +4,9 @@ What is pruned, in one transaction (all or nothing): finished investigations cre
 cutoff, with their proposals, approvals, feedback and Slack message records; incidents created
 before the cutoff that have nothing left; processed Slack event ids older than ``event_days``.
 Never pruned: investigations still queued/running, any investigation with a proposal not yet
-finished (pending, approved or executing — deleting it would forget that it may have run),
-Evolver guidance, training runs and the model registry (they are the learned product, not raw
+finished (pending, approved or executing — deleting it would forget that it may have run), any
+investigation with feedback, a decision or an execution within the retention period (an old
+investigation thumbed down yesterday is this week's training data), Evolver guidance, training runs and the model registry (they are the learned product, not raw
 data). The audit log is pruned only with ``include_audit=True`` (``--include-audit``).
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists
+from sqlalchemy import exists, or_
 from sqlmodel import Session, col, delete, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -62,11 +63,20 @@ def _prunable_investigations(cutoff: datetime) -> SelectOfScalar[str]:
     open_proposal = exists().where(
         col(Proposal.investigation_id) == col(Investigation.id), col(Proposal.status).in_(_OPEN_PROPOSAL)
     )
+    # an old investigation that was judged, decided or run within the retention period is still
+    # recent data: a thumbs-down given yesterday is next week's training signal
+    recent_feedback = exists().where(
+        col(Feedback.investigation_id) == col(Investigation.id), col(Feedback.created_at) >= cutoff
+    )
+    recent_proposal = exists().where(
+        col(Proposal.investigation_id) == col(Investigation.id),
+        or_(col(Proposal.decided_at) >= cutoff, col(Proposal.finished_at) >= cutoff),
+    )
     finished = (InvestigationStatus.DIAGNOSED.value, InvestigationStatus.FAILED.value)
     return (
         select(col(Investigation.id))
         .where(col(Investigation.created_at) < cutoff, col(Investigation.status).in_(finished))
-        .where(~open_proposal)
+        .where(~open_proposal, ~recent_feedback, ~recent_proposal)
     )
 
 

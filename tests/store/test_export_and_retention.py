@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -13,7 +14,7 @@ from aoi.bot.cli import app
 from aoi.bot.settings import get_settings
 from aoi.store import InvalidValueError, Store, repo
 from aoi.store.export import export_training_data, read_export
-from aoi.store.models import AuditEntry, Feedback, Incident, Investigation, ProcessedEvent
+from aoi.store.models import AuditEntry, Feedback, Incident, Investigation, ProcessedEvent, Proposal
 from aoi.store.retention import count_rows, prune
 from tests.store.helpers import backdate, diagnosed_investigation
 
@@ -105,7 +106,11 @@ def test_cli_export_writes_the_file_and_rejects_bad_dates(store: Store, db_url: 
 def test_prune_deletes_old_finished_data_but_keeps_open_work_and_the_audit_log(store: Store) -> None:
     old_id, [old_proposal] = diagnosed_investigation(store)
     repo.reject_proposal(store, old_proposal, "U1")
-    repo.record_feedback(store, investigation_id=old_id, kind="thumbs_down", actor="U1", source="reaction")
+    thumb = repo.record_feedback(
+        store, investigation_id=old_id, kind="thumbs_down", actor="U1", source="reaction"
+    )
+    backdate(store, Feedback, thumb.id, "created_at", LONG_AGO)
+    backdate(store, Proposal, old_proposal, "decided_at", LONG_AGO)
     repo.record_slack_message(
         store, channel="C", ts="1.1", kind="summary", payload={}, investigation_id=old_id
     )
@@ -137,6 +142,20 @@ def test_prune_deletes_old_finished_data_but_keeps_open_work_and_the_audit_log(s
     assert with_audit.audit_log == audit_before and with_audit.investigations == 0
 
 
+def test_an_old_investigation_judged_or_decided_within_the_retention_period_is_kept(store: Store) -> None:
+    """A thumbs-down given yesterday on a year-old investigation is this week's training signal."""
+    thumbed, _ = diagnosed_investigation(store, proposals=0)
+    repo.record_feedback(store, investigation_id=thumbed, kind="thumbs_down", actor="U1", source="reaction")
+    decided, [proposal_id] = diagnosed_investigation(store)
+    repo.reject_proposal(store, proposal_id, "U1")
+    forgotten, _ = diagnosed_investigation(store, proposals=0)
+    for investigation_id in (thumbed, decided, forgotten):
+        backdate(store, Investigation, investigation_id, "created_at", LONG_AGO)
+    report = prune(store, retention_days=365)
+    assert report.investigations == 1 and report.feedback == 0
+    assert {inv.id for inv in repo.list_investigations(store)} == {thumbed, decided}
+
+
 def test_prune_refuses_a_retention_of_zero_days(store: Store) -> None:
     with pytest.raises(InvalidValueError, match="at least one day"):
         prune(store, retention_days=0)
@@ -156,3 +175,35 @@ def test_cli_prune_uses_the_configured_retention_and_keeps_the_audit_log_by_defa
     assert result.exit_code == 0, result.output
     assert "deleted 1 investigations" in result.output and "audit log kept" in result.output
     assert repo.list_investigations(store) == []
+
+
+def test_cli_export_never_writes_over_the_store_or_an_existing_file(tmp_path: Path) -> None:
+    database = tmp_path / "aoi.db"
+    url = f"sqlite:///{database}"
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade", "--url", url]).exit_code == 0
+    size = database.stat().st_size
+
+    def export(output: Path, *extra: str) -> Any:
+        return runner.invoke(
+            app, ["data", "export", "--since", "2020-01-01", "-o", str(output), *extra, "--url", url]
+        )
+
+    onto_store = export(database)
+    assert onto_store.exit_code == 1 and "the store's own database file" in onto_store.output
+    assert database.stat().st_size == size
+    assert runner.invoke(app, ["db", "current", "--url", url]).exit_code == 0
+    existing = tmp_path / "last-week.jsonl"
+    existing.write_text("keep me\n")
+    refused = export(existing)
+    assert refused.exit_code == 1 and "--force" in refused.output and existing.read_text() == "keep me\n"
+    assert export(existing, "--force").exit_code == 0 and existing.read_text() != "keep me\n"
+
+
+def test_cli_data_commands_never_create_a_store_at_a_mistyped_path(tmp_path: Path) -> None:
+    typo = tmp_path / "nested" / "aoi-typo.db"
+    export = ["data", "export", "--since", "2020-01-01", "-o", str(tmp_path / "x.jsonl")]
+    for args in (["data", "prune"], export):
+        result = CliRunner().invoke(app, [*args, "--url", f"sqlite:///{typo}"])
+        assert result.exit_code == 1 and "no SQLite database at" in result.output
+    assert not typo.parent.exists()
