@@ -122,3 +122,23 @@ def test_eval_and_demo_use_the_configured_policy(env: Path, monkeypatch: pytest.
     get_settings.cache_clear()
     demo = CliRunner().invoke(app, ["demo", "--yes"])
     assert demo.exit_code == 1 and "AOI_POLICY_FILE" in demo.output and "Investigating" not in demo.output
+
+
+def test_eval_of_a_planner_it_never_reached_exits_1_instead_of_reporting_the_fallbacks_scores(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every run fell back to the heuristic planner: its scores are not the openai planner's."""
+    from aoi.sim import load_suite
+
+    problem = load_suite("aiopslab")["k8s_target_port-misconfig-mitigation-1"]
+    suite = env / "one.json"
+    suite.write_text(json.dumps([problem.model_dump(mode="json")]))
+    monkeypatch.setenv("AOI_LLM_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
+    monkeypatch.setenv("AOI_LLM_MODEL", "m")
+    get_settings.cache_clear()
+    args = ["eval", "--suite", str(suite), "--planner", "openai", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "1 fell back to the heuristic planner: these scores are not openai's" in result.output
+    assert json.loads(result.stdout.splitlines()[0])["runs_degraded"] == 1
+    assert CliRunner().invoke(app, [*args, "--allow-degraded"]).exit_code == 0

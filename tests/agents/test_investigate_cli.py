@@ -95,7 +95,10 @@ def test_eval_writes_the_design_json_and_a_report(tmp_path: Path) -> None:
         "by_task",
         "by_split",
         "problems",
+        "runs_errored",
+        "runs_degraded",
     }
+    assert (data["runs_errored"], data["runs_degraded"]) == (0, 0)
     assert data["n"] == 2 and data["k"] == 2 and data["best_at_k"] == 1.0 and data["avg_at_k"] == 1.0
     assert data["by_task"]["mitigation"] == {"n": 1, "best_at_k": 1.0, "avg_at_k": 1.0}
     assert [len(p["runs"]) for p in data["problems"]] == [2, 2]

@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -290,8 +290,17 @@ def eval_command(
     report: Annotated[
         Path | None, typer.Option("--report", help="write summary.md and PNG charts here")
     ] = None,
+    allow_degraded: Annotated[
+        bool,
+        typer.Option(
+            "--allow-degraded", help="exit 0 even when runs crashed or fell back to the heuristic planner"
+        ),
+    ] = False,
 ) -> None:
-    """Score a planner over a problem suite: best@k, avg@k, by task and split."""
+    """Score a planner over a problem suite: best@k, avg@k, by task and split.
+
+    Exits 1 when any run crashed or fell back to the heuristic planner (unless --allow-degraded):
+    the scores are then not the named planner's."""
     spec = planner_spec_for(planner)
     try:
         problems = load_problems(suite)
@@ -324,13 +333,32 @@ def eval_command(
             policy=policy,
         )
     data = result.to_json()
+    records = [r for runs in result.records.values() for r in runs]
+    errored = [r for r in records if r.error]
+    degraded = [r for r in records if r.degraded and not r.error]
+    data["runs_errored"], data["runs_degraded"] = len(errored), len(degraded)
     if report is not None:
         paths = write_report(result, report)
         err.print(f"report: {', '.join(str(p) for p in paths)}")
     if json_out:
         typer.echo(json.dumps(data))
-        return
-    table = Table(title=f"{spec.name} on {suite}: {data['n']} problems, k={k}")
+    else:
+        _print_scores(data, spec.name, suite, k)
+    if errored or degraded:
+        first = f" (first: {errored[0].error})" if errored else ""
+        err.print(
+            f"{len(errored)} of {len(records)} runs crashed{first} and {len(degraded)} fell back to the "
+            f"heuristic planner: these scores are not {spec.name}'s",
+            style="red",
+            markup=False,
+            soft_wrap=True,
+        )
+        if not allow_degraded:
+            raise typer.Exit(code=1)
+
+
+def _print_scores(data: dict[str, Any], planner: str, suite: str, k: int) -> None:
+    table = Table(title=f"{planner} on {suite}: {data['n']} problems, k={k}")
     for column in ("group", "n", f"best@{k}", f"avg@{k}"):
         table.add_column(column)
     table.add_row("all", str(data["n"]), f"{data['best_at_k']:.3f}", f"{data['avg_at_k']:.3f}")
