@@ -81,6 +81,22 @@ def _known_revisions() -> Iterator[None]:
         raise UnknownRevisionError(f"{exc}; `aoi db current` shows where the database is") from None
 
 
+def known_revision(revision: str | None) -> bool:
+    """Whether this AOI's migrations include ``revision`` (None, an empty database, counts)."""
+    if revision is None:
+        return True
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return any(rev.revision == revision for rev in script.walk_revisions())
+
+
+def newer_than_code(revision: str | None) -> str:
+    """What to say about a database at a revision this AOI does not know (a rollback of the code)."""
+    return (
+        f"the database is at migration {revision}, newer than this AOI knows (its newest is "
+        f"{head_revision()}): deploy the AOI that migrated it, or downgrade with that version"
+    )
+
+
 def downgrade_reaches_base(url: str, revision: str) -> bool:
     """Whether downgrading the database at ``url`` to ``revision`` drops every table: ``base``, or a
     relative step (``-1``, ``-3``) that walks past the first revision."""
@@ -90,6 +106,8 @@ def downgrade_reaches_base(url: str, revision: str) -> bool:
         return False  # an explicit revision id leaves that revision's tables
     script = ScriptDirectory.from_config(alembic_config(url))
     at = current_revision(url)
+    if not known_revision(at):
+        raise UnknownRevisionError(newer_than_code(at))
     for _ in range(int(revision[1:])):
         if at is None:
             return True
@@ -145,6 +163,8 @@ def ensure_current(store: Store) -> None:
     with _reachable(store.engine.url.render_as_string(hide_password=False)), store.engine.connect() as conn:
         at = MigrationContext.configure(conn).get_current_revision()
     head = head_revision()
+    if not known_revision(at):
+        raise SchemaOutOfDateError(f"{store.url}: {newer_than_code(at)}")
     if at != head:
         raise SchemaOutOfDateError(
             f"database {store.url} is at migration {at or 'none (empty database)'}, this AOI expects "

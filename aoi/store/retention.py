@@ -6,8 +6,9 @@ before the cutoff that have nothing left; processed Slack event ids older than `
 Never pruned: investigations still queued/running, any investigation with a proposal not yet
 finished (pending, approved or executing — deleting it would forget that it may have run), any
 investigation with feedback, a decision or an execution within the retention period (an old
-investigation thumbed down yesterday is this week's training data), Evolver guidance, training runs and the model registry (they are the learned product, not raw
-data). The audit log is pruned only with ``include_audit=True`` (``--include-audit``).
+investigation thumbed down yesterday is this week's training data), Evolver guidance, training
+runs and the model registry (they are the learned product, not raw data). The audit log is pruned
+only with ``include_audit=True`` (``--include-audit``).
 """
 
 from __future__ import annotations

@@ -77,6 +77,32 @@ def test_cli_upgrades_from_any_directory_without_an_alembic_ini(
     assert _tables(empty_db_url) <= {"alembic_version"}
 
 
+def test_a_database_migrated_by_a_newer_aoi_is_named_as_such_not_as_behind(empty_db_url: str) -> None:
+    """After a code rollback the database is at a revision this AOI does not know: `aoi db upgrade`
+    cannot help, and saying "behind: run aoi db upgrade" sent operators in a loop."""
+    from sqlalchemy import text
+
+    migrate.upgrade(empty_db_url)
+    engine = make_engine(empty_db_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    engine.dispose()
+    runner = CliRunner()
+    current = runner.invoke(app, ["db", "current", "--url", empty_db_url])
+    assert current.exit_code == 1 and "newer than this AOI knows" in current.output
+    upgrade = runner.invoke(app, ["db", "upgrade", "--url", empty_db_url])
+    assert upgrade.exit_code == 1 and "deploy the AOI that migrated it" in upgrade.output
+    downgrade = runner.invoke(app, ["db", "downgrade", "-1", "--url", empty_db_url])
+    assert downgrade.exit_code == 1 and "Traceback" not in downgrade.output
+    assert "newer than this AOI knows" in downgrade.output
+    store = Store(make_engine(empty_db_url))
+    try:
+        with pytest.raises(SchemaOutOfDateError, match="newer than this AOI knows"):
+            migrate.ensure_current(store)
+    finally:
+        store.dispose()
+
+
 def test_procfile_release_step_runs_the_migrations() -> None:
     procfile = Path(__file__).resolve().parents[2] / "Procfile"
     lines = dict(line.split(":", 1) for line in procfile.read_text().splitlines() if ":" in line)

@@ -40,6 +40,8 @@ def upgrade(
     target = _url(url)
     try:
         before = migrate.current_revision(target)
+        if not migrate.known_revision(before):
+            raise migrate.UnknownRevisionError(migrate.newer_than_code(before))
         after = migrate.upgrade(target, revision)
     except StoreError as exc:
         raise _fail(exc) from None
@@ -83,7 +85,10 @@ def current(url: str | None = UrlOption) -> None:
     except StoreError as exc:
         raise _fail(exc) from None
     head = migrate.head_revision()
-    state = "(head)" if at == head else f"(behind: head is {head}; run `aoi db upgrade`)"
+    if not migrate.known_revision(at):
+        state = f"(ahead: {migrate.newer_than_code(at)})"
+    else:
+        state = "(head)" if at == head else f"(behind: head is {head}; run `aoi db upgrade`)"
     typer.echo(f"{_safe(target)}: {at or 'empty'} {state}")
     if at != head:
         raise typer.Exit(code=1)
