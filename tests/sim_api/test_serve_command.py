@@ -60,3 +60,22 @@ def test_serve_rejects_an_unknown_problem_with_a_clear_error() -> None:
     result = CliRunner().invoke(app, ["sim", "serve", "--problem", "no-such-problem"])
     assert result.exit_code == 2
     assert "no-such-problem" in result.output
+
+
+def test_serve_never_writes_over_an_existing_kubeconfig(tmp_path: Path) -> None:
+    """`--kubeconfig ~/.kube/config` would have replaced the user's real cluster contexts."""
+    existing = tmp_path / "config"
+    existing.write_text("apiVersion: v1\nkind: Config\ncontexts: [{name: prod}]\n")
+    before = existing.read_text()
+    result = CliRunner().invoke(app, ["sim", "serve", "--problem", PROBLEM, "--kubeconfig", str(existing)])
+    assert result.exit_code == 2 and "never writes over a kubeconfig" in result.output
+    assert existing.read_text() == before
+
+
+def test_problems_list_shows_whole_ids_even_in_a_narrow_terminal() -> None:
+    from aoi.sim import load_suite
+
+    result = CliRunner().invoke(app, ["problems", "list"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    longest = max(load_suite("aiopslab"), key=len)
+    assert longest in result.output

@@ -39,7 +39,8 @@ def list_problems(
         typer.echo(json.dumps([p.model_dump(exclude_none=True) for p in problems], indent=2))
         return
     table = Table(title=f"{len(problems)} problems ({suite}{', ' + split if split else ''})")
-    for column in ("id", "app", "task", "fault", "target", "split"):
+    table.add_column("id", no_wrap=True)  # whole: it is what `aoi diagnose --problem` takes
+    for column in ("app", "task", "fault", "target", "split"):
         table.add_column(column)
     for p in problems:
         fault = (

@@ -60,7 +60,9 @@ def serve(
         max=65535,
         help="Prometheus/Jaeger port (default: --port + 1, or free)",
     ),
-    kubeconfig: Path | None = typer.Option(None, "--kubeconfig", help="Where to write the kubeconfig"),
+    kubeconfig: Path | None = typer.Option(
+        None, "--kubeconfig", help="Where to write the kubeconfig (a new file; never over an existing one)"
+    ),
     clock: str = typer.Option(
         "realtime", "--clock", help="realtime: the simulated clock follows wall time; frozen"
     ),
@@ -72,8 +74,15 @@ def serve(
 
     if clock not in ("realtime", "frozen"):
         raise typer.BadParameter(f"expected realtime or frozen, got {clock!r}", param_hint="--clock")
+    if kubeconfig is not None and kubeconfig.exists():  # e.g. ~/.kube/config: the user's real contexts
+        raise typer.BadParameter(
+            f"{kubeconfig} already exists; AOI never writes over a kubeconfig (choose a new path)",
+            param_hint="--kubeconfig",
+        )
     chosen = _load(problem, suite)
     cluster = SimCluster.from_problem(chosen)
+    if port == 65535 and telemetry_port is None:
+        raise typer.BadParameter("the telemetry port defaults to --port + 1: pass --telemetry-port too")
     telemetry = telemetry_port if telemetry_port is not None else (port + 1 if port else 0)
     try:
         server = SimApiServer(cluster, port=port, telemetry_port=telemetry)
@@ -81,7 +90,13 @@ def serve(
         raise typer.BadParameter(str(exc), param_hint="--port / --telemetry-port") from exc
     server.start()
     path = kubeconfig or get_settings().data_dir / "sim" / f"kubeconfig-{server.port}.yaml"
-    server.write_kubeconfig(path)
+    try:
+        server.write_kubeconfig(path)
+    except OSError as exc:
+        server.stop()
+        raise typer.BadParameter(
+            f"cannot write {path}: {exc.strerror or exc}", param_hint="--kubeconfig"
+        ) from None
     namespaces = [
         n["metadata"]["name"]
         for n in cluster.list_objects("Namespace")
