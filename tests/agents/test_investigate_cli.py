@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -33,6 +34,31 @@ def test_diagnose_names_an_unknown_problem_clearly() -> None:
     result = runner.invoke(app, ["diagnose", "--problem", "no-such-problem"])
     assert result.exit_code == 2
     assert "no problem 'no-such-problem'" in result.output
+
+
+def test_diagnose_exits_1_when_it_could_read_nothing_and_names_a_planner_it_cannot_build(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Scripts and runbooks check the exit code: "undetermined" is not a diagnosis."""
+    from aoi.bot.settings import get_settings
+
+    kubeconfig = tmp_path / "down.yaml"  # a cluster that is not there
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: down\n"
+        "clusters: [{name: down, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: down, context: {cluster: down, user: u}}]\n"
+    )
+    monkeypatch.setenv("AOI_KUBECONFIG_READ", str(kubeconfig))
+    monkeypatch.setenv("AOI_LOCAL_MODEL_PATH", str(tmp_path / "no-such-model"))
+    get_settings.cache_clear()
+    try:
+        down = runner.invoke(app, ["diagnose", "--problem", PROBLEM, "--backend", "kubernetes", "--json"])
+        assert down.exit_code == 1 and json.loads(down.stdout)["undetermined"] is True
+        local = runner.invoke(app, ["diagnose", "--problem", PROBLEM, "--planner", "local"])
+        assert local.exit_code == 1 and "cannot build the local planner" in local.output
+        assert "Traceback" not in local.output
+    finally:
+        get_settings.cache_clear()
 
 
 def test_demo_with_yes_mitigates_and_exits_zero() -> None:

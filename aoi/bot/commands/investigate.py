@@ -113,7 +113,10 @@ def _investigate(
     on_step: Callable[[TrajectoryStep], None] | None = None,
 ) -> Trajectory:
     policy = configured_policy()
-    planner = make_planner(spec)
+    try:
+        planner = make_planner(spec)
+    except (ValueError, OSError) as exc:  # a model path that is not there, a missing endpoint setting
+        raise _fail(f"cannot build the {spec.name} planner: {exc}", code=1) from None
     if on_step is not None:
         from aoi.handlers.progress import ProgressPlanner
 
@@ -147,7 +150,8 @@ def diagnose(
     backend: Annotated[str, typer.Option("--backend", help="sim (in-process) or kubernetes")] = "sim",
     json_out: Annotated[bool, typer.Option("--json", help="print the Diagnosis JSON only")] = False,
 ) -> None:
-    """Investigate one problem and print the diagnosis."""
+    """Investigate one problem and print the diagnosis (exit 1 when nothing could be read: the
+    result is then "undetermined", not a diagnosis)."""
     spec = planner_spec_for(planner)
     chosen = load_one_problem(problem, suite)
     if backend == "sim":
@@ -171,6 +175,8 @@ def diagnose(
         typer.echo(json.dumps(trajectory.diagnosis.to_json_dict(), indent=2))
     else:
         _print_diagnosis(Console(), trajectory.diagnosis)
+    if trajectory.diagnosis.undetermined:
+        raise typer.Exit(code=1)
 
 
 def _step_line(console: Console, step: TrajectoryStep) -> None:
