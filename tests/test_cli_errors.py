@@ -142,3 +142,19 @@ def test_eval_of_a_planner_it_never_reached_exits_1_instead_of_reporting_the_fal
     assert "1 fell back to the heuristic planner: these scores are not openai's" in result.output
     assert json.loads(result.stdout.splitlines()[0])["runs_degraded"] == 1
     assert CliRunner().invoke(app, [*args, "--allow-degraded"]).exit_code == 0
+
+
+def test_problems_generate_into_a_path_it_cannot_write_is_one_line(env: Path) -> None:
+    blocker = env / "afile"
+    blocker.write_text("x")
+    result = CliRunner().invoke(app, ["problems", "generate", "--n", "2", "-o", str(blocker / "g.json")])
+    assert result.exit_code == 1 and "cannot write" in result.output and "Traceback" not in result.output
+    folder = env / "suite.json"
+    folder.mkdir()
+    assert CliRunner().invoke(app, ["problems", "generate", "--n", "2", "-o", str(folder)]).exit_code == 1
+    assert not any(p.name.endswith(".partial") for p in env.iterdir())
+
+
+def test_aoi_version_flag_prints_the_version() -> None:
+    flag, command = CliRunner().invoke(app, ["--version"]), CliRunner().invoke(app, ["version"])
+    assert flag.exit_code == 0 and flag.output == command.output and flag.output.strip()

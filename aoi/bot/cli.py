@@ -51,17 +51,31 @@ def _mount() -> None:
             app.add_typer(sub, name=group)
 
 
+def _aoi_version() -> str:
+    from importlib.metadata import version as dist_version
+
+    return dist_version("aoi")
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(_aoi_version())
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print AOI's version and exit."
+    ),
+) -> None:
     """AOI — Autonomous Operations Intelligence: a self-hosted, Slack-native AI SRE."""
 
 
 @app.command()
 def version() -> None:
     """Print AOI's version."""
-    from importlib.metadata import version as dist_version
-
-    typer.echo(dist_version("aoi"))
+    typer.echo(_aoi_version())
 
 
 _mount()

@@ -6,6 +6,7 @@ problems over valid (fault, target, task) combinations and writes them as JSON o
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -69,9 +70,19 @@ def generate(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     data = {"problems": [p.model_dump(exclude_none=True) for p in problems]}
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix == ".json":
-        output.write_text(json.dumps(data, indent=1) + "\n")
-    else:
-        output.write_text(yaml.safe_dump(data, sort_keys=False))
+    text = (
+        json.dumps(data, indent=1) + "\n"
+        if output.suffix == ".json"
+        else yaml.safe_dump(data, sort_keys=False)
+    )
+    partial = output.with_name(output.name + ".partial")
+    try:  # whole or not at all: a reader never sees half a suite
+        output.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(text)
+        partial.replace(output)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        typer.echo(f"error: cannot write {output}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"wrote {len(problems)} problems to {output}")
