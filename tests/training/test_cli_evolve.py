@@ -140,3 +140,18 @@ def test_review_commands_on_a_file_that_is_not_a_database_fail_cleanly(tmp_path:
     result = CliRunner().invoke(app, ["guidance", "list", "--url", f"sqlite:///{junk}"])
     assert result.exit_code == 1 and "cannot open the database" in result.output
     assert "Traceback" not in result.output
+
+
+def test_show_prints_a_hand_made_plan_as_stored_and_a_one_line_phase_as_one_line(cli_store: Any) -> None:
+    from aoi.store import repo
+
+    listed = repo.add_guidance(
+        cli_store, symptoms="s", note="n", repaired_plan=["get_pods", "get_events"], embedding=[0.1]
+    )
+    shown = CliRunner().invoke(app, ["guidance", "show", listed.id])
+    assert shown.exit_code == 0 and '["get_pods", "get_events"]' in shown.output
+    phased = repo.add_guidance(
+        cli_store, symptoms="s", note="n", repaired_plan={"discovery": "not a list"}, embedding=[0.1]
+    )
+    output = CliRunner().invoke(app, ["guidance", "show", phased.id]).output
+    assert "discovery    not a list" in output and "\n  discovery    n\n" not in output

@@ -78,8 +78,11 @@ def show(
     if plan.get("reason"):
         typer.echo(f"reason: {plan['reason']}")
     typer.echo(f"\nSymptoms:\n{row.symptoms}\n\nNote:\n{row.note}\n\nRepaired plan:")
+    if not isinstance(row.repaired_plan, dict):  # not the Evolver's shape (a hand-made row): as stored
+        typer.echo(f"  {json.dumps(row.repaired_plan)}")
     for phase in ("discovery", "diagnosis", "resolution", "verification"):
-        for line in plan.get(phase, []):
+        lines = plan.get(phase) or []
+        for line in [lines] if isinstance(lines, str) else lines:
             typer.echo(f"  {phase:<12} {line}")
 
 
