@@ -63,6 +63,16 @@ UNDETERMINED_SUMMARY = (
     "Not determined: no read of the cluster succeeded before the investigation ended, so nothing "
     "was checked and no fault can be ruled out."
 )
+# the notes that say the model planner stopped and the fallback took over (failures, out of time): a
+# run that merely used up its step budget is the planner's own result, concluded for it
+FELL_BACK_NOTES = ("fell back to the", "used its share of the")
+
+
+def fell_back(notes: Sequence[str]) -> bool:
+    """Whether a diagnosis with these notes was taken over by the fallback planner."""
+    return any(marker in note for note in notes for marker in FELL_BACK_NOTES)
+
+
 FALLBACK_RESERVE_SHARE = 0.25
 FALLBACK_RESERVE_MAX_S = 30.0
 

@@ -210,11 +210,9 @@ def handle_approve(services: Services, directory: ApproverDirectory, client: Web
     if not allowed:
         _refuse(services, client, click, proposal, "approve", resolution)
         return
-    # the executor evaluates with the approver as the actor (a rule's `requesters`): so does the click
+    # the executor acts as the approver whose vote decides, and a rule's `requesters` may leave this
+    # one out: their vote counts, the decision waits for someone who may make it
     as_actor = evaluate(policy, request, resolution.actor)
-    if proposal.status == "pending" and not as_actor.allowed:
-        _refuse_changed(services, client, click, proposal, as_actor.reason)
-        return
     newer = _superseded_by(services, proposal)
     if newer is not None and proposal.status == "pending":
         _tell(
@@ -256,6 +254,7 @@ def handle_approve(services: Services, directory: ApproverDirectory, client: Web
         list(resolution.actor.groups),
         required=approvals_required(policy, request, proposal.risk),
         counts=_vote_counts(services, proposal, policy),
+        may_decide=as_actor.allowed,
     )
     outcome = result.outcome
     metrics.DECISIONS.labels(outcome.value).inc()
@@ -279,6 +278,15 @@ def handle_approve(services: Services, directory: ApproverDirectory, client: Web
             click,
             f"Your approval is recorded. This fix needs {missing} more, from "
             + ("a different approver." if missing == 1 else "different approvers."),
+        )
+    elif outcome == repo.DecisionOutcome.AWAITING_DECIDER:
+        _show(services, client, click, result.proposal, result.approvals)
+        _tell(
+            services,
+            client,
+            click,
+            "Your approval is recorded, but the approval that runs this fix must come from someone "
+            f"the policy lets request it ({as_actor.reason}).",
         )
     elif outcome == repo.DecisionOutcome.DUPLICATE_APPROVER:
         _tell(

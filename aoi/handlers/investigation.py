@@ -166,6 +166,7 @@ def run_investigation(services: Services, client: WebClient, task: InvestigateTa
             if dropped := len(diagnosis.remediations) - len(remediations):
                 notes.append(f"{dropped} proposed fix(es) dropped: the policy in force no longer allows them")
             diagnosis = diagnosis.model_copy(update={"remediations": remediations, "notes": notes})
+            trajectory = trajectory.model_copy(update={"diagnosis": diagnosis})
         new = [_new_proposal(policy, rem) for rem in remediations]
         _, rows = repo.complete_investigation(
             services.store,

@@ -206,6 +206,8 @@ def _check_map(spec: MapParam, value: Any, where: str) -> str | None:
                 return f"{where} has unexpected key {_short(key)}; allowed keys: {sorted(spec.keys)}"
         else:
             assert spec.key_pattern is not None and spec.values is not None  # by _shape
+            if _NOT_IN_STR.search(key):
+                return f"{where} key {_short(key)} contains control or line-separator characters"
             if len(key) > 253 or not patterns.fullmatch(spec.key_pattern, key):
                 return f"{where} key {_short(key)} does not match the allowed pattern {spec.key_pattern!r}"
             item_spec = spec.values

@@ -45,6 +45,7 @@ class DecisionOutcome(StrEnum):
     APPROVED = "approved"  # this call made the proposal approved
     REJECTED = "rejected"  # this call made the proposal rejected
     AWAITING_APPROVAL = "awaiting_approval"  # vote recorded, more distinct approvers needed
+    AWAITING_DECIDER = "awaiting_decider"  # enough votes, but this voter may not make the decision
     DUPLICATE_APPROVER = "duplicate_approver"  # this approver had already voted; nothing changed
     ALREADY_DECIDED = "already_decided"  # someone else decided first; nothing changed
 
@@ -165,6 +166,7 @@ def approve_proposal(
     *,
     required: int | None = None,
     counts: VoteCounts | None = None,
+    may_decide: bool = True,
 ) -> DecisionResult:
     """Record ``approver``'s approval; the vote that reaches ``approvals_required`` approves.
 
@@ -178,6 +180,10 @@ def approve_proposal(
     returned, judged on the votes read under the row lock (a vote committed meanwhile is judged too).
     A clicker whose earlier vote no longer counts (their recorded groups no longer match) has it
     refreshed with the groups that authorised this click, instead of being told they already voted.
+
+    ``may_decide`` False (a rule's ``requesters`` leave this approver out: the executor acts as the
+    approver whose vote decides) records and counts the vote but leaves the decision to a clicker who
+    may make it; such a clicker who already voted decides by clicking again.
 
     Exactly one caller ever gets ``APPROVED`` for a proposal, however many processes click at once.
     Authorisation (is this person an approver?) is the caller's job, via the policy, before this.
@@ -222,8 +228,25 @@ def approve_proposal(
                 )
                 refreshed = True
         approvers = _counted(session, proposal_id, counts)
+        enough = len(approvers) >= proposal.approvals_required
         if not voted and not refreshed:
+            if may_decide and enough:  # the votes were there, waiting for someone who may decide
+                return _decide(session, proposal, approver, ProposalStatus.APPROVED, None, approvers)
             return DecisionResult(DecisionOutcome.DUPLICATE_APPROVER, proposal, approvers)
+        if enough and not may_decide:
+            add_audit_in(
+                session,
+                actor=approver,
+                action="proposal.approval_recorded",
+                proposal_id=proposal_id,
+                investigation_id=proposal.investigation_id,
+                details={
+                    "approvals": approvers,
+                    "required": proposal.approvals_required,
+                    "may_decide": False,
+                },
+            )
+            return DecisionResult(DecisionOutcome.AWAITING_DECIDER, proposal, approvers)
         if len(approvers) < proposal.approvals_required:
             add_audit_in(
                 session,

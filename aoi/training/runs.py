@@ -199,20 +199,32 @@ def time_limit(minutes: float) -> Any:
 RUN_START = "run-start.json"  # what a run folder's checkpoints were trained on
 
 
+# what makes two runs the same run: resuming or reusing one folder across a difference here would
+# continue (or return) weights trained for something else
+_SAME_RUN_KEYS = ("base_model", "lora", "init_adapter")
+
+
+def _identity(settings: RunSettings, method: str, dataset_hash: str) -> dict[str, Any]:
+    config = settings.to_json()
+    return {"method": method, "dataset_hash": dataset_hash, **{k: config.get(k) for k in _SAME_RUN_KEYS}}
+
+
 def _check_same_run(settings: RunSettings, method: str, dataset_hash: str, resume: Path | None) -> None:
-    """Resuming continues the *same* run: a checkpoint trained on another dataset (or by another
-    method) would otherwise be continued silently and registered under this dataset's hash."""
+    """Resuming continues the *same* run: a checkpoint trained on another dataset, method, base model,
+    LoRA shape or starting adapter would otherwise be continued silently and registered as this one."""
     marker = settings.output_dir / RUN_START
-    started = {"method": method, "dataset_hash": dataset_hash}
+    started = _identity(settings, method, dataset_hash)
     if resume is not None and marker.is_file():
         try:
             before = json.loads(marker.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             before = {}
-        if {k: before.get(k) for k in started} != started:
+        differ = [k for k in started if k in before and before[k] != started[k]]
+        if differ:
+            was = ", ".join(f"{k} {before[k]}" for k in differ)
+            now = ", ".join(f"{k} {started[k]}" for k in differ)
             raise ResumeError(
-                f"{settings.output_dir} holds a {before.get('method')} run on dataset "
-                f"{before.get('dataset_hash')}, not {method} on {dataset_hash}: train into another --output "
+                f"{settings.output_dir} holds a run with {was}, not {now}: train into another --output "
                 "(or delete that folder to start over)"
             )
     settings.output_dir.mkdir(parents=True, exist_ok=True)
@@ -228,8 +240,10 @@ def _finished(settings: RunSettings, method: str, dataset_hash: str) -> TrainRes
         done = TrainResult.load(settings.output_dir)
     except (OSError, ValueError, KeyError, TypeError):
         return None  # unreadable: train (and resume) as if it were not there
-    same = done.method == method and done.dataset_hash == dataset_hash
-    return done if same and done.metrics.get("steps", 0) >= settings.max_steps else None
+    wanted = _identity(settings, method, dataset_hash)
+    recorded: dict[str, Any] = {"method": done.method, "dataset_hash": done.dataset_hash}
+    recorded |= {k: done.config.get(k) for k in _SAME_RUN_KEYS}
+    return done if recorded == wanted and done.metrics.get("steps", 0) >= settings.max_steps else None
 
 
 class _TrainBegan:
@@ -283,9 +297,9 @@ def finish_run(
             raise
         # the checkpoint failed to load (the trainer had not started): say which and what to do
         raise ResumeError(
-            f"cannot resume from {resume} ({_first_line(exc)}): the checkpoint is damaged or was written "
-            f"by a different run (LoRA rank, base model); delete {resume} to resume from an earlier one, "
-            f"or train into another --output"
+            f"cannot resume from {resume} ({_first_line(exc)}): if that checkpoint is damaged (a "
+            f"half-written save) or from a different run, delete it to resume from the one before, or "
+            f"train into another --output"
         ) from exc
     seconds = time.monotonic() - started
     adapter_dir = settings.output_dir / "adapter"

@@ -37,7 +37,7 @@ class VllmAdapterClient:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         try:
             response = httpx.post(url, json=payload, headers=headers, timeout=self.timeout_s)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise VllmAdapterError(f"POST {url} failed: {exc!r}") from exc
         if response.status_code >= 400:
             raise VllmAdapterError(

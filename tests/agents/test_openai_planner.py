@@ -431,3 +431,23 @@ def test_redirects_do_not_restart_the_whole_request_clock() -> None:
         assert client.get("http://model.test/second").status_code == 200  # one hop: within the limit
         with pytest.raises(httpx2.ReadTimeout):
             client.get("http://model.test/first")
+
+
+def test_planners_sharing_the_endpoints_quirks_learn_a_refusal_at_once_without_failing(
+    serve: Any, sleeps: Sleeps
+) -> None:
+    """Two investigations send max_tokens together; another planner learns the refusal while this
+    one's request is in flight. This request must be sent again, not fail over to the heuristic."""
+    from aoi.agents.planners.openai_planner import EndpointQuirks
+
+    quirks = EndpointQuirks()
+
+    def reasoning_model(request: dict[str, Any]) -> Scripted:
+        if "max_tokens" in request:
+            quirks.token_param = "max_completion_tokens"  # the other planner's 400 came back first
+            return unsupported("max_tokens")
+        return step_reply(PROBE)
+
+    server = serve(reasoning_model)
+    assert make_planner(server, sleeps, quirks=quirks).next_step(context()).step.tool == "get_pods"
+    assert [sorted(r) for r in server.completion_requests][1].count("max_completion_tokens") == 1

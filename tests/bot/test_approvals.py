@@ -471,3 +471,31 @@ def test_a_fix_another_rule_now_decides_is_not_approved_but_sent_back_for_a_fres
         assert "does not allow this fix as proposed" in answer and "k8s-rollout-restart-social" in answer
         assert repo.get_proposal(bot.store, proposal.proposal_id).status == "pending"
         assert _audit_actions(bot, proposal.proposal_id) == ["proposal.policy_refused_approve"]
+
+
+def test_with_requesters_any_approver_votes_and_the_deciding_approval_comes_from_a_requester(
+    tmp_path: Path, db_template: Path
+) -> None:
+    """The executor acts as the approver whose vote decides, and `requesters` names who may have a
+    fix run: an approver outside it still votes; the decision waits for a requester."""
+    policy_file = _policy_copy(tmp_path)
+    _edit(
+        policy_file,
+        "two_person_rule: true\n",
+        f"two_person_rule: true\nrequesters:\n  users: [{SECOND_APPROVER}]\n",
+    )
+    restart_rule = "rollout restart deployment/{target}\n"
+    _edit(policy_file, restart_rule, restart_rule.replace("\n", "\n    approvals_required: 2\n"))
+    with _bot_on(policy_file, tmp_path, db_template) as bot:
+        bot.event(mention("user-service is flapping"))
+        (proposal,) = wait_for_proposals(bot.fake)
+        _approve(bot, proposal, SECOND_APPROVER)  # a requester: 1 of 2
+        bot.fake.wait_for(lambda calls: bool(_ephemerals_to(bot, SECOND_APPROVER)), what="1 of 2")
+        _approve(bot, proposal, APPROVER)  # not a requester: counted, does not decide
+        bot.fake.wait_for(lambda calls: bool(_ephemerals_to(bot, APPROVER)), what="the answer")
+        assert "must come from someone the policy lets request it" in _ephemerals_to(bot, APPROVER)[0]
+        assert repo.get_proposal(bot.store, proposal.proposal_id).status == "pending"
+        _approve(bot, proposal, SECOND_APPROVER)  # the requester decides on the votes already there
+        eventually(
+            lambda: repo.get_proposal(bot.store, proposal.proposal_id).status == "succeeded", "the fix to run"
+        )

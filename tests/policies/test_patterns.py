@@ -81,3 +81,14 @@ def test_control_and_separator_characters_never_reach_a_pattern_in_a_str_paramet
 
 def test_text_that_is_not_valid_unicode_matches_nothing() -> None:
     assert not fullmatch(r".*", "lone \ud800 surrogate")
+
+
+def test_control_characters_in_a_map_key_are_refused_too() -> None:
+    from aoi.policies.params import MapParam, check_value
+
+    spec = MapParam.model_validate(
+        {"type": "map", "key_pattern": r"\S{1,63}", "values": {"type": "str", "pattern": r"[a-z]*"}}
+    )
+    assert check_value(spec, {"app": "web"}, "params.labels") is None
+    problem = check_value(spec, {"app\u2028evil": "web"}, "params.labels")
+    assert problem is not None and "control or line-separator" in problem

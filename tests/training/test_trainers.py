@@ -213,7 +213,7 @@ def test_resuming_a_folder_trained_on_another_dataset_is_refused(tiny_model: Pat
     out = tmp_path / "grpo"
     train_grpo(_grpo(tiny_model, out), make_step_rows(), "h1", verified_reward=distinct_characters_reward)
     settings = _grpo(tiny_model, out, max_steps=3)
-    with pytest.raises(ResumeError, match="holds a grpo run on dataset h1, not grpo on h2"):
+    with pytest.raises(ResumeError, match="holds a run with dataset_hash h1, not dataset_hash h2"):
         train_grpo(settings, make_step_rows(), "h2", verified_reward=distinct_characters_reward)
 
 
@@ -227,3 +227,18 @@ def test_a_rerun_into_a_finished_folder_trains_nothing_and_returns_its_result(
     again = train_grpo(_grpo(tiny_model, out), make_step_rows(), "h", verified_reward=reward)
     assert again.metrics["steps"] == 2 and again.log_history == first.log_history
     assert all((weights[k] == t).all() for k, t in _lora_tensors(again.adapter_dir).items())
+
+
+def test_a_finished_folder_of_another_base_model_is_not_returned_as_this_run(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """Same folder, same dataset, another base: the finished result belongs to that base."""
+    from aoi.training.runs import ResumeError
+    from aoi.training.tiny import build_tiny_model
+
+    out = tmp_path / "grpo"
+    reward = distinct_characters_reward
+    train_grpo(_grpo(tiny_model, out), make_step_rows(), "h", verified_reward=reward)
+    other = build_tiny_model(tmp_path / "other")
+    with pytest.raises(ResumeError, match="base_model"):
+        train_grpo(_grpo(other, out), make_step_rows(), "h", verified_reward=reward)

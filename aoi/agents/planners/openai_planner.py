@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -179,6 +180,8 @@ class OpenAIPlanner:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.client = client or make_client(str(base_url), api_key, timeout_s)
+        if client is None:  # a client of its own: closed with the planner (its sockets too)
+            weakref.finalize(self, self.client.close)
         self.quirks = quirks or EndpointQuirks()  # what the endpoint accepts (module docstring)
         self._sleep = sleep
         self._clock = clock
@@ -226,28 +229,34 @@ class OpenAIPlanner:
         """One request, sent again after each parameter the endpoint refuses that can be adapted."""
         while True:
             timeout = min(self.timeout_s, max(0.001, deadline - self._clock()))
+            sent = (self.quirks.token_param, self.quirks.send_temperature)
             try:
                 return self._request(messages, tools, timeout)
             except openai.BadRequestError as error:
-                if not self._adapt_to(error):
+                if not self._adapt_to(error, sent):
                     raise
 
-    def _adapt_to(self, refusal: openai.BadRequestError) -> bool:
-        """Stop sending what a reasoning model refuses; False when the refusal is not one of those."""
+    def _adapt_to(self, refusal: openai.BadRequestError, sent: tuple[str, bool]) -> bool:
+        """Stop sending what a reasoning model refuses; False when the refusal is not one of those.
+
+        Judged on what the refused request ``sent``: planners sharing the quirks may have learnt the
+        same refusal meanwhile, and their request must be sent again, not failed."""
         param = refusal.param
         if not _unsupported(refusal):
             return False
-        if param == "max_tokens" and self.quirks.token_param == "max_tokens":
+        if param == "max_tokens" and sent[0] == "max_tokens":
+            if self.quirks.token_param == "max_tokens":
+                log.info("%s refuses max_tokens; sending max_completion_tokens instead", self.model)
             self.quirks.token_param = "max_completion_tokens"
-            log.info("%s refuses max_tokens; sending max_completion_tokens instead", self.model)
             return True
-        if param == "temperature" and self.quirks.send_temperature:
+        if param == "temperature" and sent[1]:
+            if self.quirks.send_temperature:
+                log.warning(
+                    "%s refuses temperature %s; using the model's default (its steps may vary run to run)",
+                    self.model,
+                    self.temperature,
+                )
             self.quirks.send_temperature = False
-            log.warning(
-                "%s refuses temperature %s; using the model's default (its steps may vary run to run)",
-                self.model,
-                self.temperature,
-            )
             return True
         return False
 

@@ -74,7 +74,7 @@ def show(
     if row.removed_at:
         typer.echo(f"removed {data['removed_at']} by {row.removed_by}")
     plan = row.repaired_plan if isinstance(row.repaired_plan, dict) else {}
-    typer.echo(f"failure: {plan.get('source', '?')} — {', '.join(plan.get('patterns', []))}")
+    typer.echo(f"failure: {plan.get('source', '?')} — {', '.join(map(str, plan.get('patterns') or []))}")
     if plan.get("reason"):
         typer.echo(f"reason: {plan['reason']}")
     typer.echo(f"\nSymptoms:\n{row.symptoms}\n\nNote:\n{row.note}\n\nRepaired plan:")
@@ -82,7 +82,7 @@ def show(
         typer.echo(f"  {json.dumps(row.repaired_plan)}")
     for phase in ("discovery", "diagnosis", "resolution", "verification"):
         lines = plan.get(phase) or []
-        for line in [lines] if isinstance(lines, str) else lines:
+        for line in lines if isinstance(lines, list) else [lines]:
             typer.echo(f"  {phase:<12} {line}")
 
 

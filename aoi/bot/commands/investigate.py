@@ -28,7 +28,7 @@ from aoi.agents.backends.base import ReadBackend
 from aoi.agents.evaluation import evaluate_suite, incident_text, load_problems
 from aoi.agents.evaluation.report import write_report
 from aoi.agents.executor import Executor
-from aoi.agents.observer import Observer
+from aoi.agents.observer import Observer, fell_back
 from aoi.agents.planners.factory import PLANNERS, PlannerSpec, make_planner
 from aoi.agents.proposals import policy_annotator
 from aoi.agents.records import Diagnosis, Trajectory, TrajectoryStep, new_id
@@ -341,7 +341,9 @@ def eval_command(
     data = result.to_json()
     records = [r for runs in result.records.values() for r in runs]
     errored = [r for r in records if r.error]
-    degraded = [r for r in records if r.degraded and not r.error]
+    # taken over by the fallback (the model failed or ran out of time); a run that used up its step
+    # budget and was concluded for it is the planner's own result
+    degraded = [r for r in records if not r.error and fell_back(r.diagnosis.get("notes") or [])]
     data["runs_errored"], data["runs_degraded"] = len(errored), len(degraded)
     if report is not None:
         paths = write_report(result, report)

@@ -90,7 +90,7 @@ def serve(model: RegisteredModel, hot_load: bool) -> tuple[str, bool]:
     settings = get_settings()
     path = model.adapter_path
     if path is None:
-        return "it has no adapter folder: the base model alone is served", True
+        return "it has no adapter: serve the base model itself (AOI_LLM_MODEL / AOI_LOCAL_MODEL_PATH)", True
     if settings.llm_base_url and hot_load:
         from aoi.training.vllm_client import VLLM_LORA_NAME, VllmAdapterClient, VllmAdapterError
 

@@ -377,7 +377,12 @@ def scheduled_weekly_job(**options: Any) -> dict[str, Any] | None:
     settings = get_settings()
     fire = latest_fire(settings.retrain_cron)
     claim = f"weekly-retrain:{fire:%Y-%m-%dT%H:%M}"
-    if not repo.mark_event_processed(open_store(), claim, source="scheduler"):
+    store = open_store()
+    try:
+        claimed = repo.mark_event_processed(store, claim, source="scheduler")
+    finally:
+        store.dispose()
+    if not claimed:
         log.info("the weekly retrain of %s is already claimed by another scheduler; skipping it here", fire)
         return None
     return weekly_job(**options)
