@@ -36,6 +36,8 @@ def compiled(pattern: str, what: str = "pattern") -> Any:
         return re2.compile(pattern, _OPTIONS)
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        if "repetition size" in reason:  # e.g. {0,1024}, from a copy of an older packaged policy
+            reason += ": RE2 counts up to 1000; write * or + and bound the length with max_length"
         raise ValueError(
             f"{what} {pattern!r} is not an RE2 expression ({reason}); policy patterns are matched by "
             "RE2 in linear time, as Prometheus does: no backreferences, lookarounds, possessive "
