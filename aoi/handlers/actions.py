@@ -102,6 +102,20 @@ def _vote_counts(services: Services, proposal: Proposal, policy: Policy) -> repo
     return counts
 
 
+def _audit_click(
+    services: Services, click: Click, proposal: Proposal, action: str, details: dict[str, Any]
+) -> None:
+    """An audit row for what a click on ``proposal`` did (or was refused)."""
+    repo.append_audit(
+        services.store,
+        actor=click.user,
+        action=action,
+        proposal_id=proposal.id,
+        investigation_id=proposal.investigation_id,
+        details=details,
+    )
+
+
 def _policy_changed(policy: Policy, request: ActionRequest, proposal: Proposal) -> str | None:
     """Why the policy in force no longer allows this fix as it was proposed (None when it does): a
     refused request, or a different rule deciding it (other approvers, other counts)."""
@@ -119,13 +133,12 @@ def _refuse_changed(
     """The policy changed under a pending fix: nothing is approved (the executor would refuse it for
     good); the clicker is told why and how to get a fix the policy allows."""
     metrics.DECISIONS.labels("policy_refused").inc()
-    repo.append_audit(
-        services.store,
-        actor=click.user,
-        action="proposal.policy_refused_approve",
-        proposal_id=proposal.id,
-        investigation_id=proposal.investigation_id,
-        details={"rule_id": proposal.rule_id, "reason": reason},
+    _audit_click(
+        services,
+        click,
+        proposal,
+        "proposal.policy_refused_approve",
+        {"rule_id": proposal.rule_id, "reason": reason},
     )
     _tell(
         services,
@@ -141,13 +154,12 @@ def _refuse(
 ) -> None:
     """Audit an unauthorised click and tell only the clicker; nothing else happens."""
     metrics.DECISIONS.labels("unauthorised").inc()
-    repo.append_audit(
-        services.store,
-        actor=click.user,
-        action=f"proposal.unauthorised_{what}",
-        proposal_id=proposal.id,
-        investigation_id=proposal.investigation_id,
-        details={
+    _audit_click(
+        services,
+        click,
+        proposal,
+        f"proposal.unauthorised_{what}",
+        {
             "rule_id": proposal.rule_id,
             "groups": list(res.actor.groups),
             "unreadable_groups": res.unreadable,
@@ -229,13 +241,12 @@ def handle_approve(services: Services, directory: ApproverDirectory, client: Web
         return
     age = _expired_age(services, proposal)
     if age is not None:
-        repo.append_audit(
-            services.store,
-            actor=click.user,
-            action="proposal.expired_approve",
-            proposal_id=proposal.id,
-            investigation_id=proposal.investigation_id,
-            details={"age_s": round(age.total_seconds()), "ttl_s": services.proposal_ttl_s},
+        _audit_click(
+            services,
+            click,
+            proposal,
+            "proposal.expired_approve",
+            {"age_s": round(age.total_seconds()), "ttl_s": services.proposal_ttl_s},
         )
         window = _minutes(timedelta(seconds=services.proposal_ttl_s))
         _tell(

@@ -233,30 +233,20 @@ def approve_proposal(
             if may_decide and enough:  # the votes were there, waiting for someone who may decide
                 return _decide(session, proposal, approver, ProposalStatus.APPROVED, None, approvers)
             return DecisionResult(DecisionOutcome.DUPLICATE_APPROVER, proposal, approvers)
-        if enough and not may_decide:
+        if not enough or not may_decide:
+            details: dict[str, Any] = {"approvals": approvers, "required": proposal.approvals_required}
+            if enough:
+                details["may_decide"] = False
             add_audit_in(
                 session,
                 actor=approver,
                 action="proposal.approval_recorded",
                 proposal_id=proposal_id,
                 investigation_id=proposal.investigation_id,
-                details={
-                    "approvals": approvers,
-                    "required": proposal.approvals_required,
-                    "may_decide": False,
-                },
+                details=details,
             )
-            return DecisionResult(DecisionOutcome.AWAITING_DECIDER, proposal, approvers)
-        if len(approvers) < proposal.approvals_required:
-            add_audit_in(
-                session,
-                actor=approver,
-                action="proposal.approval_recorded",
-                proposal_id=proposal_id,
-                investigation_id=proposal.investigation_id,
-                details={"approvals": approvers, "required": proposal.approvals_required},
-            )
-            return DecisionResult(DecisionOutcome.AWAITING_APPROVAL, proposal, approvers)
+            waiting = DecisionOutcome.AWAITING_DECIDER if enough else DecisionOutcome.AWAITING_APPROVAL
+            return DecisionResult(waiting, proposal, approvers)
         return _decide(session, proposal, approver, ProposalStatus.APPROVED, None, approvers)
 
 
