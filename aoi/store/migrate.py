@@ -89,6 +89,20 @@ def known_revision(revision: str | None) -> bool:
     return any(rev.revision == revision for rev in script.walk_revisions())
 
 
+def below(revision: str, current: str | None) -> bool:
+    """Whether ``revision`` is an earlier migration than ``current`` (upgrading to it does nothing)."""
+    if current is None or revision in ("head", "heads", current):
+        return False
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    at: str | None = current
+    while at is not None:
+        down = script.get_revision(at).down_revision
+        at = down if isinstance(down, str) else None
+        if at == revision or (revision == "base" and at is None):
+            return True
+    return False
+
+
 def newer_than_code(revision: str | None) -> str:
     """What to say about a database at a revision this AOI does not know (a rollback of the code)."""
     return (

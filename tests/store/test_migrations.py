@@ -69,6 +69,8 @@ def test_cli_upgrades_from_any_directory_without_an_alembic_ini(
     assert f"-> {migrate.head_revision()}" in first.output
     again = runner.invoke(app, ["db", "upgrade", "--url", empty_db_url])
     assert again.exit_code == 0 and "already at" in again.output
+    back = runner.invoke(app, ["db", "upgrade", "0001", "--url", empty_db_url])  # an earlier target
+    assert back.exit_code == 1 and "`aoi db downgrade 0001` goes back" in back.output
     assert runner.invoke(app, ["db", "current", "--url", empty_db_url]).exit_code == 0
     refused = runner.invoke(app, ["db", "downgrade", "base", "--url", empty_db_url])
     assert refused.exit_code == 1 and "--yes" in refused.output

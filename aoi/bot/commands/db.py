@@ -42,6 +42,10 @@ def upgrade(
         before = migrate.current_revision(target)
         if not migrate.known_revision(before):
             raise migrate.UnknownRevisionError(migrate.newer_than_code(before))
+        if migrate.below(revision, before):
+            raise migrate.UnknownRevisionError(
+                f"the database is at {before}, past {revision}: `aoi db downgrade {revision}` goes back"
+            )
         after = migrate.upgrade(target, revision)
     except StoreError as exc:
         raise _fail(exc) from None
