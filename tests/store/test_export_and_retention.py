@@ -207,3 +207,13 @@ def test_cli_data_commands_never_create_a_store_at_a_mistyped_path(tmp_path: Pat
         result = CliRunner().invoke(app, [*args, "--url", f"sqlite:///{typo}"])
         assert result.exit_code == 1 and "no SQLite database at" in result.output
     assert not typo.parent.exists()
+
+
+def test_cli_export_to_standard_output_prints_only_the_export(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'aoi.db'}"
+    assert CliRunner().invoke(app, ["db", "upgrade", "--url", url]).exit_code == 0
+    result = CliRunner().invoke(app, ["data", "export", "--since", "2020-01-01", "-o", "-", "--url", url])
+    assert result.exit_code == 0, result.output
+    (header,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert header["type"] == "export" and "wrote standard output" in result.stderr
+    assert not (Path.cwd() / "-").exists()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -55,7 +58,9 @@ def _fail(exc: Exception) -> typer.Exit:
 @app.command()
 def export(
     since: str = typer.Option(..., "--since", help="Export records created on/after this date (UTC)."),
-    output: Path = typer.Option(..., "--output", "-o", help="JSON Lines file to write."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="JSON Lines file to write ('-': standard output)."
+    ),
     until: str | None = typer.Option(None, "--until", help="…and before this date (default: now)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
     url: str | None = UrlOption,
@@ -63,16 +68,28 @@ def export(
     """Export finished investigations (trajectories, diagnoses, proposals) and feedback as JSONL."""
     start = parse_when(since, "--since")
     end = parse_when(until, "--until") if until else None
+    to_stdout = str(output) == "-"
     try:
-        _check_output(output, _target(url), force)
+        if not to_stdout:
+            _check_output(output, _target(url), force)
         store = _open(url)
-        counts = export_training_data(store, output, since=start, until=end)
+        if to_stdout:  # the header carries the counts, so the file is written first, then streamed
+            with tempfile.TemporaryDirectory(prefix="aoi-export-") as folder:
+                staged = Path(folder) / "export.jsonl"
+                counts = export_training_data(store, staged, since=start, until=end)
+                with staged.open(encoding="utf-8") as rows:
+                    shutil.copyfileobj(rows, sys.stdout)
+                sys.stdout.flush()
+        else:
+            counts = export_training_data(store, output, since=start, until=end)
     except StoreError as exc:
         raise _fail(exc) from None
     except OSError as exc:
         raise _fail(OSError(f"cannot write {output}: {exc.strerror or exc}")) from None
     typer.echo(
-        f"wrote {output}: {counts['investigations']} investigations, {counts['feedback']} feedback rows"
+        f"wrote {output if not to_stdout else 'standard output'}: {counts['investigations']} "
+        f"investigations, {counts['feedback']} feedback rows",
+        err=to_stdout,  # standard output holds only the export
     )
 
 
