@@ -40,7 +40,9 @@ def test_a_relative_downgrade_that_reaches_base_needs_yes_and_loses_nothing_with
     repo.create_incident(store, title="orders DB is slow", source="cli")
     refused = runner.invoke(app, ["db", "downgrade", "-2", "--url", url])  # `-2` is a revision, not a flag
     assert refused.exit_code == 1 and "reaches 'base'" in refused.output and "--yes" in refused.output
-    one_back = runner.invoke(app, ["db", "downgrade", "-1", "--url", url])  # 0002 → 0001 drops no table
+    asked = runner.invoke(app, ["db", "downgrade", "-1", "--url", url])  # 0002 → 0001 drops a column
+    assert asked.exit_code == 1 and "removes what the later migrations added" in asked.output
+    one_back = runner.invoke(app, ["db", "downgrade", "-1", "--url", url, "--yes"])
     assert one_back.exit_code == 0, one_back.output
     refused = runner.invoke(app, ["db", "downgrade", "-1", "--url", url])  # now 0001 → base
     assert refused.exit_code == 1 and "reaches 'base'" in refused.output

@@ -59,7 +59,9 @@ def upgrade(
 def downgrade(
     revision: str = typer.Argument(..., help="Target revision: an id, '-1', or 'base' (drops every table)."),
     url: str | None = UrlOption,
-    yes: bool = typer.Option(False, "--yes", help="Confirm a downgrade that drops every table (data too)."),
+    yes: bool = typer.Option(
+        False, "--yes", help="Confirm the downgrade (it drops what later migrations added)."
+    ),
 ) -> None:
     """Revert migrations down to REVISION."""
     target = _url(url)
@@ -68,6 +70,13 @@ def downgrade(
             raise _fail(
                 ValueError(
                     f"downgrading to {revision!r} reaches 'base': it drops every AOI table and its data; "
+                    "add --yes to confirm"
+                )
+            )
+        if not yes:  # every step back drops what it added (0002: the approvers' recorded groups)
+            raise _fail(
+                ValueError(
+                    f"downgrading to {revision!r} removes what the later migrations added, data included; "
                     "add --yes to confirm"
                 )
             )
