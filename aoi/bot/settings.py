@@ -118,6 +118,12 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("alert_token", mode="before")
+    @classmethod
+    def _blank_token_is_none(cls, value: object) -> object:
+        """An empty AOI_ALERT_TOKEN is no token (alerts off, said so) rather than one no client sends."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("approvers", mode="before")
     @classmethod
     def _split_approvers(cls, value: object) -> object:

@@ -28,6 +28,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import uvicorn
+from anyio import CapacityLimiter, to_thread
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
@@ -56,6 +57,11 @@ HTTP_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3),
 )
 
+ALERTS_OFF_HELP = (
+    "alerts are off: set AOI_ALERT_TOKEN on AOI and the same value as Alertmanager's "
+    "http_config.authorization.credentials (the endpoint opens threads and runs investigations)"
+)
+ALERT_THREADS = 4  # alert webhooks handled at once; more wait for a free one
 ALERT_TOKEN_HELP = (
     "missing or wrong bearer token: set Alertmanager's http_config.authorization.credentials "
     "to the value of AOI_ALERT_TOKEN"
@@ -67,7 +73,11 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 def _timed(route: str, endpoint: Endpoint) -> Endpoint:
     async def wrapper(request: Request) -> Response:
         started = time.perf_counter()
-        response = await endpoint(request)
+        try:
+            response = await endpoint(request)
+        except Exception:  # the server answers 500: counted like any other answer
+            HTTP_REQUESTS.labels(route, "500").inc()
+            raise
         HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
         HTTP_REQUESTS.labels(route, str(response.status_code)).inc()
         return response
@@ -81,12 +91,18 @@ async def _read_body(request: Request) -> bytes | Response:
         return JSONResponse(
             {"ok": False, "error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413
         )
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        return JSONResponse(
-            {"ok": False, "error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413
-        )
-    return body
+    # counted as it arrives: a chunked body declares no length, and buffering it whole first let a
+    # few unauthenticated 150 MB requests take the process past its memory limit
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return JSONResponse(
+                {"ok": False, "error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 # Parts of a Slack body that Bolt's middleware and AOI's listeners read as objects or lists of
@@ -135,7 +151,7 @@ def parse_slack_body(body: bytes, content_type: str) -> tuple[object, str | None
     """The body as Bolt will parse it, and why it cannot be dispatched (``None`` when it can)."""
     try:
         parsed: object = parse_body(body.decode(), content_type or None)
-    except (ValueError, UnicodeDecodeError) as exc:  # not UTF-8, or not the JSON its type says
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # not UTF-8, not JSON, too deep
         return None, (
             f"unreadable Slack request body ({type(exc).__name__}): expected JSON (Events API) or a "
             "form (interactivity, slash commands)"
@@ -145,6 +161,24 @@ def parse_slack_body(body: bytes, content_type: str) -> tuple[object, str | None
 
 def _is_events_api(request: Request) -> bool:
     return request.headers.get("content-type", "").startswith("application/json")
+
+
+class _Lanes:
+    """Thread-pool lanes apart from the shared one (created on first use, inside the event loop)."""
+
+    def __init__(self) -> None:
+        self._alerts: CapacityLimiter | None = None
+        self._health: CapacityLimiter | None = None
+
+    def alerts(self) -> CapacityLimiter:
+        if self._alerts is None:
+            self._alerts = CapacityLimiter(ALERT_THREADS)
+        return self._alerts
+
+    def health(self) -> CapacityLimiter:
+        if self._health is None:
+            self._health = CapacityLimiter(1)
+        return self._health
 
 
 def _follow_ups(bolt_app: App) -> FollowUpQueue | None:
@@ -181,10 +215,16 @@ def build_web_app(
     # answer, body shape) must never answer a forged request as anything but 401
     verifier = SignatureVerifier(signing_secret)
     follow_ups = _follow_ups(bolt_app)
+    lanes = _Lanes()
+    if alert_token is None:
+        log.warning("POST /alerts answers 503 until AOI_ALERT_TOKEN is set (and given to Alertmanager)")
 
     def unsigned(body: bytes, request: Request) -> Response | None:
-        if verifier.is_valid_request(body, dict(request.headers)):
-            return None
+        try:
+            if verifier.is_valid_request(body, dict(request.headers)):
+                return None
+        except ValueError:  # a timestamp header that is not a number
+            pass
         return JSONResponse({"ok": False, "error": "invalid or stale Slack signature"}, status_code=401)
 
     def dispatch_event(bolt_request: BoltRequest, body: bytes, request: Request) -> Response:
@@ -212,20 +252,27 @@ def build_web_app(
         body = await _read_body(request)
         if isinstance(body, Response):
             return body
+        # the signature first: nothing an unsigned request carries is parsed or handed to Bolt
+        refused = unsigned(body, request)
+        if refused is not None:
+            return refused
         _, problem = parse_slack_body(body, request.headers.get("content-type", ""))
         if problem is not None:
-            # the signature is checked first, so an unsigned malformed request is still a 401
-            return unsigned(body, request) or JSONResponse({"ok": False, "error": problem}, status_code=400)
+            return JSONResponse({"ok": False, "error": problem}, status_code=400)
         bolt_request = to_bolt_request(request, body)
         if inline_events and _is_events_api(request):
             return dispatch_event(bolt_request, body, request)
         return to_starlette_response(await run_in_threadpool(bolt_app.dispatch, bolt_request))
 
     async def alerts(request: Request) -> Response:
-        if alert_token is not None:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {alert_token}".encode()):
-                return JSONResponse({"ok": False, "error": ALERT_TOKEN_HELP}, status_code=401)
+        if alert_token is None:  # closed unless configured: it opens threads and runs investigations
+            return JSONResponse({"ok": False, "error": ALERTS_OFF_HELP}, status_code=503)
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {alert_token}".encode()):
+            return JSONResponse({"ok": False, "error": ALERT_TOKEN_HELP}, status_code=401)
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            error = "Alertmanager sends Content-Type: application/json"
+            return JSONResponse({"ok": False, "error": error}, status_code=415)
         body = await _read_body(request)
         if isinstance(body, Response):
             return body
@@ -233,10 +280,16 @@ def build_web_app(
             webhook = parse_alertmanager_payload(json.loads(body or b"null"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             return JSONResponse({"ok": False, "error": f"body is not JSON: {exc}"}, status_code=400)
+        except RecursionError:
+            return JSONResponse({"ok": False, "error": "body is nested too deeply"}, status_code=400)
         except AlertPayloadError as exc:
             return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
         try:
-            threads = await run_in_threadpool(handle_alertmanager_webhook, services, bolt_app.client, webhook)
+            # a lane of its own: a storm of alerts (each posts to Slack) must not take the threads
+            # slash commands, clicks and the health check need
+            threads = await to_thread.run_sync(
+                handle_alertmanager_webhook, services, bolt_app.client, webhook, limiter=lanes.alerts()
+            )
         except (AlertsNotConfigured, AlertThreadNotReady) as exc:
             return JSONResponse({"ok": False, "error": str(exc)}, status_code=503)
         except Exception as exc:  # Slack or the store failed: 5xx makes Alertmanager retry later
@@ -247,9 +300,11 @@ def build_web_app(
         return JSONResponse({"ok": True, "threads": threads})
 
     async def healthz(request: Request) -> Response:
-        problem = await run_in_threadpool(services.health_problem)
+        problem = await to_thread.run_sync(services.health_problem, limiter=lanes.health())
         if problem:
-            return JSONResponse({"ok": False, "error": problem}, status_code=503)
+            # anyone may ask: the database's address and the driver's text go to the log, not the caller
+            log.error("health check failed: %s", problem)
+            return JSONResponse({"ok": False, "error": "the database is unreachable"}, status_code=503)
         return JSONResponse({"ok": True})
 
     async def metrics(request: Request) -> Response:

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from slack_sdk import WebClient
 
+from aoi.agents.redaction import redact
 from aoi.handlers import metrics
 from aoi.handlers.alert_payload import Alert, AlertmanagerWebhook
 from aoi.handlers.blocks.alerts import build_alert_blocks
@@ -50,7 +51,9 @@ def _blocks(alert: Alert) -> list[Block]:
 
 
 def _text(alert: Alert) -> str:
-    return f"[{alert.status.upper()}] {alert.title}"[:300]
+    """The fallback text (notifications show it alone): escaped, so an alert cannot ping <!channel>,
+    and redacted, so a secret in an annotation does not reach a lock screen."""
+    return escape(redact(f"[{alert.status.upper()}] {alert.title}"[:300]))
 
 
 def handle_alertmanager_webhook(services: Services, client: WebClient, webhook: AlertmanagerWebhook) -> int:
@@ -69,7 +72,7 @@ def handle_alert(services: Services, client: WebClient, channel: str, alert: Ale
     if alert.status == "resolved" and _already_resolved(services, alert.fingerprint):
         return  # an HA pair or a group retry repeating a resolution already shown
     incident, created = repo.open_alert_incident(
-        services.store, fingerprint=alert.fingerprint, title=alert.title[:200], channel=channel
+        services.store, fingerprint=alert.fingerprint, title=redact(alert.title)[:200], channel=channel
     )
     if not created and not incident.thread_ts and _abandoned(incident):
         created = True  # the process that opened it died before its thread was posted: take it over

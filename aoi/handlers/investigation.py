@@ -20,6 +20,7 @@ from aoi.agents.proposals import annotate
 from aoi.agents.records import ActionRequest, Remediation, new_id
 from aoi.agents.redaction import redact
 from aoi.handlers import metrics
+from aoi.handlers.blocks.common import escape
 from aoi.handlers.blocks.diagnosis import (
     build_diagnosis_blocks,
     build_investigating_blocks,
@@ -43,6 +44,7 @@ SUMMARY = "summary"
 PROGRESS = "progress"
 PROPOSAL = "proposal"
 TITLE_LIMIT = 200
+INCIDENT_LIMIT = 20_000  # what a queued task carries (``InvestigateTask.incident_text``)
 
 
 def open_investigation(
@@ -63,10 +65,10 @@ def open_investigation(
     The incident text is redacted first: people paste credentials into incident channels and alert
     annotations, and this text reaches Slack, the store, the queue and the model prompt.
     """
-    incident_text = redact(incident_text)
+    incident_text = redact(incident_text)[:INCIDENT_LIMIT]  # a 40k-character mention is still one
     investigation_id = new_id("inv")
     blocks = build_investigating_blocks(incident_text, requested_by, investigation_id)
-    text = f"AOI is investigating: {incident_text[:TITLE_LIMIT]}"
+    text = f"AOI is investigating: {escape(incident_text[:TITLE_LIMIT])}"
     channel, summary_ts = send_message(client, channel=channel, blocks=blocks, text=text, thread_ts=thread_ts)
     root = thread_ts or summary_ts
     title = incident_text.strip()[:TITLE_LIMIT] or "(untitled incident)"

@@ -39,6 +39,7 @@ from aoi.store.models import Proposal
 from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlackAPI, RecordedCall
 
 SIGNING_SECRET = "test-signing-secret"
+HARNESS_ALERT_TOKEN = "harness-alert-token"  # POST /alerts answers 503 without a configured token
 APPROVER = "U0AOISRE01"  # an approver in the packaged default policy (sre-oncall)
 SECOND_APPROVER = "U0AOISRE02"
 OUTSIDER = "U0NOTANAPPROVER"
@@ -69,6 +70,7 @@ def make_settings(fake: FakeSlackAPI, db_path: Path, **overrides: Any) -> Settin
         "SLACK_API_URL": fake.base_url,
         "AOI_DATABASE_URL": f"sqlite:///{db_path}",
         "AOI_ALERT_CHANNEL": "CALERTS",
+        "AOI_ALERT_TOKEN": HARNESS_ALERT_TOKEN,
         "AOI_GUIDANCE_EMBEDDER": "off",
         "AOI_PROGRESS_INTERVAL_S": "0",
         "AOI_WORKER_THREADS": "2",
@@ -275,7 +277,9 @@ def running_bot(
             )
         )
         try:
-            with httpx.Client(base_url=server.url, timeout=10) as http:
+            # every request carries the harness's alert token (Slack's endpoints ignore it)
+            auth = {"Authorization": f"Bearer {HARNESS_ALERT_TOKEN}"}
+            with httpx.Client(base_url=server.url, timeout=10, headers=auth) as http:
                 yield SlackHarness(fake, settings, runtime, server, http)
         finally:
             server.stop()

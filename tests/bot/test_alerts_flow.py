@@ -8,7 +8,7 @@ from typing import Any
 
 from aoi.policies.schema import load_policy
 from aoi.store import repo
-from tests.bot.harness import running_bot
+from tests.bot.harness import eventually, running_bot
 from tests.bot.scripted import RESTART, scripted_investigator
 
 POLICY = load_policy(None)
@@ -161,3 +161,32 @@ def test_a_fingerprint_longer_than_the_store_keeps_is_a_400(tmp_path: Path, db_t
     with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
         response = bot.http.post("/alerts", json=webhook("firing", fingerprint="f" * 129))
         assert response.status_code == 400 and "fingerprint" in response.text
+
+
+def test_an_alerts_fallback_text_cannot_ping_the_channel_or_carry_a_secret(
+    tmp_path: Path, db_template: Path
+) -> None:
+    """Notifications show only the fallback text; the incident title is stored."""
+    payload = webhook("firing")
+    secret = "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
+    payload["alerts"][0]["annotations"]["summary"] = f"<!channel> <@U0AOISRE01> token {secret}"
+    with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        assert bot.http.post("/alerts", json=payload).status_code == 200
+        (root,) = _roots(bot.fake.calls)
+        text = root.params["text"]
+        assert "token" in text  # the summary is the title
+        assert "<!channel>" not in text and "<@U0AOISRE01>" not in text and secret not in text
+        (incident,) = repo.list_incidents(bot.store)
+        assert secret not in incident.title
+
+
+def test_an_alert_with_a_description_longer_than_a_task_carries_is_still_investigated(
+    tmp_path: Path, db_template: Path
+) -> None:
+    payload = webhook("firing")
+    payload["alerts"][0]["annotations"]["description"] = "user-service answers 503 " * 2_000  # ~50k chars
+    with running_bot(tmp_path, db_template, investigator=scripted_investigator(POLICY, [RESTART])) as bot:
+        assert bot.http.post("/alerts", json=payload).status_code == 200
+        eventually(
+            lambda: [i.status for i in repo.list_investigations(bot.store)] == ["diagnosed"], "the diagnosis"
+        )

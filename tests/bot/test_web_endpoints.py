@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+from aoi.store import repo
 from tests.bot.harness import mention, running_bot
 
 
@@ -53,8 +55,15 @@ def test_alert_endpoint_rejects_malformed_payloads_with_a_clear_error(
     tmp_path: Path, db_template: Path
 ) -> None:
     with running_bot(tmp_path, db_template) as bot:
-        not_json = bot.http.post("/alerts", content=b"{oops")
+        json_type = {"Content-Type": "application/json"}
+        not_json = bot.http.post("/alerts", content=b"{oops", headers=json_type)
         assert not_json.status_code == 400 and "not JSON" in not_json.json()["error"]
+        deep = bot.http.post("/alerts", content=b"[" * 100_000, headers=json_type)
+        assert deep.status_code == 400 and "nested too deeply" in deep.json()["error"]
+        form = bot.http.post(
+            "/alerts", content=b'{"status": "firing"}', headers={"Content-Type": "text/plain"}
+        )
+        assert form.status_code == 415  # what a browser's form post could send
         missing = bot.http.post("/alerts", json={"status": "firing", "alerts": [{"status": "firing"}]})
         assert missing.status_code == 400 and "alerts.0.fingerprint" in missing.json()["error"]
 
@@ -63,3 +72,57 @@ def test_alert_endpoint_requires_the_bearer_token_when_configured(tmp_path: Path
     with running_bot(tmp_path, db_template, AOI_ALERT_TOKEN="s3cret") as bot:
         response = bot.http.post("/alerts", json={"status": "firing", "alerts": []})
         assert response.status_code == 401 and "AOI_ALERT_TOKEN" in response.json()["error"]
+
+
+def test_alerts_are_off_until_a_token_is_configured(tmp_path: Path, db_template: Path) -> None:
+    """Open by default, anyone who reached the bot's port could open threads and run investigations."""
+    for unset in (None, "  "):
+        folder = tmp_path / ("unset" if unset is None else "blank")
+        folder.mkdir()
+        with running_bot(folder, db_template, AOI_ALERT_TOKEN=unset) as bot:
+            firing = {"status": "firing", "alerts": [{"status": "firing", "fingerprint": "f1", "labels": {}}]}
+            response = bot.http.post("/alerts", json=firing, headers={"Authorization": ""})
+            assert response.status_code == 503 and "AOI_ALERT_TOKEN" in response.json()["error"]
+            assert repo.list_incidents(bot.store) == []
+
+
+def test_a_chunked_body_past_the_limit_is_refused_without_buffering_it(
+    tmp_path: Path, db_template: Path
+) -> None:
+    """No Content-Length to refuse early on: the body is counted as it arrives."""
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(40):  # 4 MB in all, 100 kB at a time
+            yield b"x" * 100_000
+
+    with running_bot(tmp_path, db_template) as bot:
+        response = bot.http.post(
+            "/slack/events", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 413
+
+
+def test_unsigned_requests_are_401_whatever_they_carry(tmp_path: Path, db_template: Path) -> None:
+    """Checked before anything is parsed: deep JSON, a non-numeric timestamp, a mistyped field."""
+    with running_bot(tmp_path, db_template) as bot:
+        for body, headers in (
+            (b"[" * 1000, {}),
+            (
+                b'{"type": "event_callback"}',
+                {"X-Slack-Request-Timestamp": "abc", "X-Slack-Signature": "v0=00"},
+            ),
+            (b'{"type":"event_callback","event":{"type":"reaction_added","item":{"channel":7}}}', {}),
+        ):
+            response = bot.http.post(
+                "/slack/events", content=body, headers={"Content-Type": "application/json", **headers}
+            )
+            assert response.status_code == 401, (body[:40], response.text)
+
+
+def test_healthz_does_not_tell_callers_where_the_database_is(tmp_path: Path, db_template: Path) -> None:
+    from aoi.store.db import Store
+
+    with running_bot(tmp_path, db_template) as bot:
+        bot.runtime.services.store = Store.open("postgresql+psycopg://aoi:pw@127.0.0.1:1/aoi")
+        response = bot.http.get("/healthz")
+        assert response.status_code == 503 and "127.0.0.1" not in response.text and "aoi" not in response.text
