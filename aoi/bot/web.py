@@ -140,6 +140,11 @@ def shape_problem(body: object) -> str | None:
     for key in _STRING_FIELDS:
         if key in body and not isinstance(body[key], str):
             return f"field {key!r} is a {_kind(body[key])}, expected a string"
+    if body.get("type") == "block_actions":  # Bolt's matchers read each action's action_id
+        for index, action in enumerate(body.get("actions") or []):
+            action_id = action.get("action_id")
+            if not isinstance(action_id, str):
+                return f"field 'actions.{index}.action_id' is a {_kind(action_id)}, expected a string"
     if body.get("type") in ("view_submission", "view_closed"):
         view = body.get("view")
         if not isinstance(view, dict) or not isinstance(view.get("type"), str):

@@ -126,3 +126,14 @@ def test_healthz_does_not_tell_callers_where_the_database_is(tmp_path: Path, db_
         bot.runtime.services.store = Store.open("postgresql+psycopg://aoi:pw@127.0.0.1:1/aoi")
         response = bot.http.get("/healthz")
         assert response.status_code == 503 and "127.0.0.1" not in response.text and "aoi" not in response.text
+
+
+def test_a_signed_click_whose_action_has_no_action_id_is_a_400_not_a_500(
+    tmp_path: Path, db_template: Path
+) -> None:
+    from urllib.parse import urlencode
+
+    with running_bot(tmp_path, db_template) as bot:
+        body = urlencode({"payload": json.dumps({"type": "block_actions", "actions": [{}]})})
+        response = bot.signed_post(body, "application/x-www-form-urlencoded")
+        assert response.status_code == 400 and "actions.0.action_id" in response.text
