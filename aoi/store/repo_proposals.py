@@ -129,25 +129,25 @@ def list_approvals(store: Store, proposal_id: str) -> list[str]:
 def list_approval_votes(store: Store, proposal_id: str) -> list[tuple[str, tuple[str, ...] | None]]:
     """Each approver with the user groups they were resolved to when voting (``None``: not recorded),
     in voting order: what the executor re-checks against the policy as it is then."""
+    with store.transaction() as session:
+        return _votes(session, proposal_id)
+
+
+def _votes(session: Session, proposal_id: str) -> list[tuple[str, tuple[str, ...] | None]]:
+    """The recorded votes in voting order: approver and groups (``None``: not recorded)."""
     statement = (
         select(ProposalApproval.approver, ProposalApproval.groups)
         .where(ProposalApproval.proposal_id == proposal_id)
         .order_by(col(ProposalApproval.id))
     )
-    with store.transaction() as session:
-        return [
-            (approver, None if groups is None else tuple(str(g) for g in groups))
-            for approver, groups in session.exec(statement).all()
-        ]
+    return [
+        (approver, None if groups is None else tuple(str(g) for g in groups))
+        for approver, groups in session.exec(statement).all()
+    ]
 
 
 def _approvers(session: Session, proposal_id: str) -> list[str]:
-    statement = (
-        select(ProposalApproval.approver)
-        .where(ProposalApproval.proposal_id == proposal_id)
-        .order_by(col(ProposalApproval.id))
-    )
-    return list(session.exec(statement).all())
+    return [approver for approver, _ in _votes(session, proposal_id)]
 
 
 def _snapshot(proposal: Proposal) -> dict[str, Any]:
@@ -250,17 +250,9 @@ def approve_proposal(
         return _decide(session, proposal, approver, ProposalStatus.APPROVED, None, approvers)
 
 
-def _votes(session: Session, proposal_id: str) -> list[tuple[str, tuple[str, ...]]]:
-    statement = (
-        select(ProposalApproval.approver, ProposalApproval.groups)
-        .where(ProposalApproval.proposal_id == proposal_id)
-        .order_by(col(ProposalApproval.id))
-    )
-    return [(user, tuple(str(g) for g in groups or ())) for user, groups in session.exec(statement).all()]
-
-
 def _counted(session: Session, proposal_id: str, counts: VoteCounts | None) -> list[str]:
-    return [user for user, groups in _votes(session, proposal_id) if counts is None or counts(user, groups)]
+    votes = _votes(session, proposal_id)
+    return [user for user, groups in votes if counts is None or counts(user, groups or ())]
 
 
 def counted_approvals(store: Store, proposal_id: str) -> list[str]:
