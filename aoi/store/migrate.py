@@ -6,6 +6,7 @@ upgrading works from an installed wheel with no alembic.ini in the working direc
 
 from __future__ import annotations
 
+import functools
 import io
 import threading
 from collections.abc import Iterator
@@ -37,10 +38,21 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+@functools.lru_cache(maxsize=1)
+def _shipped() -> ScriptDirectory:
+    """The migrations this code ships (read once per process: they do not change under it)."""
+    return ScriptDirectory.from_config(alembic_config("sqlite://"))
+
+
+def _down(revision: str) -> str | None:
+    """The revision before ``revision`` (``None``: it is the first)."""
+    down = _shipped().get_revision(revision).down_revision
+    return down if isinstance(down, str) else None
+
+
 def head_revision() -> str:
     """The newest revision this code ships."""
-    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    head = script.get_current_head()
+    head = _shipped().get_current_head()
     if head is None:  # pragma: no cover - the package always ships revisions
         raise SchemaOutOfDateError(f"no migrations found in {MIGRATIONS_DIR}")
     return head
@@ -85,19 +97,22 @@ def known_revision(revision: str | None) -> bool:
     """Whether this AOI's migrations include ``revision`` (None, an empty database, counts)."""
     if revision is None:
         return True
-    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    return any(rev.revision == revision for rev in script.walk_revisions())
+    return any(rev.revision == revision for rev in _shipped().walk_revisions())
+
+
+def check_known(revision: str | None) -> None:
+    """Raise ``UnknownRevisionError`` for a database migrated by a newer AOI than this one."""
+    if not known_revision(revision):
+        raise UnknownRevisionError(newer_than_code(revision))
 
 
 def below(revision: str, current: str | None) -> bool:
     """Whether ``revision`` is an earlier migration than ``current`` (upgrading to it does nothing)."""
     if current is None or revision in ("head", "heads", current):
         return False
-    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     at: str | None = current
     while at is not None:
-        down = script.get_revision(at).down_revision
-        at = down if isinstance(down, str) else None
+        at = _down(at)
         if at == revision or (revision == "base" and at is None):
             return True
     return False
@@ -118,15 +133,12 @@ def downgrade_reaches_base(url: str, revision: str) -> bool:
         return True
     if not revision.startswith("-") or not revision[1:].isdigit():
         return False  # an explicit revision id leaves that revision's tables
-    script = ScriptDirectory.from_config(alembic_config(url))
     at = current_revision(url)
-    if not known_revision(at):
-        raise UnknownRevisionError(newer_than_code(at))
+    check_known(at)
     for _ in range(int(revision[1:])):
         if at is None:
             return True
-        down = script.get_revision(at).down_revision
-        at = down if isinstance(down, str) or down is None else None
+        at = _down(at)
     return at is None
 
 

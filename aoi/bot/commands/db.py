@@ -40,8 +40,7 @@ def upgrade(
     target = _url(url)
     try:
         before = migrate.current_revision(target)
-        if not migrate.known_revision(before):
-            raise migrate.UnknownRevisionError(migrate.newer_than_code(before))
+        migrate.check_known(before)
         if migrate.below(revision, before):
             raise migrate.UnknownRevisionError(
                 f"the database is at {before}, past {revision}: `aoi db downgrade {revision}` goes back"
