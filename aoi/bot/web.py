@@ -85,12 +85,14 @@ def _timed(route: str, endpoint: Endpoint) -> Endpoint:
     return wrapper
 
 
+def _too_large() -> Response:
+    return JSONResponse({"ok": False, "error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
+
+
 async def _read_body(request: Request) -> bytes | Response:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return JSONResponse(
-            {"ok": False, "error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413
-        )
+        return _too_large()
     # counted as it arrives: a chunked body declares no length, and buffering it whole first let a
     # few unauthenticated 150 MB requests take the process past its memory limit
     chunks: list[bytes] = []
@@ -98,9 +100,7 @@ async def _read_body(request: Request) -> bytes | Response:
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            return JSONResponse(
-                {"ok": False, "error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413
-            )
+            return _too_large()
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -168,22 +168,18 @@ def _is_events_api(request: Request) -> bool:
     return request.headers.get("content-type", "").startswith("application/json")
 
 
-class _Lanes:
-    """Thread-pool lanes apart from the shared one (created on first use, inside the event loop)."""
+class _Lane:
+    """A thread-pool lane apart from the shared one; its limiter is made on first use, inside the
+    event loop (anyio makes one only there)."""
 
-    def __init__(self) -> None:
-        self._alerts: CapacityLimiter | None = None
-        self._health: CapacityLimiter | None = None
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self._limiter: CapacityLimiter | None = None
 
-    def alerts(self) -> CapacityLimiter:
-        if self._alerts is None:
-            self._alerts = CapacityLimiter(ALERT_THREADS)
-        return self._alerts
-
-    def health(self) -> CapacityLimiter:
-        if self._health is None:
-            self._health = CapacityLimiter(1)
-        return self._health
+    def __call__(self) -> CapacityLimiter:
+        if self._limiter is None:
+            self._limiter = CapacityLimiter(self.threads)
+        return self._limiter
 
 
 def _follow_ups(bolt_app: App) -> FollowUpQueue | None:
@@ -220,7 +216,7 @@ def build_web_app(
     # answer, body shape) must never answer a forged request as anything but 401
     verifier = SignatureVerifier(signing_secret)
     follow_ups = _follow_ups(bolt_app)
-    lanes = _Lanes()
+    alert_lane, health_lane = _Lane(ALERT_THREADS), _Lane(1)
     if alert_token is None:
         log.warning("POST /alerts answers 503 until AOI_ALERT_TOKEN is set (and given to Alertmanager)")
 
@@ -293,7 +289,7 @@ def build_web_app(
             # a lane of its own: a storm of alerts (each posts to Slack) must not take the threads
             # slash commands, clicks and the health check need
             threads = await to_thread.run_sync(
-                handle_alertmanager_webhook, services, bolt_app.client, webhook, limiter=lanes.alerts()
+                handle_alertmanager_webhook, services, bolt_app.client, webhook, limiter=alert_lane()
             )
         except (AlertsNotConfigured, AlertThreadNotReady) as exc:
             return JSONResponse({"ok": False, "error": str(exc)}, status_code=503)
@@ -305,7 +301,7 @@ def build_web_app(
         return JSONResponse({"ok": True, "threads": threads})
 
     async def healthz(request: Request) -> Response:
-        problem = await to_thread.run_sync(services.health_problem, limiter=lanes.health())
+        problem = await to_thread.run_sync(services.health_problem, limiter=health_lane())
         if problem:
             # anyone may ask: the database's address and the driver's text go to the log, not the caller
             log.error("health check failed: %s", problem)
