@@ -30,16 +30,21 @@ from tests.fakes.slack_api import FakeSlackAPI
 REDIS_URL = "redis://127.0.0.1:6379/12"
 
 
-def test_bot_without_slack_credentials_exits_with_a_clear_error(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AOI_"))}
-    env["AOI_DATABASE_URL"] = f"sqlite:///{tmp_path / 'aoi.db'}"
-    result = subprocess.run(
-        [sys.executable, "-m", "aoi.bot.cli", "bot", "--port", "0"],
+def _run_bot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``aoi bot ARGS`` run to its exit (these tests start it with settings it must refuse)."""
+    return subprocess.run(
+        [sys.executable, "-m", "aoi.bot.cli", "bot", *args],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_bot_without_slack_credentials_exits_with_a_clear_error(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AOI_"))}
+    env["AOI_DATABASE_URL"] = f"sqlite:///{tmp_path / 'aoi.db'}"
+    result = _run_bot(env, "--port", "0")
     assert result.returncode == 2 and "SLACK_BOT_TOKEN is not set" in result.stderr
 
 
@@ -51,13 +56,7 @@ def test_bot_with_a_missing_policy_file_exits_with_one_line_naming_it(tmp_path: 
         SLACK_BOT_TOKEN="xoxb-test",
         SLACK_SIGNING_SECRET="secret",
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "aoi.bot.cli", "bot", "--port", "0"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _run_bot(env, "--port", "0")
     assert (
         result.returncode == 2 and "absent.yaml" in result.stderr and "cannot read the file" in result.stderr
     )
@@ -123,11 +122,5 @@ def test_workers_without_a_queue_are_refused_for_the_embedded_simulator(tmp_path
         SLACK_SIGNING_SECRET="s",
         AOI_DATABASE_URL=f"sqlite:///{tmp_path / 'a.db'}",
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "aoi.bot.cli", "bot", "--workers", "2"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _run_bot(env, "--workers", "2")
     assert result.returncode == 2 and "needs AOI_QUEUE_URL" in result.stderr
